@@ -1,0 +1,60 @@
+/** Isolation across manifests: no two environments may claim the same GCP resource. */
+import { describeSource, fieldError, joinPath, type FieldError, type SourceRef } from './field-error.js';
+import type { ResolvedSpec } from './defaults.js';
+import { secretId } from './naming.js';
+
+export interface Claimant {
+  spec: ResolvedSpec;
+  name: string;
+  namespace: string;
+  source: SourceRef;
+}
+
+interface Claim {
+  key: string;
+  what: string;
+  path: (string | number)[];
+}
+
+function claimsOf(c: Claimant): Claim[] {
+  const { spec } = c;
+  const project = spec.gcp.projectId;
+  const claims: Claim[] = [
+    { key: `object ${c.namespace}/${c.name}`, what: `JobMatchEnvironment ${c.namespace}/${c.name}`, path: ['metadata', 'name'] },
+    { key: `environment ${project}/${spec.environment}`, what: `environment "${spec.environment}" in project ${project}`, path: ['spec', 'environment'] },
+    ...spec.buckets.map((b, i) => ({ key: `bucket ${b.name}`, what: `bucket ${b.name}`, path: ['spec', 'buckets', i, 'name'] })),
+    ...spec.datasets.map((d, i) => ({
+      key: `dataset ${project}.${d.datasetId}`, what: `dataset ${project}.${d.datasetId}`, path: ['spec', 'datasets', i, 'datasetId'],
+    })),
+    ...spec.secrets.map((s, i) => {
+      const id = secretId(spec.environment, s.name);
+      return { key: `secret ${project}/${id}`, what: `secret ${id}`, path: ['spec', 'secrets', i, 'name'] };
+    }),
+  ];
+  if (spec.vm) {
+    claims.push({ key: `vm ${project}/${spec.vm.zone}/${spec.vm.name}`, what: `VM ${spec.vm.name}`, path: ['spec', 'vm', 'name'] });
+  }
+  return claims;
+}
+
+/** Errors for every resource claimed by more than one manifest; the later manifest gets the error. */
+export function checkClaims(claimants: Claimant[]): FieldError[] {
+  const owners = new Map<string, Claimant>();
+  const errors: FieldError[] = [];
+  for (const c of claimants) {
+    for (const claim of claimsOf(c)) {
+      const owner = owners.get(claim.key);
+      if (!owner) {
+        owners.set(claim.key, c);
+        continue;
+      }
+      errors.push({
+        ...fieldError('claim.duplicate', joinPath(claim.path),
+          `${claim.what} is already claimed by ${owner.namespace}/${owner.name} (${describeSource(owner.source)})`,
+          'environments never share a resource: give each its own name'),
+        source: c.source,
+      });
+    }
+  }
+  return errors;
+}

@@ -1,0 +1,82 @@
+/** From YAML text to validated, defaulted environments: parse, check kind, schema, semantics, claims. Pure. */
+import { checkClaims } from './claims.js';
+import { resolveSpec, type ResolvedSpec } from './defaults.js';
+import { fieldError, type FieldError, type SourceRef } from './field-error.js';
+import { validateAgainstSchema } from './schema-validation.js';
+import { checkSemantics } from './semantic-validation.js';
+import { API_VERSION, GROUP, KIND, type JobMatchEnvironment } from './types.js';
+import { parseYamlDocuments } from './yaml-documents.js';
+
+export interface ManifestSource {
+  /** Shown in errors: a path, or "-" for stdin. */
+  file: string;
+  text: string;
+}
+
+export interface LoadedEnvironment {
+  /** The manifest as written, with the CRD schema's defaults filled in. */
+  manifest: JobMatchEnvironment;
+  /** Every optional field decided: the desired state. */
+  spec: ResolvedSpec;
+  namespace: string;
+  source: SourceRef;
+}
+
+export interface LoadResult {
+  environments: LoadedEnvironment[];
+  errors: FieldError[];
+}
+
+const DEFAULT_NAMESPACE = 'default';
+
+function checkKind(value: unknown): FieldError | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fieldError('document.notObject', '', `document is a ${Array.isArray(value) ? 'list' : typeof value}, not a manifest`,
+      `write a ${KIND} object (apiVersion, kind, metadata, spec)`);
+  }
+  const { apiVersion, kind } = value as { apiVersion?: unknown; kind?: unknown };
+  if (kind !== KIND) {
+    const what = kind === undefined ? 'has no kind' : `is a ${String(apiVersion ?? '?')} ${String(kind)}`;
+    return fieldError('document.kind', 'kind', `document ${what}; only ${API_VERSION} ${KIND} is read here`,
+      `remove this document, or set apiVersion: ${API_VERSION} and kind: ${KIND}`);
+  }
+  if (apiVersion !== API_VERSION) {
+    const fix = typeof apiVersion === 'string' && apiVersion.startsWith(`${GROUP}/`)
+      ? `this operator serves ${API_VERSION}; set apiVersion: ${API_VERSION}` : `set apiVersion: ${API_VERSION}`;
+    return fieldError('document.apiVersion', 'apiVersion', `${JSON.stringify(apiVersion)} is not a supported apiVersion`, fix);
+  }
+  return undefined;
+}
+
+/** A semantic rule that explains a name gives a better message than the schema's bare pattern: keep that one. */
+function merge(schemaErrors: FieldError[], semanticErrors: FieldError[]): FieldError[] {
+  const explained = new Set(semanticErrors.map((e) => e.path));
+  return [...schemaErrors.filter((e) => !(e.code === 'schema.pattern' && explained.has(e.path))), ...semanticErrors];
+}
+
+/** Validates every document of every source; returns the environments only if there is no error at all. */
+export function loadManifests(sources: ManifestSource[]): LoadResult {
+  const errors: FieldError[] = [];
+  const loaded: LoadedEnvironment[] = [];
+  for (const { file, text } of sources) {
+    const parsed = parseYamlDocuments(text, file);
+    errors.push(...parsed.errors);
+    for (const doc of parsed.documents) {
+      const source: SourceRef = { file, document: doc.index, line: doc.line };
+      const kindError = checkKind(doc.value);
+      if (kindError) {
+        errors.push({ ...kindError, source });
+        continue;
+      }
+      const manifest = structuredClone(doc.value) as JobMatchEnvironment;
+      const docErrors = merge(validateAgainstSchema(manifest), checkSemantics(manifest));
+      if (docErrors.length > 0) {
+        errors.push(...docErrors.map((e) => ({ ...e, source })));
+        continue;
+      }
+      loaded.push({ manifest, spec: resolveSpec(manifest.spec), namespace: manifest.metadata.namespace ?? DEFAULT_NAMESPACE, source });
+    }
+  }
+  errors.push(...checkClaims(loaded.map((l) => ({ spec: l.spec, name: l.manifest.metadata.name, namespace: l.namespace, source: l.source }))));
+  return errors.length > 0 ? { environments: [], errors } : { environments: loaded, errors: [] };
+}

@@ -1,0 +1,85 @@
+/** GCP and seed naming rules, shared by the CRD schema (patterns) and the semantic checks (reasons). */
+
+export const ENVIRONMENT_PATTERN = '^[a-z][a-z0-9-]{0,19}$';
+export const PROJECT_ID_PATTERN = '^[a-z][a-z0-9-]{4,28}[a-z0-9]$';
+export const LOCATION_PATTERN = '^[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$';
+export const BUCKET_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$';
+export const DATASET_ID_PATTERN = '^[A-Za-z0-9_]{1,1024}$';
+export const ENV_VAR_PATTERN = '^[A-Z][A-Z0-9_]*$';
+export const VM_NAME_PATTERN = '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$';
+export const ZONE_PATTERN = '^[a-z]+-[a-z]+[0-9]+-[a-z]$';
+export const ROLE_PATTERN =
+  '^(roles/[A-Za-z0-9_.]+|(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]|organizations/[0-9]+)/roles/[A-Za-z0-9_.]+)$';
+export const IAM_RESOURCE_PATTERN = '^(project|(bucket|dataset|secret)/[^/\\s]+)$';
+export const IAM_MEMBER_PATTERN =
+  '^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^@\\s:]+@[^@\\s]+\\.[^@\\s]+|domain:[a-z0-9.-]+\\.[a-z]{2,}|principal(Set)?://\\S+)$';
+export const NO_WHITESPACE_PATTERN = '^\\S+$';
+export const ABSOLUTE_PATH_PATTERN = '^/\\S*$';
+export const HTTP_URL_PATTERN = '^https?://\\S+$';
+
+export const SECRET_ID_MAX_LENGTH = 255;
+const SECRET_ID_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export const MANAGED_BY_LABEL = 'managed-by';
+export const MANAGED_BY_VALUE = 'jobmatch-operator';
+export const ENVIRONMENT_LABEL = 'jobmatch-environment';
+
+/** The Secret Manager id the apps' get_secret() computes: jobmatch-<env>-<name lower-cased, _ → ->. */
+export function secretId(environment: string, name: string): string {
+  return `jobmatch-${environment}-${name.toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** Labels every resource the operator creates or adopts carries. */
+export function managedLabels(environment: string): Record<string, string> {
+  return { [ENVIRONMENT_LABEL]: environment, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+}
+
+/** Why a bucket name breaks GCS naming rules, or undefined when it is valid. */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 222) return 'must be 3 to 222 characters long';
+  if (!new RegExp(BUCKET_NAME_PATTERN).test(name)) {
+    return 'may contain only lowercase letters, digits, "-", "_" and ".", and must start and end with a letter or digit';
+  }
+  if (name.split('.').some((part) => part.length === 0 || part.length > 63)) {
+    return 'each dot-separated part must be 1 to 63 characters long';
+  }
+  if (!name.includes('.') && name.length > 63) return 'must be at most 63 characters long unless it contains dots';
+  if (IPV4.test(name)) return 'must not look like an IP address';
+  if (name.startsWith('goog')) return 'must not start with "goog"';
+  if (/g[o0][o0]gle/.test(name)) return 'must not contain "google" or close misspellings';
+  return undefined;
+}
+
+/** Why a BigQuery dataset id is invalid, or undefined. */
+export function datasetIdProblem(id: string): string | undefined {
+  if (id.length === 0 || id.length > 1024) return 'must be 1 to 1024 characters long';
+  if (!new RegExp(DATASET_ID_PATTERN).test(id)) return 'may contain only letters, digits and underscores';
+  return undefined;
+}
+
+/** Why a Secret Manager secret id is invalid, or undefined. */
+export function secretIdProblem(id: string): string | undefined {
+  if (id.length > SECRET_ID_MAX_LENGTH) return `is ${id.length} characters long; Secret Manager allows at most ${SECRET_ID_MAX_LENGTH}`;
+  if (!SECRET_ID_PATTERN.test(id)) return 'may contain only letters, digits, "-" and "_"';
+  return undefined;
+}
+
+/** Why a GCP label key or value is invalid, or undefined. */
+export function labelProblem(key: string, value: string): string | undefined {
+  if (!LABEL_KEY.test(key)) return `label key "${key}" must start with a lowercase letter and contain only lowercase letters, digits, "_" and "-" (at most 63)`;
+  if (!LABEL_VALUE.test(value)) return `label value "${value}" may contain only lowercase letters, digits, "_" and "-" (at most 63)`;
+  return undefined;
+}
+
+/** Why an IAM member is malformed, or undefined. */
+export function iamMemberProblem(member: string): string | undefined {
+  if (new RegExp(IAM_MEMBER_PATTERN).test(member)) return undefined;
+  const kind = member.split(':', 1)[0];
+  if (member.includes(':') && ['user', 'serviceAccount', 'group'].includes(kind ?? '')) {
+    return `"${member}" must be ${kind}:<email address>`;
+  }
+  return `"${member}" is not an IAM member; use user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN, allUsers or allAuthenticatedUsers`;
+}

@@ -1,0 +1,206 @@
+/**
+ * The rules of API.md that a schema cannot say: GCP naming, env-var keys, secret-looking config,
+ * references between fields. Runs on schema-checked documents but tolerates ill-typed parts
+ * (those already have a schema error), so that every error is reported at once.
+ */
+import { fieldError, joinPath, type FieldError } from './field-error.js';
+import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
+import {
+  ENVIRONMENT_LABEL, MANAGED_BY_LABEL, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem, secretId,
+  secretIdProblem,
+} from './naming.js';
+
+type Path = (string | number)[];
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const items = (v: unknown): [Json, number][] =>
+  Array.isArray(v) ? v.map((x, i) => [x, i] as [unknown, number]).filter((p): p is [Json, number] => isObject(p[0])) : [];
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const stringEntries = (v: unknown): [string, string][] =>
+  isObject(v) ? Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
+
+const SECRET_WORDS = ['PASSWORD', 'PASSWD', 'SECRET', 'TOKEN', 'CREDENTIAL', 'CREDENTIALS'];
+const SECRET_PAIRS = ['API_KEY', 'PRIVATE_KEY'];
+const ENV_KEY = /^[A-Z][A-Z0-9_]*$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** True when an env key names a secret by word (DB_PASSWORD, API_TOKEN), not by accident (LLM_MAX_TOKENS). */
+export function looksSecret(key: string): boolean {
+  const words = key.split('_');
+  if (words.some((w) => SECRET_WORDS.includes(w))) return true;
+  return words.slice(1).some((w, i) => SECRET_PAIRS.includes(`${words[i]}_${w}`));
+}
+
+class Findings {
+  readonly errors: FieldError[] = [];
+  add(code: string, path: Path, message: string, fix: string): void {
+    this.errors.push(fieldError(code, joinPath(path), message, fix));
+  }
+}
+
+function checkMetadata(doc: Json, f: Findings): void {
+  const name = isObject(doc.metadata) ? doc.metadata.name : undefined;
+  if (name === undefined) {
+    f.add('metadata.name', ['metadata', 'name'], 'required field is missing', 'add metadata.name, e.g. the environment name');
+  } else if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) {
+    f.add('metadata.name', ['metadata', 'name'], `${JSON.stringify(name)} is not a valid Kubernetes object name`,
+      'use lowercase letters, digits, "-" and "." (at most 253 characters)');
+  }
+}
+
+function checkLabels(labels: unknown, at: Path, environment: string | undefined, f: Findings): void {
+  for (const [key, value] of stringEntries(labels)) {
+    const problem = labelProblem(key, value);
+    if (problem) f.add('label.invalid', [...at, key], problem, 'follow the GCP label rules');
+    if (key === MANAGED_BY_LABEL || (key === ENVIRONMENT_LABEL && value !== environment)) {
+      f.add('label.reserved', [...at, key], `the operator owns the "${key}" label`, 'remove it; the operator sets it');
+    }
+  }
+}
+
+function checkDuplicates(values: [string | undefined, Path][], what: string, f: Findings): void {
+  const seen = new Map<string, Path>();
+  for (const [value, at] of values) {
+    if (value === undefined) continue;
+    const first = seen.get(value);
+    if (first) f.add('duplicate', at, `${what} "${value}" is already declared at ${joinPath(first)}`, 'declare it once');
+    else seen.set(value, at);
+  }
+}
+
+function checkResources(spec: Json, environment: string | undefined, f: Findings): void {
+  const buckets = items(spec.buckets);
+  for (const [b, i] of buckets) {
+    const name = text(b.name);
+    const problem = name === undefined ? undefined : bucketNameProblem(name);
+    if (problem) f.add('name.bucket', ['spec', 'buckets', i, 'name'], `"${name}" is not a valid bucket name: ${problem}`,
+      'choose a name following the Cloud Storage naming rules, e.g. jobmatch-<environment>-bronze-<project>');
+    checkLabels(b.labels, ['spec', 'buckets', i, 'labels'], environment, f);
+  }
+  checkDuplicates(buckets.map(([b, i]) => [text(b.name), ['spec', 'buckets', i, 'name']]), 'bucket', f);
+
+  const datasets = items(spec.datasets);
+  for (const [d, i] of datasets) {
+    const id = text(d.datasetId);
+    const problem = id === undefined ? undefined : datasetIdProblem(id);
+    if (problem) f.add('name.dataset', ['spec', 'datasets', i, 'datasetId'], `"${id}" is not a valid dataset id: ${problem}`,
+      'use letters, digits and underscores, e.g. <environment>_silver');
+    checkLabels(d.labels, ['spec', 'datasets', i, 'labels'], environment, f);
+  }
+  checkDuplicates(datasets.map(([d, i]) => [text(d.datasetId), ['spec', 'datasets', i, 'datasetId']]), 'dataset', f);
+
+  const secrets = items(spec.secrets);
+  for (const [s, i] of secrets) {
+    const name = text(s.name);
+    if (environment !== undefined && name !== undefined && ENV_KEY.test(name)) {
+      const id = secretId(environment, name);
+      const problem = secretIdProblem(id);
+      if (problem) f.add('name.secretId', ['spec', 'secrets', i, 'name'], `its Secret Manager id "${id.slice(0, 60)}…" ${problem}`,
+        'shorten the secret name or the environment name');
+    }
+    if (s.source === 'external') {
+      for (const field of ['generate', 'rotationDays']) {
+        if (s[field] !== undefined) f.add('secret.external', ['spec', 'secrets', i, field],
+          `${field} applies only to source: generate; the operator never writes values of an external secret`,
+          `remove ${field}, or set source: generate`);
+      }
+    }
+  }
+  checkDuplicates(secrets.map(([s, i]) => [text(s.name), ['spec', 'secrets', i, 'name']]), 'secret', f);
+}
+
+function checkEnvKeys(spec: Json, f: Findings): void {
+  const secretNames = new Set(items(spec.secrets).map(([s]) => text(s.name)));
+  const exports: [string | undefined, Path][] = [
+    ...items(spec.buckets).map(([b, i]): [string | undefined, Path] => [text(b.env), ['spec', 'buckets', i, 'env']]),
+    ...items(spec.datasets).map(([d, i]): [string | undefined, Path] => [text(d.env), ['spec', 'datasets', i, 'env']]),
+  ];
+  checkDuplicates(exports, '.env variable', f);
+  for (const [key, at] of exports) {
+    if (key === undefined) continue;
+    if ((RESERVED_KEYS as readonly string[]).includes(key)) {
+      f.add('env.reserved', at, `${key} is set by the operator`, `export this resource under another name; reserved: ${RESERVED_KEYS.join(', ')}`);
+    }
+    if (secretNames.has(key)) f.add('env.secretClash', at, `${key} is also declared as a secret`, 'use a different variable name');
+  }
+  const exported = new Map(exports.filter((e): e is [string, Path] => e[0] !== undefined));
+  const config = isObject(spec.app) ? spec.app.config : undefined;
+  for (const [key, value] of stringEntries(config)) {
+    const at: Path = ['spec', 'app', 'config', key];
+    if (!ENV_KEY.test(key)) {
+      f.add('env.name', at, `"${key}" is not a valid variable name`, 'use upper-case letters, digits and "_", starting with a letter');
+    } else if (looksSecret(key) || secretNames.has(key)) {
+      f.add('config.secretLike', at, `${key} looks like a secret; secrets never go into the .env`,
+        `declare it in spec.secrets (name: ${key}) and let the app read it from Secret Manager`);
+    } else if ((RESERVED_KEYS as readonly string[]).includes(key) && !(OVERRIDABLE_KEYS as readonly string[]).includes(key)) {
+      f.add('env.reserved', at, `${key} is set by the operator`, key === 'ENV_MODE' ? 'set spec.envMode instead' : 'set spec.gcp.projectId instead');
+    } else if (exported.has(key)) {
+      f.add('env.duplicate', at, `${key} is already exported by ${joinPath(exported.get(key)!)}`, 'remove it from app.config or rename it');
+    }
+    if (/[\r\n\0]/.test(value)) {
+      f.add('value.newline', at, 'value contains a line break or NUL', 'use a single-line value');
+    } else if (value.includes("'")) {
+      f.add('value.quote', at, 'value contains a single quote, which the .env cannot carry unambiguously', 'remove the quote');
+    }
+  }
+}
+
+const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
+
+function checkIam(spec: Json, f: Findings): void {
+  const declared: Record<string, Set<string | undefined>> = {
+    bucket: new Set(items(spec.buckets).map(([b]) => text(b.name))),
+    dataset: new Set(items(spec.datasets).map(([d]) => text(d.datasetId))),
+    secret: new Set(items(spec.secrets).map(([s]) => text(s.name))),
+  };
+  const bindings = items(spec.iam);
+  for (const [b, i] of bindings) {
+    const member = text(b.member);
+    const problem = member === undefined ? undefined : iamMemberProblem(member);
+    if (problem) f.add('iam.member', ['spec', 'iam', i, 'member'], `malformed member: ${problem}`, 'write the member as type:identity');
+    const resource = text(b.resource);
+    if (resource === undefined || resource === 'project') continue;
+    const [kind, name] = resource.split('/', 2) as [string, string | undefined];
+    if (declared[kind] && !declared[kind].has(name)) {
+      const list = kind === 'dataset' ? 'spec.datasets' : `spec.${kind}s`;
+      f.add('iam.undeclared', ['spec', 'iam', i, 'resource'], `${resource} is not declared in this manifest`,
+        `declare ${kind} "${name}" in ${list}, or point the binding at a declared resource`);
+    }
+    if (member !== undefined && PUBLIC_MEMBERS.includes(member) && (kind === 'secret' || kind === 'bucket')) {
+      f.add('iam.public', ['spec', 'iam', i, 'member'], `${member} may not be granted on a ${kind}`,
+        kind === 'secret' ? 'grant the role to the service account that needs it' : 'buckets are created with public access prevention enforced; grant a named member');
+    }
+  }
+  checkDuplicates(
+    bindings.map(([b, i]) => [b.member && b.role && b.resource ? `${b.resource} ${b.role} ${b.member}` : undefined, ['spec', 'iam', i]]),
+    'IAM binding', f,
+  );
+}
+
+function checkDeployment(spec: Json, f: Findings): void {
+  const app = isObject(spec.app) ? spec.app : {};
+  if (spec.vm !== undefined && app.compose === undefined) {
+    f.add('app.compose', ['spec', 'app', 'compose'], 'spec.vm is declared but nothing says what to run on it',
+      'add spec.app.compose.ref (and file/directory if they differ from the defaults)');
+  }
+  for (const field of ['compose', 'healthCheck']) {
+    if (app[field] !== undefined && spec.vm === undefined) {
+      f.add('app.vm', ['spec', 'app', field], `spec.app.${field} needs a VM to deploy to`, 'declare spec.vm (name and zone)');
+    }
+  }
+}
+
+/** Every semantic error of one document, each with its field path and fix. */
+export function checkSemantics(doc: unknown): FieldError[] {
+  const f = new Findings();
+  if (!isObject(doc)) return f.errors;
+  checkMetadata(doc, f);
+  if (!isObject(doc.spec)) return f.errors;
+  const environment = text(doc.spec.environment);
+  checkResources(doc.spec, environment, f);
+  checkEnvKeys(doc.spec, f);
+  checkIam(doc.spec, f);
+  checkDeployment(doc.spec, f);
+  return f.errors;
+}

@@ -1,0 +1,23 @@
+/** Reads and validates the manifests named by -f, reporting every error to stderr. */
+import { formatFieldError, type FieldError } from '../api/field-error.js';
+import { loadManifests, type LoadedEnvironment } from '../api/manifests.js';
+import type { CliIo } from './io.js';
+import { readSources } from './read-sources.js';
+
+export function reportErrors(io: CliIo, errors: FieldError[]): void {
+  for (const e of errors) io.stderr(`error: ${formatFieldError(e)}\n`);
+  const files = new Set(errors.map((e) => e.source?.file ?? '')).size;
+  io.stderr(`${errors.length} error${errors.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}; nothing was changed\n`);
+}
+
+/** The environments of every -f source, or undefined after reporting why not. */
+export async function loadOrReport(io: CliIo, files: string[]): Promise<LoadedEnvironment[] | undefined> {
+  const read = await readSources(files, io.stdin);
+  const loaded = loadManifests(read.sources);
+  const errors = [...read.errors, ...loaded.errors];
+  if (errors.length > 0) {
+    reportErrors(io, errors);
+    return undefined;
+  }
+  return loaded.environments;
+}

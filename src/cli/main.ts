@@ -1,0 +1,54 @@
+/** The jobmatch-operator command line: argument parsing and exit codes only; the work lives in the commands. */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { EXIT_ERROR, processIo, type CliIo } from './io.js';
+import { renderEnvCommand } from './render-env-command.js';
+import { validateCommand } from './validate-command.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('jobmatch-operator')
+    .description('Keeps each JobMatch environment (GCS, BigQuery, Secret Manager, IAM, VM, app config) exactly as declared.')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  program
+    .command('validate')
+    .description('Check manifests against the CRD schema and the semantic rules; exit 0 valid, 1 invalid.')
+    .requiredOption('-f, --filename <files...>', FILES_HELP)
+    .action(async (opts: { filename: string[] }) => setExit(await validateCommand(io, opts.filename)));
+
+  program
+    .command('render-env')
+    .description("Print the environment's .env (no secret in it), or with --example a commented .env.example.")
+    .requiredOption('-f, --filename <files...>', FILES_HELP)
+    .option('--example', 'render a commented .env.example naming every secret and how to add it')
+    .option('-e, --environment <name>', 'which environment to render when the manifests hold several')
+    .action(async (opts: { filename: string[]; example?: boolean; environment?: string }) =>
+      setExit(await renderEnvCommand(io, opts.filename, opts)));
+
+  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  return program;
+}
+
+/** Runs one command line (argv without node and script) and returns its exit code. */
+export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => (exitCode = code));
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_ERROR;
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return EXIT_ERROR;
+  }
+  return exitCode;
+}
