@@ -87,7 +87,7 @@ const secret = obj(
   {
     name: str(
       'App-facing name, as the apps pass it to get_secret() (e.g. POSTGRES_PASSWORD). The Secret Manager id is jobmatch-<environment>-<name lower-cased, "_" replaced by "-">.',
-      { pattern: ENV_VAR_PATTERN, maxLength: 200 },
+      { pattern: ENV_VAR_PATTERN, maxLength: 255 },
     ),
     source: oneOf(
       'Where values come from: generate (the operator adds a random value) or external (a person adds versions; reported Pending while none exists).',
@@ -254,7 +254,8 @@ export const OPENAPI_SCHEMA: OpenApiSchema = obj(
   {
     apiVersion: str('APIVersion defines the versioned schema of this object: jobmatch.io/v1alpha1.'),
     kind: str('Kind is JobMatchEnvironment.'),
-    metadata: { type: 'object', description: 'Standard object metadata.' },
+    // The apiserver forbids anything but type here (even a description): metadata is validated by Kubernetes itself.
+    metadata: { type: 'object' },
     spec,
     status,
   },

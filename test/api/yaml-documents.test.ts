@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_MANIFEST_BYTES, parseYamlDocuments } from '../../src/api/yaml-documents.js';
+import { loadManifests } from '../../src/api/manifests.js';
+import { exampleText } from '../support/manifests.js';
+
+function billionLaughs(levels: number): string {
+  const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (let i = 1; i < levels; i++) {
+    const prev = String.fromCharCode(96 + i);
+    const name = String.fromCharCode(97 + i);
+    lines.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+  }
+  return lines.join('\n');
+}
+
+describe('YAML input', () => {
+  it('reads several documents, skipping empty ones, with their line', () => {
+    const text = `---\n${exampleText('staging')}\n---\n---\n${exampleText('prod')}`;
+    const { documents, errors } = parseYamlDocuments(text, 'x.yaml');
+    expect(errors).toEqual([]);
+    expect(documents.map((d) => d.index)).toEqual([1, 3]);
+    expect(documents[1]!.line).toBeGreaterThan(90);
+  });
+
+  it('gives the line of a syntax error', () => {
+    const text = 'apiVersion: jobmatch.io/v1alpha1\nkind: JobMatchEnvironment\nspec:\n  environment: [unclosed\n  gcp: {}\n';
+    const { errors } = parseYamlDocuments(text, 'bad.yaml');
+    expect(errors[0]).toMatchObject({ code: 'yaml.syntax', source: { file: 'bad.yaml', document: 1 } });
+    expect(errors[0]!.source!.line).toBeGreaterThanOrEqual(4);
+  });
+
+  it('rejects duplicate keys', () => {
+    const { errors } = parseYamlDocuments('a: 1\na: 2\n', 'dup.yaml');
+    expect(errors[0]).toMatchObject({ code: 'yaml.syntax', source: { line: 2 } });
+  });
+
+  it('refuses a billion-laughs alias bomb quickly', () => {
+    const { documents, errors } = parseYamlDocuments(billionLaughs(9), 'bomb.yaml');
+    expect(documents).toEqual([]);
+    expect(errors[0]).toMatchObject({ code: 'yaml.aliases' });
+    expect(errors[0]!.fix).toMatch(/aliases/);
+  });
+
+  it('refuses a 50 MB document without parsing it', () => {
+    const huge = `a: "${'x'.repeat(50 * 1024 * 1024)}"`;
+    const { errors } = parseYamlDocuments(huge, 'huge.yaml');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'yaml.tooLarge' });
+    expect(errors[0]!.message).toContain(String(MAX_MANIFEST_BYTES));
+  });
+
+  it('treats custom tags as plain data, never as code', () => {
+    const { documents } = parseYamlDocuments('a: !!js/function "function(){}"\nb: !custom x\n', 'tag.yaml');
+    expect(documents[0]?.value).toEqual({ a: 'function(){}', b: 'x' });
+  });
+
+  it('says an empty file holds no manifest', () => {
+    const { errors } = loadManifests([{ file: 'empty.yaml', text: '\n# nothing\n' }]);
+    expect(errors).toMatchObject([{ code: 'yaml.empty', source: { file: 'empty.yaml' } }]);
+  });
+
+  it('says a document that is not a mapping is not a manifest', () => {
+    const { errors } = loadManifests([{ file: 'list.yaml', text: '- a\n- b\n' }]);
+    expect(errors).toMatchObject([{ code: 'document.notObject' }]);
+  });
+});
