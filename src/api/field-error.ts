@@ -31,6 +31,18 @@ export function joinPath(segments: readonly (string | number)[]): string {
   return out;
 }
 
+/** The inverse of joinPath. */
+export function splitPath(path: string): (string | number)[] {
+  const segments: (string | number)[] = [];
+  const token = /([A-Za-z_$][A-Za-z0-9_$]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g;
+  for (const m of path.matchAll(token)) {
+    if (m[1] !== undefined) segments.push(m[1]);
+    else if (m[2] !== undefined) segments.push(Number(m[2]));
+    else if (m[3] !== undefined) segments.push(JSON.parse(m[3]) as string);
+  }
+  return segments;
+}
+
 export function describeSource(source: SourceRef | undefined): string {
   if (!source) return '';
   const doc = source.document !== undefined ? ` (document ${source.document})` : '';

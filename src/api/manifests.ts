@@ -1,7 +1,7 @@
 /** From YAML text to validated, defaulted environments: parse, check kind, schema, semantics, claims. Pure. */
 import { checkClaims } from './claims.js';
 import { resolveSpec, type ResolvedSpec } from './defaults.js';
-import { fieldError, type FieldError, type SourceRef } from './field-error.js';
+import { fieldError, splitPath, type FieldError, type SourceRef } from './field-error.js';
 import { validateAgainstSchema } from './schema-validation.js';
 import { checkSemantics } from './semantic-validation.js';
 import { API_VERSION, GROUP, KIND, type JobMatchEnvironment } from './types.js';
@@ -71,7 +71,8 @@ export function loadManifests(sources: ManifestSource[]): LoadResult {
       const manifest = structuredClone(doc.value) as JobMatchEnvironment;
       const docErrors = merge(validateAgainstSchema(manifest), checkSemantics(manifest));
       if (docErrors.length > 0) {
-        errors.push(...docErrors.map((e) => ({ ...e, source })));
+        const located = docErrors.map((e) => ({ ...e, source: { ...source, line: doc.lineOf(splitPath(e.path)) } }));
+        errors.push(...located.sort((a, b) => a.source.line - b.source.line));
         continue;
       }
       loaded.push({ manifest, spec: resolveSpec(manifest.spec), namespace: manifest.metadata.namespace ?? DEFAULT_NAMESPACE, source });

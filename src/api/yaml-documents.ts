@@ -1,5 +1,5 @@
 /** Safe multi-document YAML parsing: size and alias limits, line numbers on every error. Pure. */
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
 import { fieldError, type FieldError } from './field-error.js';
 
 /** Larger than any object the Kubernetes API accepts (about 1.5 MiB), small enough to parse in milliseconds. */
@@ -12,11 +12,23 @@ export interface YamlDocument {
   index: number;
   line: number;
   value: unknown;
+  /** The line of the deepest node that exists along a field path. */
+  lineOf: (path: (string | number)[]) => number;
 }
 
 export interface ParsedYaml {
   documents: YamlDocument[];
   errors: FieldError[];
+}
+
+function lineFinder(doc: Document, lineCounter: LineCounter, fallback: number) {
+  return (path: (string | number)[]): number => {
+    for (let depth = path.length; depth > 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth), true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return fallback;
+  };
 }
 
 const at = (e: FieldError, file: string, document?: number, line?: number): FieldError => ({
@@ -52,7 +64,7 @@ export function parseYamlDocuments(text: string, file: string): ParsedYaml {
     try {
       const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIASES });
       if (value === null || value === undefined) return; // an empty document between separators, as kubectl skips it
-      documents.push({ index, line, value });
+      documents.push({ index, line, value, lineOf: lineFinder(doc, lineCounter, line) });
     } catch (e) {
       errors.push(at(fieldError('yaml.aliases', '', `YAML rejected: ${(e as Error).message}`,
         `use fewer anchors/aliases (at most ${MAX_ALIASES} expansions per document)`), file, index, line));

@@ -64,3 +64,15 @@ describe('YAML input', () => {
     expect(errors).toMatchObject([{ code: 'document.notObject' }]);
   });
 });
+
+describe('error lines', () => {
+  it('point at the offending field, or at its parent when the field is missing', () => {
+    const text = exampleText('staging').replace('storageClass: STANDARD', 'storageClass: HOT');
+    const line = text.split('\n').findIndex((l) => l.includes('storageClass: HOT')) + 1;
+    const errors = loadManifests([{ file: 's.yaml', text }]).errors;
+    expect(errors[0]).toMatchObject({ path: 'spec.buckets[0].storageClass', source: { line } });
+    const missing = loadManifests([{ file: 's.yaml', text: exampleText('staging').replace(/ {4}zone: europe-west1-b\n/, '') }]).errors;
+    const vmLine = exampleText('staging').split('\n').findIndex((l) => l.startsWith('    name: jobmatch-staging-vm')) + 1;
+    expect(missing[0]).toMatchObject({ path: 'spec.vm.zone', source: { line: vmLine } });
+  });
+});
