@@ -1,0 +1,59 @@
+/** Request counters by API and operation (a read or a write by what it does, not by HTTP verb), and a request log. */
+import type { ApiName, Route } from './router.js';
+
+export interface StatsSnapshot {
+  total: number;
+  reads: number;
+  writes: number;
+  faults: number;
+  byApi: Partial<Record<ApiName, Record<string, number>>>;
+}
+
+export interface LoggedRequest {
+  time: string;
+  method: string;
+  path: string;
+  api?: ApiName;
+  op?: string;
+  status: number;
+  durationMs: number;
+  fault?: string;
+}
+
+const LOG_SIZE = 1000;
+
+export class RequestStats {
+  private stats: StatsSnapshot = RequestStats.empty();
+  private log: LoggedRequest[] = [];
+
+  private static empty(): StatsSnapshot {
+    return { total: 0, reads: 0, writes: 0, faults: 0, byApi: {} };
+  }
+
+  count(route: Route, faulted: boolean): void {
+    this.stats.total += 1;
+    if (route.kind === 'read') this.stats.reads += 1;
+    else this.stats.writes += 1;
+    if (faulted) this.stats.faults += 1;
+    const api = (this.stats.byApi[route.api] ??= {});
+    api[route.op] = (api[route.op] ?? 0) + 1;
+  }
+
+  record(entry: LoggedRequest): void {
+    this.log.push(entry);
+    if (this.log.length > LOG_SIZE) this.log.splice(0, this.log.length - LOG_SIZE);
+  }
+
+  snapshot(): StatsSnapshot {
+    return structuredClone(this.stats);
+  }
+
+  requests(limit = LOG_SIZE): LoggedRequest[] {
+    return this.log.slice(-limit);
+  }
+
+  reset(): void {
+    this.stats = RequestStats.empty();
+    this.log = [];
+  }
+}

@@ -1,0 +1,232 @@
+/** The local GCP emulator: one HTTP server speaking Google's REST wire format for every API the operator uses. */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
+import { bigqueryRoutes } from './bigquery-api.js';
+import { computeRoutes } from './compute-api.js';
+import { controlRoutes, CONTROL_PREFIX } from './control-api.js';
+import { FaultInjector, type FaultConfig } from './faults.js';
+import { ApiError } from './google-error.js';
+import { metadataBaseUrl, metadataRoutes } from './metadata-server.js';
+import { RequestStats } from './request-stats.js';
+import { resourceManagerRoutes } from './resource-manager-api.js';
+import { matchRoute, type Route, type SandboxRequest, type SandboxResponse } from './router.js';
+import { secretManagerRoutes } from './secret-manager-api.js';
+import { applySeed, type ApiCall, type SeedDocument } from './seed.js';
+import { loadStateFile, saveStateFile } from './state-file.js';
+import { storageRoutes } from './storage-api.js';
+import { Store } from './store.js';
+
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export interface SandboxOptions {
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Persist the state in this file across restarts. */
+  statePath?: string;
+  /** A seed document, or YAML text of one. */
+  seed?: SeedDocument | string;
+  faults?: Partial<FaultConfig>;
+}
+
+export interface Sandbox {
+  /** http://host:port — the base URL of every API. */
+  url: string;
+  port: number;
+  store: Store;
+  stats: RequestStats;
+  faults: FaultInjector;
+  /** The base URL of one instance's metadata server. */
+  metadataUrl(project: string, zone: string, instance: string): string;
+  close(): Promise<void>;
+}
+
+const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+};
+
+function send(res: ServerResponse, r: SandboxResponse, metadata: boolean): void {
+  const extra: Record<string, string> = metadata ? { 'metadata-flavor': 'Google', ...r.headers } : { ...r.headers };
+  if (r.status === 204 || r.status === 304) {
+    res.writeHead(r.status, extra);
+    res.end();
+  } else if (r.text !== undefined) {
+    res.writeHead(r.status, { 'content-type': 'text/plain; charset=UTF-8', 'content-length': Buffer.byteLength(r.text), ...extra });
+    res.end(r.text);
+  } else {
+    sendJson(res, r.status, r.body ?? {}, extra);
+  }
+}
+
+function sendError(res: ServerResponse, e: ApiError, metadata: boolean): void {
+  if (metadata) send(res, { status: e.code, text: e.message }, true);
+  else sendJson(res, e.code, e.toBody());
+}
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new BodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJsonBody(raw: Buffer): unknown {
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw new ApiError(400, `Invalid JSON payload received. ${(e as Error).message}`, 'parseError', 'INVALID_ARGUMENT');
+  }
+}
+
+/** Starts the sandbox and resolves once it listens. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const store = new Store(options.statePath ? loadStateFile(options.statePath) : undefined);
+  const stats = new RequestStats();
+  const faults = new FaultInjector(options.faults);
+  const stopping = new AbortController();
+  const apiRoutes: Route[] = [
+    ...storageRoutes(store), ...bigqueryRoutes(store), ...secretManagerRoutes(store),
+    ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store),
+  ];
+  let baseUrl = '';
+
+  /** Calls a handler in-process, as the seed does: no HTTP, no faults, no counting. */
+  const call: ApiCall = async (method, path, request = {}) => {
+    const match = matchRoute(apiRoutes, method, path);
+    if (!match || 'methodNotAllowed' in match) throw new Error(`no route ${method} ${path}`);
+    const response = await match.route.handle({
+      method, path, params: match.params, query: new URLSearchParams(request.query ?? {}), headers: {},
+      raw: request.raw ?? Buffer.alloc(0), body: request.body, baseUrl, signal: stopping.signal,
+    });
+    if (match.route.kind === 'write') store.changed();
+    return response;
+  };
+  const seed = async (doc: SeedDocument | string) => applySeed(store, typeof doc === 'string' ? (parseYaml(doc) as SeedDocument) : doc, call);
+  const control = controlRoutes({ store, stats, faults, seed });
+
+  let persistTimer: NodeJS.Timeout | undefined;
+  const persist = () => {
+    if (!options.statePath) return;
+    persistTimer = undefined;
+    saveStateFile(options.statePath, store.data);
+  };
+  store.events.on('write', () => {
+    if (options.statePath && !persistTimer) persistTimer = setTimeout(persist, 25);
+  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const path = url.pathname.replace(/%3A/gi, ':');
+    const method = req.method ?? 'GET';
+    const controlRequest = path.startsWith(CONTROL_PREFIX);
+    const match = matchRoute(controlRequest ? control : apiRoutes, method, path);
+    const route = match && 'route' in match ? match.route : undefined;
+    const metadata = route?.api === 'metadata';
+    let status = 500;
+    let fault: string | undefined;
+    const finish = (r: SandboxResponse) => {
+      status = r.status;
+      send(res, r, metadata);
+    };
+    const fail = (e: ApiError) => {
+      status = e.code;
+      sendError(res, e, metadata);
+    };
+    const closed = new AbortController();
+    res.on('close', () => closed.abort());
+    const signal = AbortSignal.any([closed.signal, stopping.signal]);
+    try {
+      if (!match) throw new ApiError(404, `Not Found: ${method} ${url.pathname}`, 'notFound');
+      if ('methodNotAllowed' in match) throw new ApiError(405, `Method ${method} is not allowed on ${url.pathname}`, 'methodNotAllowed');
+      const raw = await readBody(req);
+      const body = match.route.json ? parseJsonBody(raw) : undefined;
+      if (!controlRequest) {
+        const { latencyMs } = faults.current;
+        if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
+        const decision = faults.decide(match.route.api);
+        stats.count(match.route, decision.kind !== 'none');
+        if (decision.kind === 'timeout') {
+          fault = 'timeout';
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+          res.destroy();
+          return;
+        }
+        if (decision.kind === 'error') {
+          fault = String(decision.status);
+          throw decision.status === 429
+            ? new ApiError(429, 'Quota exceeded (injected by the sandbox).', 'rateLimitExceeded')
+            : new ApiError(decision.status, 'Backend error (injected by the sandbox).', 'backendError');
+        }
+      }
+      const request: SandboxRequest = {
+        method, path, params: match.params, query: url.searchParams, headers: req.headers, raw, body, baseUrl, signal,
+      };
+      const response = await match.route.handle(request);
+      if (match.route.kind === 'write' && response.status < 300 && !controlRequest) store.changed();
+      finish(response);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        fail(new ApiError(413, `Request body exceeds ${MAX_BODY_BYTES} bytes.`, 'requestTooLarge', 'INVALID_ARGUMENT'));
+        req.resume();
+      } else if (e instanceof ApiError) {
+        fail(e);
+      } else if (signal.aborted) {
+        res.destroy();
+      } else {
+        fail(new ApiError(500, `Internal error: ${(e as Error).message}`, 'backendError', 'INTERNAL'));
+      }
+    } finally {
+      if (!controlRequest) {
+        stats.record({
+          time: new Date().toISOString(), method, path: url.pathname, status, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          ...(route ? { api: route.api, op: route.op } : {}), ...(fault ? { fault } : {}),
+        });
+      }
+    }
+  };
+
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+    handle(req, res).catch(() => res.destroy());
+  });
+  server.on('clientError', (_err, socket: Socket) => socket.destroy());
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (options.seed) await seed(options.seed);
+
+  return {
+    url: baseUrl,
+    port,
+    store,
+    stats,
+    faults,
+    metadataUrl: (project, zone, instance) => metadataBaseUrl(baseUrl, project, zone, instance),
+    close: async () => {
+      stopping.abort();
+      if (persistTimer) {
+        clearTimeout(persistTimer);
+        persist();
+      }
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

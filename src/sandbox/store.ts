@@ -1,0 +1,138 @@
+/** The sandbox's state: every emulated resource, as the JSON the APIs return, plus what they hide. */
+import { EventEmitter } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+
+export type Json = Record<string, unknown>;
+
+export interface Binding {
+  role: string;
+  members: string[];
+  condition?: Json;
+}
+
+export interface IamPolicy {
+  version: number;
+  /** Incremented on every change; the etag is derived from it. */
+  serial: number;
+  bindings: Binding[];
+}
+
+export interface BucketState {
+  resource: Json;
+  policy: IamPolicy;
+  objects: Record<string, Json>;
+}
+
+export interface DatasetState {
+  resource: Json;
+  tables: string[];
+}
+
+export interface VersionState {
+  resource: Json;
+  /** base64 payload; never returned except by :access. */
+  data: string;
+}
+
+export interface SecretState {
+  resource: Json;
+  versions: VersionState[];
+  policy: IamPolicy;
+}
+
+export interface InstanceState {
+  resource: Json;
+  /** "namespace/key" → value */
+  guestAttributes: Record<string, string>;
+}
+
+export interface ProjectState {
+  projectId: string;
+  projectNumber: string;
+  policy: IamPolicy;
+  datasets: Record<string, DatasetState>;
+  secrets: Record<string, SecretState>;
+  /** "zone/name" → instance */
+  instances: Record<string, InstanceState>;
+  operations: Record<string, Json>;
+}
+
+export interface StateData {
+  projects: Record<string, ProjectState>;
+  /** Bucket names are global. */
+  buckets: Record<string, BucketState>;
+  serial: number;
+}
+
+export const emptyPolicy = (bindings: Binding[] = []): IamPolicy => ({ version: 1, serial: 1, bindings });
+
+/** The etag Google puts on IAM policies: base64 bytes (0x08 + a varint), as "CAE=" for the first. */
+export function policyEtag(policy: IamPolicy): string {
+  const bytes = [0x08];
+  let n = policy.serial;
+  while (n >= 0x80) {
+    bytes.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  bytes.push(n);
+  return Buffer.from(bytes).toString('base64');
+}
+
+export function policyBody(policy: IamPolicy): Json {
+  return { version: policy.version, etag: policyEtag(policy), bindings: structuredClone(policy.bindings) };
+}
+
+export class Store {
+  data: StateData;
+  /** Seconds added to the wall clock, so tests can age resources without waiting. */
+  clockOffsetSeconds = 0;
+  /** Fires "metadata:<project>/<zone>/<name>" when an instance's metadata changes, and "write" on any write. */
+  readonly events = new EventEmitter();
+
+  constructor(data?: StateData) {
+    this.data = data ?? { projects: {}, buckets: {}, serial: 0 };
+    this.events.setMaxListeners(0);
+  }
+
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetSeconds * 1000);
+  }
+
+  nextId(): string {
+    this.data.serial += 1;
+    return String(this.data.serial);
+  }
+
+  /** A project by id or number; projects come into being on first use, as if they had always existed. */
+  project(idOrNumber: string): ProjectState {
+    const existing = this.data.projects[idOrNumber]
+      ?? Object.values(this.data.projects).find((p) => p.projectNumber === idOrNumber);
+    if (existing) return existing;
+    return this.createProject(idOrNumber);
+  }
+
+  createProject(projectId: string, projectNumber?: string): ProjectState {
+    const number = projectNumber ?? String(100000000000 + (Number.parseInt(createHash('sha256').update(projectId).digest('hex').slice(0, 8), 16) % 899999999999));
+    const project: ProjectState = {
+      projectId,
+      projectNumber: number,
+      policy: emptyPolicy([{ role: 'roles/owner', members: ['user:owner@example.com'] }]),
+      datasets: {},
+      secrets: {},
+      instances: {},
+      operations: {},
+    };
+    this.data.projects[projectId] = project;
+    return project;
+  }
+
+  /** Mark a change: persistence and waiters listen. */
+  changed(): void {
+    this.events.emit('write');
+  }
+}
+
+export const randomEtag = () => randomBytes(8).toString('base64');
+
+/** A short stable hash, as the metadata server's ETag header. */
+export const contentEtag = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 16);
