@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { renderEnvCommand } from './render-env-command.js';
+import { sandboxCommand, type SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
 
 function packageVersion(): string {
@@ -11,6 +12,14 @@ function packageVersion(): string {
 }
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
+
+/** Resolves on SIGINT or SIGTERM, for the long-running commands. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('jobmatch-operator')
@@ -34,6 +43,18 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('-e, --environment <name>', 'which environment to render when the manifests hold several')
     .action(async (opts: { filename: string[]; example?: boolean; environment?: string }) =>
       setExit(await renderEnvCommand(io, opts.filename, opts)));
+
+  program
+    .command('sandbox')
+    .description('Run the local GCP emulator (Storage, BigQuery, Secret Manager, Resource Manager, Compute, metadata server).')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '4443')
+    .option('--state <file>', 'keep the state in this JSON file across restarts')
+    .option('--seed <file>', 'YAML of projects and resources to create at start')
+    .option('--latency-ms <ms>', 'latency added to every API request', '0')
+    .option('--fault-rate <rate>', 'share of API requests answered 429/503 (0..1)', '0')
+    .option('--fault-apis <apis>', 'comma-separated APIs the faults apply to (storage,bigquery,secretmanager,resourcemanager,compute,metadata)')
+    .action(async (opts: SandboxCommandOptions) => setExit(await sandboxCommand(io, opts, stopSignal())));
 
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;

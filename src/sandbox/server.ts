@@ -153,12 +153,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (!match) throw new ApiError(404, `Not Found: ${method} ${url.pathname}`, 'notFound');
       if ('methodNotAllowed' in match) throw new ApiError(405, `Method ${method} is not allowed on ${url.pathname}`, 'methodNotAllowed');
       const raw = await readBody(req);
-      const body = match.route.json ? parseJsonBody(raw) : undefined;
       if (!controlRequest) {
-        const { latencyMs } = faults.current;
-        if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
         const decision = faults.decide(match.route.api);
         stats.count(match.route, decision.kind !== 'none');
+        const { latencyMs } = faults.current;
+        if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
         if (decision.kind === 'timeout') {
           fault = 'timeout';
           await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
@@ -172,6 +171,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             : new ApiError(decision.status, 'Backend error (injected by the sandbox).', 'backendError');
         }
       }
+      const body = match.route.json ? parseJsonBody(raw) : undefined;
       const request: SandboxRequest = {
         method, path, params: match.params, query: url.searchParams, headers: req.headers, raw, body, baseUrl, signal,
       };
@@ -210,7 +210,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   const { port } = server.address() as AddressInfo;
   baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (options.seed) await seed(options.seed);
+  const close = async () => {
+    stopping.abort();
+    if (persistTimer) {
+      clearTimeout(persistTimer);
+      persist();
+    }
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  if (options.seed) {
+    try {
+      await seed(options.seed);
+    } catch (e) {
+      await close();
+      throw e;
+    }
+  }
 
   return {
     url: baseUrl,
@@ -219,14 +235,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     stats,
     faults,
     metadataUrl: (project, zone, instance) => metadataBaseUrl(baseUrl, project, zone, instance),
-    close: async () => {
-      stopping.abort();
-      if (persistTimer) {
-        clearTimeout(persistTimer);
-        persist();
-      }
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }

@@ -1,4 +1,6 @@
 /** Cloud Storage JSON API v1: buckets, their IAM policies, and just enough objects to make a bucket non-empty. */
+import { createHash } from 'node:crypto';
+import { crc32c } from './crc32c.js';
 import { ApiError, alreadyExists, conditionNotMet, invalid, notFound } from './google-error.js';
 import { bucketNameError, labelsError } from './bucket-rules.js';
 import { replacePolicy } from './iam-policy.js';
@@ -198,11 +200,14 @@ export function storageRoutes(store: Store): Route[] {
 
   const uploadObject = (req: SandboxRequest) => {
     const b = bucket(req.params[0]!);
-    const { name, size, contentType } = parseUpload(req);
+    const { name, data, contentType } = parseUpload(req);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32c(data));
     const generation = String(Date.now() * 1000 + Number(store.nextId()));
     const object: Json = {
       kind: 'storage#object', id: `${String(b.resource.name)}/${name}/${generation}`, name, bucket: b.resource.name,
-      generation, metageneration: '1', contentType, size: String(size), timeCreated: store.now().toISOString(),
+      generation, metageneration: '1', contentType, size: String(data.length),
+      md5Hash: createHash('md5').update(data).digest('base64'), crc32c: crc.toString('base64'), timeCreated: store.now().toISOString(),
       updated: store.now().toISOString(), storageClass: b.resource.storageClass,
     };
     b.objects[name] = object;
@@ -256,13 +261,13 @@ export function paginate<T extends string>(names: T[], maxResults: string | null
 }
 
 /** Media and multipart uploads: the object's name and size. */
-function parseUpload(req: SandboxRequest): { name: string; size: number; contentType: string } {
+function parseUpload(req: SandboxRequest): { name: string; data: Buffer; contentType: string } {
   const type = req.query.get('uploadType');
   const contentType = String(req.headers['content-type'] ?? 'application/octet-stream');
   if (type === 'media') {
     const name = req.query.get('name');
     if (!name) throw new ApiError(400, 'Required: name', 'required');
-    return { name, size: req.raw.length, contentType };
+    return { name, data: req.raw, contentType };
   }
   if (type === 'multipart') {
     const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1];
@@ -277,7 +282,7 @@ function parseUpload(req: SandboxRequest): { name: string; size: number; content
     }
     const name = metadata.name ?? req.query.get('name');
     if (typeof name !== 'string') throw new ApiError(400, 'Required: name', 'required');
-    return { name, size: Buffer.byteLength(data ?? '', 'latin1'), contentType: String(metadata.contentType ?? 'application/octet-stream') };
+    return { name, data: Buffer.from(data ?? '', 'latin1'), contentType: String(metadata.contentType ?? 'application/octet-stream') };
   }
   throw invalid(`Unsupported uploadType: ${String(type)}`);
 }
