@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { renderEnvCommand } from './render-env-command.js';
+import { runReconcile, type ReconcileCommandOptions } from './reconcile-command.js';
 import { sandboxCommand, type SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
 
@@ -12,6 +13,8 @@ function packageVersion(): string {
 }
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
+
+const isTty = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
 
 /** Resolves on SIGINT or SIGTERM, for the long-running commands. */
 function stopSignal(): Promise<void> {
@@ -43,6 +46,25 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('-e, --environment <name>', 'which environment to render when the manifests hold several')
     .action(async (opts: { filename: string[]; example?: boolean; environment?: string }) =>
       setExit(await renderEnvCommand(io, opts.filename, opts)));
+
+  const endpointHelp = 'send every GCP call to this base URL without credentials (the sandbox); default: JOBMATCH_GCP_ENDPOINT, else the real APIs with Application Default Credentials';
+  program
+    .command('plan')
+    .description('Read-only dry-run reconcile against GCP; exit 0 in sync, 2 changes pending, 1 error.')
+    .requiredOption('-f, --filename <files...>', FILES_HELP)
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--gcp-endpoint <url>', endpointHelp)
+    .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
+    .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, 'plan', opts, isTty())).code));
+
+  program
+    .command('apply')
+    .description('One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok, 1 error.')
+    .requiredOption('-f, --filename <files...>', FILES_HELP)
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--gcp-endpoint <url>', endpointHelp)
+    .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
+    .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, 'apply', opts, isTty())).code));
 
   program
     .command('sandbox')

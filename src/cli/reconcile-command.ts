@@ -1,0 +1,51 @@
+/** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per API.md. */
+import { createActionLogger } from '../engine/action-log.js';
+import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
+import { createGcpClients, type GcpClients } from '../gcp/clients.js';
+import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
+import { hasChanges } from '../plan/types.js';
+import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
+import { loadOrReport } from './load.js';
+import { renderApplyText, renderJson, renderPlanText } from './plan-output.js';
+
+export interface ReconcileCommandOptions {
+  filename: string[];
+  output?: string;
+  gcpEndpoint?: string;
+  logLevel?: string;
+  /** Tests shorten the retry policy. */
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface ReconcileRun {
+  code: number;
+  reports: ReconcileReport[];
+  caller: GcpCaller;
+}
+
+/** Runs plan or apply over the -f manifests; returns the exit code, and the reports for callers that want them. */
+export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: ReconcileCommandOptions, color = false): Promise<ReconcileRun> {
+  const caller = new GcpCaller({ retry: options.retry ?? {} });
+  if (options.output !== undefined && options.output !== 'json' && options.output !== 'text') {
+    io.stderr(`error: --output must be text or json, got "${options.output}"\n`);
+    return { code: EXIT_ERROR, reports: [], caller };
+  }
+  const environments = await loadOrReport(io, options.filename);
+  if (!environments) return { code: EXIT_ERROR, reports: [], caller };
+  const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
+  const clients = new Map<string, GcpClients>();
+  const clientsFor = (project: string) => {
+    let c = clients.get(project);
+    if (!c) clients.set(project, (c = createGcpClients({ projectId: project, ...(endpoint ? { endpoint } : {}) })));
+    return c;
+  };
+  const logger = createActionLogger({ write: (line: string) => io.stderr(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
+  const reports = await Promise.all(environments.map((env) => reconcileEnvironment(env, mode, { caller, clientsFor, logger })));
+  if (options.output === 'json') io.stdout(renderJson(reports));
+  else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, color) : renderApplyText(r, color))).join('\n'));
+
+  const failed = reports.some((r) => r.plan.summary.error > 0 || Object.values(r.results ?? {}).some((x) => x.outcome === 'error'));
+  if (mode === 'plan') return { code: failed ? EXIT_ERROR : reports.some((r) => hasChanges(r.plan)) ? EXIT_CHANGES_PENDING : EXIT_OK, reports, caller };
+  const unconverged = reports.some((r) => r.plan.summary.conflict > 0 || (r.after !== undefined && (hasChanges(r.after) || r.after.summary.error > 0)));
+  return { code: failed || unconverged ? EXIT_ERROR : EXIT_OK, reports, caller };
+}

@@ -1,0 +1,149 @@
+/**
+ * Executes exactly the plan's steps: resources in parallel, each action's steps in order, IAM after the
+ * resource it lives on; one read-modify-write per policy. A failing action does not stop the others.
+ */
+import { SecretValue } from '../api/secret-value.js';
+import type { Adapters } from '../gcp/adapters.js';
+import { GcpError } from '../gcp/gcp-error.js';
+import { toAccessEntry, fromAccessEntry, sameBinding } from '../plan/dataset-access.js';
+import { policyKey } from '../plan/desired.js';
+import type { ObservedEnvironment, PolicyObservation } from '../plan/observed.js';
+import { editBindings } from '../plan/policy-edit.js';
+import type { Action, BindingRef, Plan, PolicyTarget, Step } from '../plan/types.js';
+import { readPolicy } from './observe.js';
+import { generateSecretValue } from './secret-generator.js';
+
+export interface ActionResult {
+  outcome: 'ok' | 'error' | 'skipped';
+  error?: string;
+  durationMs: number;
+}
+
+export interface ExecuteOptions {
+  generate?: (length: number) => SecretValue;
+}
+
+const CONFLICT_ATTEMPTS = 5;
+const isConflict = (e: unknown) => e instanceof GcpError && (e.status === 409 || e.status === 412);
+
+/** Runs `write` with a fresh read after each 409/412 (someone changed it between our read and write). */
+async function withConflictRetry(write: (fresh: boolean) => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write(attempt > 1);
+    } catch (e) {
+      if (attempt >= CONFLICT_ATTEMPTS || !isConflict(e)) throw e;
+    }
+  }
+}
+
+export class PlanExecutor {
+  private readonly generate: (length: number) => SecretValue;
+
+  constructor(private readonly adapters: Adapters, private readonly observed: ObservedEnvironment, options: ExecuteOptions = {}) {
+    this.generate = options.generate ?? generateSecretValue;
+  }
+
+  private async runStep(step: Step): Promise<void> {
+    const { buckets, datasets, secrets } = this.adapters;
+    switch (step.op) {
+      case 'bucket.create': return buckets.create(step.bucket);
+      case 'bucket.patch': return withConflictRetry(async (fresh) => {
+        const metageneration = fresh ? (await buckets.observe(step.bucket))?.metageneration ?? '' : step.metageneration;
+        await buckets.patch(step.bucket, step.patch, metageneration);
+      });
+      case 'dataset.create': return datasets.create(step.datasetId, step.body);
+      case 'dataset.patch': return withConflictRetry(async (fresh) => {
+        const etag = fresh ? (await datasets.observe(step.datasetId))?.etag : this.observed.datasets[step.datasetId]?.etag;
+        await datasets.patch(step.datasetId, step.patch, etag ?? '');
+      });
+      case 'secret.create': return secrets.create(step.secretId, step.labels);
+      case 'secret.patchLabels': return secrets.patchLabels(step.secretId, step.labels);
+      case 'secret.addGeneratedVersion': {
+        // The value exists from here to the end of the write, and nowhere else.
+        return secrets.addVersion(step.secretId, this.generate(step.length));
+      }
+      case 'secret.disableVersions':
+        for (const v of step.versions) await secrets.disableVersion(step.secretId, v);
+        return;
+      case 'iam.modify': return this.modifyPolicy(step.target, step.add, step.remove, false);
+    }
+  }
+
+  /** One read-modify-write with the etag; `useObserved` starts from the planned-against policy. */
+  private async modifyPolicy(target: PolicyTarget, add: BindingRef[], remove: BindingRef[], useObserved: boolean): Promise<void> {
+    if (target.type === 'dataset') return this.modifyDatasetAccess(target.datasetId, add, remove, useObserved);
+    const write = async (policy: PolicyObservation) => {
+      const next = { etag: policy.etag, bindings: editBindings(policy.bindings, add, remove) };
+      if (target.type === 'project') await this.adapters.projectPolicy.setPolicy(next);
+      else if (target.type === 'bucket') await this.adapters.buckets.setPolicy(target.bucket, next);
+      else await this.adapters.secrets.setPolicy(target.secretId, next);
+    };
+    await withConflictRetry(async (fresh) => {
+      const observed = useObserved && !fresh ? this.observed.policies[policyKey(target)] : undefined;
+      const policy = observed ?? await readPolicy(this.adapters, target);
+      if (!policy) throw new Error(`${policyKey(target)} does not exist`);
+      await write(policy);
+    });
+  }
+
+  private async modifyDatasetAccess(id: string, add: BindingRef[], remove: BindingRef[], useObserved: boolean): Promise<void> {
+    await withConflictRetry(async (fresh) => {
+      const dataset = useObserved && !fresh ? this.observed.datasets[id] : await this.adapters.datasets.observe(id);
+      if (!dataset) throw new Error(`dataset/${id} does not exist`);
+      const kept = dataset.rawAccess.filter((entry) => {
+        const binding = fromAccessEntry(entry);
+        return !binding || !remove.some((r) => sameBinding(r, binding));
+      });
+      const missing = add.filter((a) => !dataset.access.some((g) => sameBinding(g, a))).map((a) => toAccessEntry(a.role, a.member));
+      await this.adapters.datasets.patch(id, { access: [...kept, ...missing] }, dataset.etag);
+    });
+  }
+
+  private async runAction(action: Action): Promise<void> {
+    for (const step of action.steps) await this.runStep(step);
+  }
+
+  /** Executes every action with steps; the result of each by action id. */
+  async execute(plan: Plan): Promise<Map<string, ActionResult>> {
+    const results = new Map<string, ActionResult>();
+    const withSteps = plan.actions.filter((a) => a.steps.length > 0);
+    if (plan.reportOnly || plan.suspended) {
+      for (const a of withSteps) results.set(a.id, { outcome: 'skipped', error: plan.suspended ? 'suspended' : 'policy.drift is Report', durationMs: 0 });
+      return results;
+    }
+    const timed = async (ids: string[], run: () => Promise<void>) => {
+      const started = performance.now();
+      try {
+        await run();
+        for (const id of ids) results.set(id, { outcome: 'ok', durationMs: performance.now() - started });
+      } catch (e) {
+        for (const id of ids) results.set(id, { outcome: 'error', error: (e as Error).message, durationMs: performance.now() - started });
+      }
+    };
+    const resourceRuns = new Map<string, Promise<void>>();
+    for (const a of withSteps.filter((x) => x.kind !== 'IAMBinding')) resourceRuns.set(a.id, timed([a.id], () => this.runAction(a)));
+
+    const groups = new Map<string, Action[]>();
+    for (const a of withSteps.filter((x) => x.kind === 'IAMBinding')) {
+      const step = a.steps[0] as Extract<Step, { op: 'iam.modify' }>;
+      const key = policyKey(step.target);
+      groups.set(key, [...(groups.get(key) ?? []), a]);
+    }
+    const iamRuns = [...groups.values()].map(async (group) => {
+      const deps = [...new Set(group.map((a) => a.dependsOn).filter((d): d is string => d !== undefined))];
+      await Promise.all(deps.map((d) => resourceRuns.get(d)));
+      const failed = deps.find((d) => results.get(d)?.outcome !== 'ok' && resourceRuns.has(d));
+      const ids = group.map((a) => a.id);
+      if (failed) {
+        for (const id of ids) results.set(id, { outcome: 'skipped', error: `${failed} failed first`, durationMs: 0 });
+        return;
+      }
+      const steps = group.flatMap((a) => a.steps as Extract<Step, { op: 'iam.modify' }>[]);
+      const changedFirst = deps.length > 0;
+      await timed(ids, () => this.modifyPolicy(steps[0]!.target, steps.flatMap((s) => s.add), steps.flatMap((s) => s.remove), !changedFirst));
+    });
+    await Promise.all([...resourceRuns.values(), ...iamRuns]);
+    return results;
+  }
+}

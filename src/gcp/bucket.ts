@@ -1,0 +1,79 @@
+/** Cloud Storage buckets: observe, create, patch, delete, list by label, and their IAM policy. No policy of its own. */
+import type { Bucket, Storage } from '@google-cloud/storage';
+import { ENVIRONMENT_LABEL } from '../api/naming.js';
+import type { BucketObservation, PolicyObservation } from '../plan/observed.js';
+import type { DesiredBucketFields } from '../plan/types.js';
+import { unlessNotFound, type GcpCaller } from './gcp-caller.js';
+import type { CallMeta } from './gcp-error.js';
+
+type Json = Record<string, any>;
+
+const meta = (operation: string, kind: 'read' | 'write', name: string, permission: string): CallMeta =>
+  ({ api: 'storage', operation, kind, resource: `projects/_/buckets/${name}`, permission });
+
+export function toBucketObservation(md: Json): BucketObservation {
+  const rules = (md.lifecycle?.rule ?? []) as Json[];
+  const only = rules.length === 1 && rules[0]?.action?.type === 'Delete' && Object.keys(rules[0]?.condition ?? {}).join() === 'age' ? rules[0] : undefined;
+  return {
+    name: md.name,
+    location: String(md.location ?? '').toUpperCase(),
+    storageClass: md.storageClass ?? 'STANDARD',
+    versioning: md.versioning?.enabled === true,
+    labels: md.labels ?? {},
+    ...(only ? { lifecycleDeleteAfterDays: Number(only.condition.age) } : {}),
+    lifecycleRuleCount: rules.length,
+    uniformAccess: md.iamConfiguration?.uniformBucketLevelAccess?.enabled === true,
+    publicAccessPrevention: md.iamConfiguration?.publicAccessPrevention ?? 'inherited',
+    metageneration: String(md.metageneration ?? ''),
+  };
+}
+
+export class BucketClient {
+  constructor(private readonly storage: Storage, private readonly caller: GcpCaller) {}
+
+  async observe(name: string): Promise<BucketObservation | undefined> {
+    const md = await unlessNotFound(this.caller.call(meta('buckets.get', 'read', name, 'storage.buckets.get'),
+      async () => (await this.storage.bucket(name).getMetadata())[0]));
+    return md ? toBucketObservation(md) : undefined;
+  }
+
+  async create(d: DesiredBucketFields): Promise<void> {
+    await this.caller.call(meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), () => this.storage.createBucket(d.name, {
+      location: d.location,
+      storageClass: d.storageClass,
+      versioning: { enabled: d.versioning },
+      labels: d.labels,
+      ...(d.lifecycleDeleteAfterDays !== undefined ? { lifecycle: { rule: [{ action: { type: 'Delete' }, condition: { age: d.lifecycleDeleteAfterDays } }] } } : {}),
+      iamConfiguration: { uniformBucketLevelAccess: { enabled: true }, publicAccessPrevention: 'enforced' },
+    } as Json));
+  }
+
+  /** Patches with the metageneration it was planned against; someone else's change in between is a 412. */
+  async patch(name: string, patch: Json, metageneration: string): Promise<void> {
+    await this.caller.call(meta('buckets.patch', 'write', name, 'storage.buckets.update'),
+      () => this.storage.bucket(name).setMetadata(patch, metageneration ? { ifMetagenerationMatch: Number(metageneration) } : {}));
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.caller.call(meta('buckets.delete', 'write', name, 'storage.buckets.delete'), () => this.storage.bucket(name).delete());
+  }
+
+  /** Buckets of the project labelled for an environment (GCS lists cannot filter by label: one list, filtered here). */
+  async listLabelled(project: string, environment: string): Promise<string[]> {
+    const [buckets] = await this.caller.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${project}` },
+      () => this.storage.getBuckets({ autoPaginate: true }));
+    return buckets.filter((b) => b.metadata.labels?.[ENVIRONMENT_LABEL] === environment).map((b) => b.name).sort();
+  }
+
+  async getPolicy(name: string): Promise<PolicyObservation> {
+    const [policy] = await this.caller.call(meta('buckets.getIamPolicy', 'read', name, 'storage.buckets.getIamPolicy'),
+      () => this.storage.bucket(name).iam.getPolicy({ requestedPolicyVersion: 3 }));
+    return { etag: String(policy.etag ?? ''), bindings: (policy.bindings ?? []).map((b) => ({ role: b.role, members: b.members ?? [], ...(b.condition ? { condition: b.condition } : {}) })) };
+  }
+
+  async setPolicy(name: string, policy: PolicyObservation): Promise<void> {
+    await this.caller.call(meta('buckets.setIamPolicy', 'write', name, 'storage.buckets.setIamPolicy'),
+      () => this.storage.bucket(name).iam.setPolicy({ bindings: policy.bindings, etag: policy.etag, version: 3 } as Parameters<Bucket["iam"]["setPolicy"]>[0]));
+  }
+}
+

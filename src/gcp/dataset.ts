@@ -1,0 +1,61 @@
+/** BigQuery datasets: observe, create, patch with the etag, list by label; their IAM is the access list. */
+import type { BigQuery } from '@google-cloud/bigquery';
+import { ENVIRONMENT_LABEL } from '../api/naming.js';
+import { fromAccessEntry } from '../plan/dataset-access.js';
+import type { DatasetObservation } from '../plan/observed.js';
+import { unlessNotFound, type GcpCaller } from './gcp-caller.js';
+import type { CallMeta } from './gcp-error.js';
+
+type Json = Record<string, any>;
+
+const meta = (operation: string, kind: 'read' | 'write', project: string, id: string, permission: string): CallMeta =>
+  ({ api: 'bigquery', operation, kind, resource: `projects/${project}/datasets/${id}`, permission });
+
+export function toDatasetObservation(md: Json): DatasetObservation {
+  const rawAccess = (md.access ?? []) as Json[];
+  return {
+    datasetId: md.datasetReference?.datasetId,
+    location: md.location ?? '',
+    description: md.description ?? '',
+    ...(md.defaultTableExpirationMs !== undefined && md.defaultTableExpirationMs !== null ? { defaultTableExpirationMs: Number(md.defaultTableExpirationMs) } : {}),
+    labels: md.labels ?? {},
+    access: rawAccess.map(fromAccessEntry).filter((e) => e !== undefined),
+    rawAccess,
+    etag: md.etag ?? '',
+  };
+}
+
+export class DatasetClient {
+  constructor(private readonly bigquery: BigQuery, private readonly project: string, private readonly caller: GcpCaller) {}
+
+  private dataset(id: string) {
+    return this.bigquery.dataset(id, { projectId: this.project });
+  }
+
+  async observe(id: string): Promise<DatasetObservation | undefined> {
+    const md = await unlessNotFound(this.caller.call(meta('datasets.get', 'read', this.project, id, 'bigquery.datasets.get'),
+      async () => (await this.dataset(id).getMetadata())[0]));
+    return md ? toDatasetObservation(md) : undefined;
+  }
+
+  async create(id: string, body: Json): Promise<void> {
+    await this.caller.call(meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'),
+      () => this.bigquery.createDataset(id, { ...body, projectId: this.project } as Json));
+  }
+
+  /** PATCH with If-Match: the etag makes a concurrent change a 412 instead of a lost update. */
+  async patch(id: string, patch: Json, etag: string): Promise<void> {
+    await this.caller.call(meta('datasets.patch', 'write', this.project, id, 'bigquery.datasets.update'),
+      () => this.dataset(id).setMetadata({ ...patch, etag }));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.caller.call(meta('datasets.delete', 'write', this.project, id, 'bigquery.datasets.delete'), () => this.dataset(id).delete());
+  }
+
+  async listLabelled(environment: string): Promise<string[]> {
+    const [datasets] = await this.caller.call(meta('datasets.list', 'read', this.project, '*', 'bigquery.datasets.list'),
+      () => this.bigquery.getDatasets({ projectId: this.project, filter: `labels.${ENVIRONMENT_LABEL}:${environment}`, autoPaginate: true } as Json));
+    return datasets.map((d) => d.id!).sort();
+  }
+}

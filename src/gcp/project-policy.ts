@@ -1,0 +1,24 @@
+/** The project's IAM policy (Resource Manager v3). */
+import type { ProjectsClient } from '@google-cloud/resource-manager';
+import type { PolicyObservation } from '../plan/observed.js';
+import type { GcpCaller } from './gcp-caller.js';
+import type { CallMeta } from './gcp-error.js';
+import { fromPolicyObservation, toPolicyObservation } from './secret.js';
+
+const meta = (operation: string, kind: 'read' | 'write', project: string, permission: string): CallMeta =>
+  ({ api: 'resourcemanager', operation, kind, resource: `projects/${project}`, permission });
+
+export class ProjectPolicyClient {
+  constructor(private readonly projects: ProjectsClient, private readonly project: string, private readonly caller: GcpCaller) {}
+
+  async getPolicy(): Promise<PolicyObservation> {
+    const [policy] = await this.caller.call(meta('projects.getIamPolicy', 'read', this.project, 'resourcemanager.projects.getIamPolicy'),
+      () => this.projects.getIamPolicy({ resource: `projects/${this.project}`, options: { requestedPolicyVersion: 3 } }));
+    return toPolicyObservation(policy as Record<string, unknown>);
+  }
+
+  async setPolicy(policy: PolicyObservation): Promise<void> {
+    await this.caller.call(meta('projects.setIamPolicy', 'write', this.project, 'resourcemanager.projects.setIamPolicy'),
+      () => this.projects.setIamPolicy({ resource: `projects/${this.project}`, policy: fromPolicyObservation(policy), updateMask: { paths: ['bindings', 'etag'] } }));
+  }
+}

@@ -1,0 +1,36 @@
+/** Dataset IAM is the dataset's access list: the mapping between IAM bindings and BigQuery access entries. */
+import type { AccessEntry } from './observed.js';
+
+const BASIC_ROLES: Record<string, string> = {
+  'roles/bigquery.dataViewer': 'READER',
+  'roles/bigquery.dataEditor': 'WRITER',
+  'roles/bigquery.dataOwner': 'OWNER',
+};
+const IAM_ROLES = Object.fromEntries(Object.entries(BASIC_ROLES).map(([k, v]) => [v, k]));
+
+/** The access entry BigQuery stores for an IAM binding. */
+export function toAccessEntry(role: string, member: string): Record<string, unknown> {
+  const basic = BASIC_ROLES[role] ?? role;
+  const [type, id = ''] = member.split(/:(.*)/s) as [string, string | undefined];
+  if (type === 'user' || type === 'serviceAccount') return { role: basic, userByEmail: id };
+  if (type === 'group') return { role: basic, groupByEmail: id };
+  if (type === 'domain') return { role: basic, domain: id };
+  if (member === 'allAuthenticatedUsers') return { role: basic, specialGroup: 'allAuthenticatedUsers' };
+  return { role: basic, iamMember: member };
+}
+
+/** The IAM binding an access entry grants, or undefined for entries that are not one (views, routines, project groups). */
+export function fromAccessEntry(entry: Record<string, unknown>): AccessEntry | undefined {
+  if (typeof entry.role !== 'string') return undefined;
+  const role = IAM_ROLES[entry.role] ?? entry.role;
+  if (typeof entry.userByEmail === 'string') {
+    return { role, member: `${entry.userByEmail.endsWith('.gserviceaccount.com') ? 'serviceAccount' : 'user'}:${entry.userByEmail}` };
+  }
+  if (typeof entry.groupByEmail === 'string') return { role, member: `group:${entry.groupByEmail}` };
+  if (typeof entry.domain === 'string') return { role, member: `domain:${entry.domain}` };
+  if (entry.specialGroup === 'allAuthenticatedUsers') return { role, member: 'allAuthenticatedUsers' };
+  if (typeof entry.iamMember === 'string') return { role, member: entry.iamMember };
+  return undefined;
+}
+
+export const sameBinding = (a: AccessEntry, b: AccessEntry) => a.role === b.role && a.member === b.member;

@@ -1,0 +1,78 @@
+/** What the adapters saw in GCP, reduced to the fields the diff compares. Undefined = does not exist. */
+
+export interface BucketObservation {
+  name: string;
+  location: string;
+  storageClass: string;
+  versioning: boolean;
+  labels: Record<string, string>;
+  /** The age of the single Delete rule the operator manages, if the bucket has exactly that. */
+  lifecycleDeleteAfterDays?: number;
+  lifecycleRuleCount: number;
+  uniformAccess: boolean;
+  publicAccessPrevention: string;
+  metageneration: string;
+}
+
+export interface AccessEntry {
+  role: string;
+  member: string;
+}
+
+export interface DatasetObservation {
+  datasetId: string;
+  location: string;
+  description: string;
+  /** undefined: tables never expire. */
+  defaultTableExpirationMs?: number;
+  labels: Record<string, string>;
+  /** Access entries as IAM role + member (userByEmail → user:/serviceAccount:, etc.); entries of other shapes kept raw. */
+  access: AccessEntry[];
+  rawAccess: Record<string, unknown>[];
+  etag: string;
+}
+
+export interface SecretVersionObservation {
+  /** The version number, as in .../versions/N. */
+  number: string;
+  state: 'ENABLED' | 'DISABLED' | 'DESTROYED';
+  createTime: string;
+}
+
+export interface SecretObservation {
+  secretId: string;
+  labels: Record<string, string>;
+  /** Newest first. */
+  versions: SecretVersionObservation[];
+}
+
+export interface PolicyBinding {
+  role: string;
+  members: string[];
+  condition?: unknown;
+}
+
+export interface PolicyObservation {
+  etag: string;
+  bindings: PolicyBinding[];
+}
+
+export interface LabelledResource {
+  kind: 'Bucket' | 'Dataset' | 'Secret';
+  name: string;
+}
+
+export interface ObservedEnvironment {
+  /** When observed (the plan compares secret ages with it; the diff itself reads no clock). */
+  observedAt: string;
+  buckets: Record<string, BucketObservation | undefined>;
+  datasets: Record<string, DatasetObservation | undefined>;
+  /** By Secret Manager id. */
+  secrets: Record<string, SecretObservation | undefined>;
+  /** By policy key (see policyKey); absent when not read (the resource is missing or in conflict). */
+  policies: Record<string, PolicyObservation | undefined>;
+  /** Everything labelled for this environment, from one list per API. */
+  labelled: LabelledResource[];
+  /** Reads that failed (after retries), by action id (Bucket/x, Secret/y, ...) or policy key: the reason. */
+  errors: Record<string, string>;
+}
