@@ -38,7 +38,7 @@ export class BucketClient {
   }
 
   async create(d: DesiredBucketFields): Promise<void> {
-    await this.caller.call(meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), () => this.storage.createBucket(d.name, {
+    await this.caller.call({ ...meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), create: true }, () => this.storage.createBucket(d.name, {
       location: d.location,
       storageClass: d.storageClass,
       versioning: { enabled: d.versioning },

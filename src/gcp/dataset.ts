@@ -39,7 +39,7 @@ export class DatasetClient {
   }
 
   async create(id: string, body: Json): Promise<void> {
-    await this.caller.call(meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'),
+    await this.caller.call({ ...meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'), create: true },
       () => this.bigquery.createDataset(id, { ...body, projectId: this.project } as Json));
   }
 

@@ -74,7 +74,8 @@ export class GcpCaller {
           return await this.once(meta, fn);
         } catch (e) {
           const status = httpStatusOf(e);
-          if (attempt >= this.policy.attempts || !isRetryable(status, e)) throw GcpError.from(meta, e);
+          if (meta.create && attempt > 1 && status === 409) return undefined as T;
+          if (meta.noRetry || attempt >= this.policy.attempts || !isRetryable(status, e)) throw GcpError.from(meta, e);
           this.counts.retries += 1;
           const ceiling = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
           await this.sleep(Math.floor(this.random() * ceiling));

@@ -9,6 +9,10 @@ export interface CallMeta {
   resource: string;
   /** The IAM permission the call needs, e.g. storage.buckets.get. */
   permission: string;
+  /** A create: if a retried attempt finds it already exists, the lost first attempt made it. */
+  create?: boolean;
+  /** Never retried: a retry after a lost answer would repeat the effect (adding a secret version). */
+  noRetry?: boolean;
 }
 
 /** gRPC codes the gax clients may report, as HTTP statuses. */

@@ -47,7 +47,7 @@ export class SecretClient {
   }
 
   async create(id: string, labels: Record<string, string>): Promise<void> {
-    await this.caller.call(meta('secrets.create', 'write', this.project, id, 'secretmanager.secrets.create'),
+    await this.caller.call({ ...meta('secrets.create', 'write', this.project, id, 'secretmanager.secrets.create'), create: true },
       () => this.sm.createSecret({ parent: `projects/${this.project}`, secretId: id, secret: { replication: { automatic: {} }, labels } }));
   }
 
@@ -57,7 +57,7 @@ export class SecretClient {
   }
 
   async addVersion(id: string, value: SecretValue): Promise<void> {
-    await this.caller.call(meta('secrets.addVersion', 'write', this.project, id, 'secretmanager.versions.add'),
+    await this.caller.call({ ...meta('secrets.addVersion', 'write', this.project, id, 'secretmanager.versions.add'), noRetry: true },
       () => this.sm.addSecretVersion({ parent: this.name(id), payload: { data: Buffer.from(value.reveal(), 'utf8') } }));
   }
 

@@ -8,14 +8,14 @@ export interface CliRun {
   stderr: string;
 }
 
-export async function cli(args: string[], stdin: AsyncIterable<Buffer | string> = Readable.from([])): Promise<CliRun> {
+export async function cli(args: string[], stdin: AsyncIterable<Buffer | string> = Readable.from([]), env: Record<string, string> = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     stdin,
-    env: {},
+    env,
   });
   return { code, stdout, stderr };
 }
