@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import { loadManifests } from '../../src/api/manifests.js';
+import type { ResolvedSpec } from '../../src/api/defaults.js';
+import { diff } from '../../src/plan/diff.js';
+import type { BucketObservation, DatasetObservation, ObservedEnvironment, SecretObservation } from '../../src/plan/observed.js';
+import { editBindings } from '../../src/plan/policy-edit.js';
+import { fromAccessEntry, toAccessEntry } from '../../src/plan/dataset-access.js';
+import type { Action } from '../../src/plan/types.js';
+import { exampleText, mutated, type Doc } from '../support/manifests.js';
+
+const NOW = '2026-11-25T12:00:00.000Z';
+const SA = 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
+const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
+const PG = 'jobmatch-staging-postgres-password';
+const managed = { 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator' };
+
+function spec(mutate?: (d: Doc) => void): ResolvedSpec {
+  const { environments, errors } = loadManifests([{ file: 's', text: mutate ? mutated(mutate) : exampleText('staging') }]);
+  expect(errors).toEqual([]);
+  return environments[0]!.spec;
+}
+
+/** The staging environment exactly as apply leaves it. */
+function inSync(): ObservedEnvironment {
+  const bucket: BucketObservation = {
+    name: BUCKET, location: 'EU', storageClass: 'STANDARD', versioning: true, labels: { team: 'data', layer: 'bronze', ...managed },
+    lifecycleDeleteAfterDays: 365, lifecycleRuleCount: 1, uniformAccess: true, publicAccessPrevention: 'enforced', metageneration: '3',
+  };
+  const dataset = (id: string, layer: string, description: string): DatasetObservation => ({
+    datasetId: id, location: 'EU', description, labels: { team: 'data', layer, ...managed },
+    access: [{ role: 'roles/bigquery.dataEditor', member: SA }], rawAccess: [toAccessEntry('roles/bigquery.dataEditor', SA)], etag: 'e1',
+  });
+  const secret = (id: string, versions: SecretObservation['versions']): SecretObservation => ({ secretId: id, labels: { ...managed }, versions });
+  const v1 = [{ number: '1', state: 'ENABLED' as const, createTime: '2026-11-01T00:00:00Z' }];
+  const accessor = (id: string) => [`secret/${id}`, { etag: 'CAE=', bindings: [{ role: 'roles/secretmanager.secretAccessor', members: [SA] }] }] as const;
+  return {
+    observedAt: NOW,
+    buckets: { [BUCKET]: bucket },
+    datasets: { staging_silver: dataset('staging_silver', 'silver', 'Silver layer (staging)'), staging_gold: dataset('staging_gold', 'gold', 'Gold layer (staging)') },
+    secrets: {
+      [PG]: secret(PG, v1), 'jobmatch-staging-django-secret-key': secret('jobmatch-staging-django-secret-key', v1),
+      'jobmatch-staging-llm-api-key': secret('jobmatch-staging-llm-api-key', v1), 'jobmatch-staging-france-travail-api-key': secret('jobmatch-staging-france-travail-api-key', v1),
+    },
+    policies: Object.fromEntries([
+      accessor(PG), accessor('jobmatch-staging-django-secret-key'), accessor('jobmatch-staging-llm-api-key'), accessor('jobmatch-staging-france-travail-api-key'),
+      [`bucket/${BUCKET}`, { etag: 'CAE=', bindings: [{ role: 'roles/storage.objectAdmin', members: [SA] }] }],
+      ['project/job-match-v0', { etag: 'CAE=', bindings: [{ role: 'roles/bigquery.jobUser', members: [SA] }, { role: 'roles/owner', members: ['user:o@x.io'] }] }],
+    ]),
+    labelled: [],
+    errors: {},
+  };
+}
+
+const changed = (actions: Action[]) => actions.filter((a) => a.verb !== 'none').map((a) => `${a.verb} ${a.id}`);
+const action = (actions: Action[], id: string) => actions.find((a) => a.id === id)!;
+
+describe('diff', () => {
+  it('plans nothing for an environment in sync, and is deterministic', () => {
+    const plan = diff(spec(), inSync());
+    expect(changed(plan.actions)).toEqual([]);
+    expect(plan.summary).toMatchObject({ create: 0, update: 0, inSync: 15 });
+    expect(diff(spec(), inSync())).toEqual(plan);
+  });
+
+  it('plans every resource for an empty project, IAM after its resource', () => {
+    const plan = diff(spec(), { ...inSync(), buckets: {}, datasets: {}, secrets: {}, policies: {} });
+    expect(plan.summary).toMatchObject({ create: 15, pending: 2 });
+    const bucketIam = plan.actions.find((a) => a.kind === 'IAMBinding' && a.name.startsWith('bucket/'))!;
+    expect(bucketIam.dependsOn).toBe(`Bucket/${BUCKET}`);
+    const datasetIam = plan.actions.find((a) => a.kind === 'IAMBinding' && a.name.startsWith('dataset/staging_silver'))!;
+    expect(datasetIam.steps).toEqual([]);
+    expect(action(plan.actions, 'Dataset/staging_silver').steps[0]).toMatchObject({ op: 'dataset.create', body: { access: [{ role: 'WRITER', userByEmail: SA.slice('serviceAccount:'.length) }] } });
+    expect(action(plan.actions, `Secret/${PG}`).steps.map((s) => s.op)).toEqual(['secret.create', 'secret.addGeneratedVersion']);
+    expect(action(plan.actions, 'Secret/jobmatch-staging-llm-api-key').steps.map((s) => s.op)).toEqual(['secret.create']);
+  });
+
+  const drift: [string, (o: ObservedEnvironment) => void, string, { field: string; before: unknown; after: unknown }[]][] = [
+    ['versioning turned off', (o) => (o.buckets[BUCKET]!.versioning = false), `Bucket/${BUCKET}`, [{ field: 'versioning', before: false, after: true }]],
+    ['storage class changed', (o) => (o.buckets[BUCKET]!.storageClass = 'COLDLINE'), `Bucket/${BUCKET}`, [{ field: 'storageClass', before: 'COLDLINE', after: 'STANDARD' }]],
+    ['lifecycle rule changed', (o) => (o.buckets[BUCKET]!.lifecycleDeleteAfterDays = 30), `Bucket/${BUCKET}`, [{ field: 'lifecycle.deleteAfterDays', before: 30, after: 365 }]],
+    ['public access prevention relaxed', (o) => (o.buckets[BUCKET]!.publicAccessPrevention = 'inherited'), `Bucket/${BUCKET}`, [{ field: 'publicAccessPrevention', before: 'inherited', after: 'enforced' }]],
+    ['a declared label changed', (o) => (o.buckets[BUCKET]!.labels.team = 'ml'), `Bucket/${BUCKET}`, [{ field: 'labels.team', before: 'ml', after: 'data' }]],
+    ['the managed-by label removed', (o) => delete o.datasets.staging_gold!.labels['managed-by'], 'Dataset/staging_gold', [{ field: 'labels.managed-by', before: null, after: 'jobmatch-operator' }]],
+    ['a description edited', (o) => (o.datasets.staging_silver!.description = 'x'), 'Dataset/staging_silver', [{ field: 'description', before: 'x', after: 'Silver layer (staging)' }]],
+    ['a table expiration added', (o) => (o.datasets.staging_silver!.defaultTableExpirationMs = 3_600_000), 'Dataset/staging_silver', [{ field: 'defaultTableExpirationMs', before: 3_600_000, after: null }]],
+    ['a secret label changed', (o) => (o.secrets[PG]!.labels['managed-by'] = 'terraform'), `Secret/${PG}`, [{ field: 'labels.managed-by', before: 'terraform', after: 'jobmatch-operator' }]],
+  ];
+  it.each(drift)('reports %s as an update of exactly that field', (_, change, id, expected) => {
+    const observed = inSync();
+    change(observed);
+    const plan = diff(spec(), observed);
+    expect(changed(plan.actions)).toEqual([`update ${id}`]);
+    expect(action(plan.actions, id).changes).toEqual(expected);
+  });
+
+  it('leaves labels that others added alone', () => {
+    const observed = inSync();
+    observed.buckets[BUCKET]!.labels['cost-center'] = 'x';
+    observed.secrets[PG]!.labels.owner = 'me';
+    expect(changed(diff(spec(), observed).actions)).toEqual([]);
+  });
+
+  it('keeps others\' labels when it patches a secret\'s labels (the API replaces the whole map)', () => {
+    const observed = inSync();
+    observed.secrets[PG]!.labels = { owner: 'me', 'jobmatch-environment': 'staging' };
+    const step = action(diff(spec(), observed).actions, `Secret/${PG}`).steps[0]!;
+    expect(step).toEqual({ op: 'secret.patchLabels', project: 'job-match-v0', secretId: PG, labels: { owner: 'me', ...managed } });
+  });
+
+  it('plans a missing IAM binding and removes one only when told ensure: absent', () => {
+    const observed = inSync();
+    observed.policies['project/job-match-v0']!.bindings = [{ role: 'roles/owner', members: ['user:o@x.io'] }, { role: 'roles/editor', members: [SA] }];
+    const plan = diff(spec((d) => d.spec.iam.push({ member: SA, role: 'roles/editor', resource: 'project', ensure: 'absent' })), observed);
+    expect(changed(plan.actions)).toEqual([
+      `create IAMBinding/project roles/bigquery.jobUser ${SA}`,
+      `delete IAMBinding/project roles/editor ${SA}`,
+    ]);
+    expect(changed(diff(spec(), observed).actions)).toEqual([`create IAMBinding/project roles/bigquery.jobUser ${SA}`]);
+  });
+
+  it('ignores conditional bindings when deciding whether a grant exists', () => {
+    const observed = inSync();
+    observed.policies['project/job-match-v0']!.bindings = [{ role: 'roles/bigquery.jobUser', members: [SA], condition: { expression: 'request.time < x' } }];
+    expect(changed(diff(spec(), observed).actions)).toEqual([`create IAMBinding/project roles/bigquery.jobUser ${SA}`]);
+  });
+
+  it('treats dataset access entries as the dataset\'s IAM', () => {
+    const observed = inSync();
+    observed.datasets.staging_gold!.access = [];
+    const plan = diff(spec(), observed);
+    expect(changed(plan.actions)).toEqual([`create IAMBinding/dataset/staging_gold roles/bigquery.dataEditor ${SA}`]);
+  });
+
+  it('adds a generated version when none is enabled; waits for a person on an external one', () => {
+    const observed = inSync();
+    observed.secrets[PG]!.versions = [{ number: '1', state: 'DISABLED', createTime: '2026-01-01T00:00:00Z' }];
+    observed.secrets['jobmatch-staging-llm-api-key']!.versions = [];
+    const plan = diff(spec(), observed);
+    expect(action(plan.actions, `Secret/${PG}`)).toMatchObject({ verb: 'update', steps: [{ op: 'secret.addGeneratedVersion', length: 32 }] });
+    expect(action(plan.actions, 'Secret/jobmatch-staging-llm-api-key')).toMatchObject({ verb: 'pending', steps: [], pending: expect.stringContaining('gcloud secrets versions add jobmatch-staging-llm-api-key') });
+  });
+
+  it.each([
+    [89, []],
+    [91, ['secret.addGeneratedVersion']],
+  ])('rotates when the newest enabled version is older than rotationDays (%i days → %j)', (days, ops) => {
+    const observed = inSync();
+    observed.secrets[PG]!.versions = [{ number: '1', state: 'ENABLED', createTime: new Date(Date.parse(NOW) - days * 86_400_000).toISOString() }];
+    expect(action(diff(spec(), observed).actions, `Secret/${PG}`).steps.map((s) => s.op)).toEqual(ops);
+  });
+
+  it('on rotation keeps the newest enabled and disables only the older enabled ones', () => {
+    const observed = inSync();
+    const old = new Date(Date.parse(NOW) - 100 * 86_400_000).toISOString();
+    observed.secrets[PG]!.versions = [
+      { number: '4', state: 'ENABLED', createTime: old }, { number: '3', state: 'DISABLED', createTime: old },
+      { number: '2', state: 'ENABLED', createTime: old }, { number: '1', state: 'ENABLED', createTime: old },
+    ];
+    expect(action(diff(spec(), observed).actions, `Secret/${PG}`).steps).toEqual([
+      { op: 'secret.addGeneratedVersion', project: 'job-match-v0', secretId: PG, length: 32 },
+      { op: 'secret.disableVersions', project: 'job-match-v0', secretId: PG, versions: ['2', '1'] },
+    ]);
+  });
+
+  it('marks another environment\'s resources Conflict with no step, and an unlabelled one adopt', () => {
+    const observed = inSync();
+    observed.buckets[BUCKET]!.labels = { 'jobmatch-environment': 'prod' };
+    observed.datasets.staging_gold!.labels = {};
+    const plan = diff(spec(), observed);
+    expect(action(plan.actions, `Bucket/${BUCKET}`)).toMatchObject({ verb: 'conflict', steps: [] });
+    expect(action(plan.actions, `IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin ${SA}`)).toMatchObject({ verb: 'conflict', steps: [] });
+    expect(action(plan.actions, 'Dataset/staging_gold')).toMatchObject({ verb: 'adopt', steps: [{ op: 'dataset.patch' }] });
+  });
+
+  it('turns a failed read into an error for that resource (and the bindings on it) only', () => {
+    const observed = inSync();
+    delete observed.buckets[BUCKET];
+    observed.errors[`Bucket/${BUCKET}`] = 'permission denied';
+    const plan = diff(spec(), observed);
+    expect(changed(plan.actions)).toEqual([`error Bucket/${BUCKET}`, `error IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin ${SA}`]);
+    expect(plan.summary.error).toBe(2);
+  });
+
+  it('lists orphans, and plans nothing at all when suspended', () => {
+    const observed = { ...inSync(), labelled: [{ kind: 'Secret' as const, name: 'jobmatch-staging-old' }, { kind: 'Bucket' as const, name: BUCKET }] };
+    expect(changed(diff(spec(), observed).actions)).toEqual(['orphan Secret/jobmatch-staging-old']);
+    expect(diff(spec((d) => (d.spec.policy.suspend = true)), observed)).toMatchObject({ suspended: true, actions: [] });
+    expect(diff(spec((d) => (d.spec.policy.drift = 'Report')), observed).reportOnly).toBe(true);
+  });
+});
+
+describe('IAM policy edits', () => {
+  it('adds a member to an existing role, creates a role binding, removes members and drops empty bindings', () => {
+    const before = [{ role: 'roles/a', members: ['user:x@y.z'] }, { role: 'roles/b', members: [SA] }, { role: 'roles/c', members: [SA], condition: { expression: 'e' } }];
+    expect(editBindings(before, [{ role: 'roles/a', member: SA }, { role: 'roles/d', member: SA }], [{ role: 'roles/b', member: SA }, { role: 'roles/c', member: SA }])).toEqual([
+      { role: 'roles/a', members: ['user:x@y.z', SA] }, { role: 'roles/c', members: [SA], condition: { expression: 'e' } }, { role: 'roles/d', members: [SA] },
+    ]);
+    expect(before[0]!.members).toEqual(['user:x@y.z']);
+  });
+
+  it.each([
+    ['roles/bigquery.dataViewer', 'user:a@b.c', { role: 'READER', userByEmail: 'a@b.c' }],
+    ['roles/bigquery.dataEditor', SA, { role: 'WRITER', userByEmail: SA.slice(15) }],
+    ['roles/bigquery.dataOwner', 'group:g@b.c', { role: 'OWNER', groupByEmail: 'g@b.c' }],
+    ['roles/bigquery.dataViewer', 'domain:example.com', { role: 'READER', domain: 'example.com' }],
+    ['roles/bigquery.user', 'principal://x/y', { role: 'roles/bigquery.user', iamMember: 'principal://x/y' }],
+  ])('maps %s for %s to a dataset access entry and back', (role, member, entry) => {
+    expect(toAccessEntry(role, member)).toEqual(entry);
+    expect(fromAccessEntry(entry)).toEqual({ role, member });
+  });
+});
