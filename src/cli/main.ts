@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
+import { demoCommand } from './demo-command.js';
 import { renderEnvCommand } from './render-env-command.js';
 import { runReconcile, type ReconcileCommandOptions } from './reconcile-command.js';
 import { sandboxCommand, type SandboxCommandOptions } from './sandbox-command.js';
@@ -65,6 +66,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--gcp-endpoint <url>', endpointHelp)
     .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
     .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, 'apply', opts, isTty())).code));
+
+  program
+    .command('demo')
+    .description('The main job end to end against an in-process sandbox: plan, apply, out-of-band drift, plan, heal (npm start).')
+    .action(async () => setExit(await demoCommand(io, isTty())));
 
   program
     .command('sandbox')

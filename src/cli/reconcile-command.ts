@@ -1,5 +1,6 @@
 /** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per API.md. */
 import { createActionLogger } from '../engine/action-log.js';
+import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
@@ -39,8 +40,9 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
     if (!c) clients.set(project, (c = createGcpClients({ projectId: project, ...(endpoint ? { endpoint } : {}) })));
     return c;
   };
+  const policyWriter = new PolicyWriter();
   const logger = createActionLogger({ write: (line: string) => io.stderr(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
-  const reports = await Promise.all(environments.map((env) => reconcileEnvironment(env, mode, { caller, clientsFor, logger })));
+  const reports = await Promise.all(environments.map((env) => reconcileEnvironment(env, mode, { caller, clientsFor, logger, execute: { policyWriter } })));
   if (options.output === 'json') io.stdout(renderJson(reports));
   else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, color) : renderApplyText(r, color))).join('\n'));
 

@@ -11,6 +11,7 @@ import type { ObservedEnvironment, PolicyObservation } from '../plan/observed.js
 import { editBindings } from '../plan/policy-edit.js';
 import type { Action, BindingRef, Plan, PolicyTarget, Step } from '../plan/types.js';
 import { readPolicy } from './observe.js';
+import { PolicyWriter } from './policy-writer.js';
 import { generateSecretValue } from './secret-generator.js';
 
 export interface ActionResult {
@@ -21,27 +22,32 @@ export interface ActionResult {
 
 export interface ExecuteOptions {
   generate?: (length: number) => SecretValue;
+  /** Shared by every environment of the process (see PolicyWriter). */
+  policyWriter?: PolicyWriter;
 }
 
 const CONFLICT_ATTEMPTS = 5;
 const isConflict = (e: unknown) => e instanceof GcpError && (e.status === 409 || e.status === 412);
 
-/** Runs `write` with a fresh read after each 409/412 (someone changed it between our read and write). */
+/** Runs `write` with a fresh read after each 409/412 (someone changed it between our read and write), after a jittered pause. */
 async function withConflictRetry(write: (fresh: boolean) => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write(attempt > 1);
     } catch (e) {
       if (attempt >= CONFLICT_ATTEMPTS || !isConflict(e)) throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 20 * attempt)));
     }
   }
 }
 
 export class PlanExecutor {
   private readonly generate: (length: number) => SecretValue;
+  private readonly policyWriter: PolicyWriter;
 
   constructor(private readonly adapters: Adapters, private readonly observed: ObservedEnvironment, options: ExecuteOptions = {}) {
     this.generate = options.generate ?? generateSecretValue;
+    this.policyWriter = options.policyWriter ?? new PolicyWriter();
   }
 
   private async runStep(step: Step): Promise<void> {
@@ -67,11 +73,17 @@ export class PlanExecutor {
         for (const v of step.versions) await secrets.disableVersion(step.secretId, v);
         return;
       case 'iam.modify': return this.modifyPolicy(step.target, step.add, step.remove, false);
+      default: throw new Error(`unknown step ${(step as Step).op}`);
     }
   }
 
-  /** One read-modify-write with the etag; `useObserved` starts from the planned-against policy. */
-  private async modifyPolicy(target: PolicyTarget, add: BindingRef[], remove: BindingRef[], useObserved: boolean): Promise<void> {
+  /** One read-modify-write with the etag, batched with other environments' edits of the same policy. */
+  private modifyPolicy(target: PolicyTarget, add: BindingRef[], remove: BindingRef[], useObserved: boolean): Promise<void> {
+    return this.policyWriter.edit(JSON.stringify(target), { add, remove }, (edit, stale) => this.commitPolicy(target, edit.add, edit.remove, useObserved && !stale));
+  }
+
+  /** `useObserved` starts from the planned-against policy; a conflict re-reads. */
+  private async commitPolicy(target: PolicyTarget, add: BindingRef[], remove: BindingRef[], useObserved: boolean): Promise<void> {
     if (target.type === 'dataset') return this.modifyDatasetAccess(target.datasetId, add, remove, useObserved);
     const write = async (policy: PolicyObservation) => {
       const next = { etag: policy.etag, bindings: editBindings(policy.bindings, add, remove) };
@@ -121,8 +133,39 @@ export class PlanExecutor {
         for (const id of ids) results.set(id, { outcome: 'error', error: (e as Error).message, durationMs: performance.now() - started });
       }
     };
-    const resourceRuns = new Map<string, Promise<void>>();
-    for (const a of withSteps.filter((x) => x.kind !== 'IAMBinding')) resourceRuns.set(a.id, timed([a.id], () => this.runAction(a)));
+    // An IAM edit needs its resource to exist: after a create's first step (the container), or after a dataset's whole action (its etag).
+    const resourceRuns = new Map<string, { ready: Promise<void>; done: Promise<void> }>();
+    const created = new Set<string>();
+    for (const a of withSteps.filter((x) => x.kind !== 'IAMBinding')) {
+      let markReady!: () => void;
+      const ready = new Promise<void>((resolve) => (markReady = resolve));
+      const done = timed([a.id], async () => {
+        try {
+          for (const [i, step] of a.steps.entries()) {
+            await this.runStep(step);
+            if (i === 0) {
+              created.add(a.id);
+              markReady();
+            }
+          }
+        } finally {
+          markReady();
+        }
+      });
+      resourceRuns.set(a.id, { ready: a.verb === 'create' && a.kind !== 'Dataset' ? ready : done, done });
+    }
+    const containerExists = async (id: string) => {
+      const run = resourceRuns.get(id);
+      if (!run) return true;
+      await run.ready;
+      const action = withSteps.find((x) => x.id === id)!;
+      if (action.verb !== 'create') {
+        await run.done;
+        return results.get(id)?.outcome === 'ok';
+      }
+      // A create whose first step failed left no container; a later step failing (a version) does not matter to IAM.
+      return created.has(id);
+    };
 
     const groups = new Map<string, Action[]>();
     for (const a of withSteps.filter((x) => x.kind === 'IAMBinding')) {
@@ -132,18 +175,17 @@ export class PlanExecutor {
     }
     const iamRuns = [...groups.values()].map(async (group) => {
       const deps = [...new Set(group.map((a) => a.dependsOn).filter((d): d is string => d !== undefined))];
-      await Promise.all(deps.map((d) => resourceRuns.get(d)));
-      const failed = deps.find((d) => results.get(d)?.outcome !== 'ok' && resourceRuns.has(d));
+      const ok = await Promise.all(deps.map(containerExists));
+      const failed = deps.find((_, i) => !ok[i]);
       const ids = group.map((a) => a.id);
       if (failed) {
         for (const id of ids) results.set(id, { outcome: 'skipped', error: `${failed} failed first`, durationMs: 0 });
         return;
       }
       const steps = group.flatMap((a) => a.steps as Extract<Step, { op: 'iam.modify' }>[]);
-      const changedFirst = deps.length > 0;
-      await timed(ids, () => this.modifyPolicy(steps[0]!.target, steps.flatMap((s) => s.add), steps.flatMap((s) => s.remove), !changedFirst));
+      await timed(ids, () => this.modifyPolicy(steps[0]!.target, steps.flatMap((s) => s.add), steps.flatMap((s) => s.remove), deps.length === 0));
     });
-    await Promise.all([...resourceRuns.values(), ...iamRuns]);
+    await Promise.all([...[...resourceRuns.values()].map((r) => r.done), ...iamRuns]);
     return results;
   }
 }

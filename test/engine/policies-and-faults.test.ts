@@ -64,6 +64,21 @@ describe('isolation and adoption', () => {
   });
 });
 
+describe('several environments', () => {
+  it('applies staging and prod at once: both project grants land in the one shared policy', async () => {
+    const both = `${staging}\n---\n${exampleText('prod')}`;
+    const apply = await engine('apply', s.url, both);
+    expect(apply.code, apply.stdout).toBe(0);
+    const [policy] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
+    expect(policy.bindings?.find((b) => b.role === 'roles/bigquery.jobUser')?.members?.sort()).toEqual([
+      'serviceAccount:jobmatch-prod-vm@job-match-v0.iam.gserviceaccount.com', 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com']);
+    // one write, or two if prod's edit arrived after staging's had started: never a lost race (409)
+    expect(s.sandbox.stats.snapshot().byApi.resourcemanager?.['projects.setIamPolicy']).toBeLessThanOrEqual(2);
+    expect(s.sandbox.stats.requests().filter((r) => r.status === 409)).toEqual([]);
+    expect((await engine('plan', s.url, both)).code).toBe(0);
+  });
+});
+
 describe('policies', () => {
   it('policy.drift: Report plans and reports, and apply writes nothing', async () => {
     const report = mutated((d) => (d.spec.policy.drift = 'Report'));
