@@ -102,7 +102,6 @@ async function main() {
     const planMany = await run(sb.url, many, 'plan');
     const planManyStats = await stats(sb.url);
     const failures = [...coldMany.reports, ...planMany.reports].filter((r) => Object.values(r.results ?? {}).some((x) => x.outcome === "error")).length;
-    if (process.env.BENCH_DEBUG) for (const r of coldMany.reports) for (const [id, x] of Object.entries(r.results ?? {})) if (x.outcome === "error") console.error(id, x.error);
 
     const result = {
       latencyMs: LATENCY_MS,
