@@ -61,7 +61,7 @@ async function observeAndPlan(env: LoadedEnvironment, ctx: ReconcileContext, log
 export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' | 'apply', ctx: ReconcileContext): Promise<ReconcileReport> {
   const started = performance.now();
   const dryRun = mode === 'plan' || env.spec.policy.drift === 'Report';
-  const log = ctx.logger.child({ environment: env.spec.environment, namespace: env.namespace, name: env.manifest.metadata.name, dryRun });
+  const log = ctx.logger.child({ environment: env.spec.environment, object: `${env.namespace}/${env.manifest.metadata.name}`, dryRun });
   const { observed, plan } = await observeAndPlan(env, ctx, log);
   const report: ReconcileReport = {
     environment: env.spec.environment, namespace: env.namespace, name: env.manifest.metadata.name, project: env.spec.gcp.projectId,
@@ -69,7 +69,7 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   };
   if (mode === 'plan' || plan.suspended) {
     for (const a of plan.actions) {
-      log.info({ event: 'action', kind: a.kind, resource: a.name, verb: a.verb, changes: a.changes, outcome: 'planned', durationMs: 0, ...(a.message ? { detail: a.message } : {}), ...(a.pending ? { pending: a.pending } : {}) }, `${a.verb} ${a.kind} ${a.name}`);
+      log.info({ event: 'action', kind: a.kind, name: a.name, verb: a.verb, changes: a.changes, outcome: 'planned', durationMs: 0, ...(a.message ? { detail: a.message } : {}), ...(a.pending ? { pending: a.pending } : {}) }, `${a.verb} ${a.kind} ${a.name}`);
     }
     report.durationMs = Math.round(performance.now() - started);
     return report;
@@ -80,7 +80,7 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   for (const a of plan.actions) {
     const r = results.get(a.id);
     const entry = {
-      event: 'action', kind: a.kind, resource: a.name, verb: a.verb, changes: a.changes,
+      event: 'action', kind: a.kind, name: a.name, verb: a.verb, changes: a.changes,
       outcome: r?.outcome ?? (a.verb === 'none' ? 'in-sync' : a.verb), durationMs: Math.round(r?.durationMs ?? 0),
       ...(r?.error ? { error: r.error } : {}), ...(a.message ? { detail: a.message } : {}), ...(a.pending ? { pending: a.pending } : {}),
     };

@@ -36,7 +36,7 @@ describe('plan → apply → drift → heal, against the sandbox', () => {
     expect(silver.access).toContainEqual({ role: 'WRITER', userByEmail: 'jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com' });
     const actions = apply.logLines.filter((l) => l.event === 'action' && l.outcome === 'ok');
     expect(actions).toHaveLength(13);
-    expect(actions[0]).toMatchObject({ environment: 'staging', dryRun: false, verb: 'create', kind: 'Bucket', changes: expect.any(Array), durationMs: expect.any(Number) });
+    expect(actions[0]).toMatchObject({ environment: 'staging', object: 'jobmatch/staging', dryRun: false, verb: 'create', kind: 'Bucket', name: 'jobmatch-staging-bronze-job-match-v0', changes: expect.any(Array), durationMs: expect.any(Number), time: expect.any(String) });
   });
 
   it('then plans in sync (exit 0) with reads only, exactly the minimal count', async () => {

@@ -42,7 +42,7 @@ describe('isolation and adoption', () => {
     await fresh({ projects: [{ projectId: PROJECT, datasets: [{ datasetId: 'staging_silver', location: 'EU', description: 'Silver layer (staging)' }] }] });
     const apply = await engine('apply', s.url, staging);
     expect(apply.code).toBe(0);
-    expect(apply.logLines.find((l) => l.resource === 'staging_silver' && l.event === 'action')).toMatchObject({ verb: 'adopt', outcome: 'ok' });
+    expect(apply.logLines.find((l) => l.name === 'staging_silver' && l.event === 'action')).toMatchObject({ verb: 'adopt', outcome: 'ok' });
     const [md] = await s.clients.bigquery.dataset('staging_silver').getMetadata();
     expect(md.labels).toMatchObject({ 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator', layer: 'silver' });
   });
