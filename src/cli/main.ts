@@ -49,23 +49,20 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await renderEnvCommand(io, opts.filename, opts)));
 
   const endpointHelp = 'send every GCP call to this base URL without credentials (the sandbox); default: JOBMATCH_GCP_ENDPOINT, else the real APIs with Application Default Credentials';
-  program
-    .command('plan')
-    .description('Read-only dry-run reconcile against GCP; exit 0 in sync, 2 changes pending, 1 error.')
-    .requiredOption('-f, --filename <files...>', FILES_HELP)
-    .option('-o, --output <format>', 'text or json', 'text')
-    .option('--gcp-endpoint <url>', endpointHelp)
-    .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
-    .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, 'plan', opts, isTty())).code));
-
-  program
-    .command('apply')
-    .description('One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok, 1 error.')
-    .requiredOption('-f, --filename <files...>', FILES_HELP)
-    .option('-o, --output <format>', 'text or json', 'text')
-    .option('--gcp-endpoint <url>', endpointHelp)
-    .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
-    .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, 'apply', opts, isTty())).code));
+  const reconcileCommands = [
+    ['plan', 'Read-only dry-run reconcile against GCP; exit 0 in sync, 2 changes pending, 1 error.'],
+    ['apply', 'One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok, 1 error.'],
+  ] as const;
+  for (const [mode, description] of reconcileCommands) {
+    program
+      .command(mode)
+      .description(description)
+      .requiredOption('-f, --filename <files...>', FILES_HELP)
+      .option('-o, --output <format>', 'text or json', 'text')
+      .option('--gcp-endpoint <url>', endpointHelp)
+      .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
+      .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, mode, opts, isTty())).code));
+  }
 
   program
     .command('demo')

@@ -2,13 +2,12 @@
  * Executes exactly the plan's steps: resources in parallel, each action's steps in order, IAM after the
  * resource it lives on; one read-modify-write per policy. A failing action does not stop the others.
  */
-import { SecretValue } from '../api/secret-value.js';
+import type { SecretValue } from '../api/secret-value.js';
 import type { Adapters } from '../gcp/adapters.js';
 import { GcpError } from '../gcp/gcp-error.js';
-import { toAccessEntry, fromAccessEntry, sameBinding } from '../plan/dataset-access.js';
 import { policyKey } from '../plan/desired.js';
 import type { ObservedEnvironment, PolicyObservation } from '../plan/observed.js';
-import { editBindings } from '../plan/policy-edit.js';
+import { editAccess, editBindings } from '../plan/policy-edit.js';
 import type { Action, BindingRef, Plan, PolicyTarget, Step } from '../plan/types.js';
 import { readPolicy } from './observe.js';
 import { PolicyWriter } from './policy-writer.js';
@@ -103,17 +102,8 @@ export class PlanExecutor {
     await withConflictRetry(async (fresh) => {
       const dataset = useObserved && !fresh ? this.observed.datasets[id] : await this.adapters.datasets.observe(id);
       if (!dataset) throw new Error(`dataset/${id} does not exist`);
-      const kept = dataset.rawAccess.filter((entry) => {
-        const binding = fromAccessEntry(entry);
-        return !binding || !remove.some((r) => sameBinding(r, binding));
-      });
-      const missing = add.filter((a) => !dataset.access.some((g) => sameBinding(g, a))).map((a) => toAccessEntry(a.role, a.member));
-      await this.adapters.datasets.patch(id, { access: [...kept, ...missing] }, dataset.etag);
+      await this.adapters.datasets.patch(id, { access: editAccess(dataset.rawAccess, add, remove) }, dataset.etag);
     });
-  }
-
-  private async runAction(action: Action): Promise<void> {
-    for (const step of action.steps) await this.runStep(step);
   }
 
   /** Executes every action with steps; the result of each by action id. */
@@ -124,68 +114,73 @@ export class PlanExecutor {
       for (const a of withSteps) results.set(a.id, { outcome: 'skipped', error: plan.suspended ? 'suspended' : 'policy.drift is Report', durationMs: 0 });
       return results;
     }
-    const timed = async (ids: string[], run: () => Promise<void>) => {
-      const started = performance.now();
-      try {
-        await run();
-        for (const id of ids) results.set(id, { outcome: 'ok', durationMs: performance.now() - started });
-      } catch (e) {
-        for (const id of ids) results.set(id, { outcome: 'error', error: (e as Error).message, durationMs: performance.now() - started });
-      }
-    };
-    // An IAM edit needs its resource to exist: after a create's first step (the container), or after a dataset's whole action (its etag).
-    const resourceRuns = new Map<string, { ready: Promise<void>; done: Promise<void> }>();
-    const created = new Set<string>();
-    for (const a of withSteps.filter((x) => x.kind !== 'IAMBinding')) {
-      let markReady!: () => void;
-      const ready = new Promise<void>((resolve) => (markReady = resolve));
-      const done = timed([a.id], async () => {
+    const resources = this.startResources(withSteps.filter((a) => a.kind !== 'IAMBinding'), results);
+    const bindings = this.startBindings(withSteps.filter((a) => a.kind === 'IAMBinding'), resources, results);
+    await Promise.all([...[...resources.values()].map((r) => r.done), ...bindings]);
+    return results;
+  }
+
+  /** Every resource action at once, its steps in order; `exists` settles as soon as its resource exists (or cannot). */
+  private startResources(actions: Action[], results: Map<string, ActionResult>): Map<string, ResourceRun> {
+    const runs = new Map<string, ResourceRun>();
+    for (const a of actions) {
+      let settle!: (exists: boolean) => void;
+      const exists = new Promise<boolean>((resolve) => (settle = resolve));
+      // After a create's first step (the container) a binding may be added; a dataset's IAM is its access list, patched with its etag, so it waits for the whole action.
+      const early = a.verb === 'create' && a.kind !== 'Dataset';
+      const done = recordOutcome(results, [a.id], async () => {
         try {
           for (const [i, step] of a.steps.entries()) {
             await this.runStep(step);
-            if (i === 0) {
-              created.add(a.id);
-              markReady();
-            }
+            if (i === 0 && early) settle(true);
           }
-        } finally {
-          markReady();
+          settle(true);
+        } catch (e) {
+          settle(false);
+          throw e;
         }
       });
-      resourceRuns.set(a.id, { ready: a.verb === 'create' && a.kind !== 'Dataset' ? ready : done, done });
+      runs.set(a.id, { exists, done });
     }
-    const containerExists = async (id: string) => {
-      const run = resourceRuns.get(id);
-      if (!run) return true;
-      await run.ready;
-      const action = withSteps.find((x) => x.id === id)!;
-      if (action.verb !== 'create') {
-        await run.done;
-        return results.get(id)?.outcome === 'ok';
-      }
-      // A create whose first step failed left no container; a later step failing (a version) does not matter to IAM.
-      return created.has(id);
-    };
+    return runs;
+  }
 
+  /** One read-modify-write per policy, once the resources its bindings live on exist. */
+  private startBindings(actions: Action[], resources: Map<string, ResourceRun>, results: Map<string, ActionResult>): Promise<void>[] {
     const groups = new Map<string, Action[]>();
-    for (const a of withSteps.filter((x) => x.kind === 'IAMBinding')) {
-      const step = a.steps[0] as Extract<Step, { op: 'iam.modify' }>;
-      const key = policyKey(step.target);
+    for (const a of actions) {
+      const key = policyKey(iamStep(a).target);
       groups.set(key, [...(groups.get(key) ?? []), a]);
     }
-    const iamRuns = [...groups.values()].map(async (group) => {
-      const deps = [...new Set(group.map((a) => a.dependsOn).filter((d): d is string => d !== undefined))];
-      const ok = await Promise.all(deps.map(containerExists));
-      const failed = deps.find((_, i) => !ok[i]);
+    return [...groups.values()].map(async (group) => {
       const ids = group.map((a) => a.id);
+      const deps = [...new Set(group.map((a) => a.dependsOn).filter((d): d is string => d !== undefined))];
+      const ready = await Promise.all(deps.map((d) => resources.get(d)?.exists ?? true));
+      const failed = deps.find((_, i) => !ready[i]);
       if (failed) {
         for (const id of ids) results.set(id, { outcome: 'skipped', error: `${failed} failed first`, durationMs: 0 });
         return;
       }
-      const steps = group.flatMap((a) => a.steps as Extract<Step, { op: 'iam.modify' }>[]);
-      await timed(ids, () => this.modifyPolicy(steps[0]!.target, steps.flatMap((s) => s.add), steps.flatMap((s) => s.remove), deps.length === 0));
+      const steps = group.map(iamStep);
+      // With no resource change before it, the policy observed for the plan is still the one to edit.
+      await recordOutcome(results, ids, () => this.modifyPolicy(steps[0]!.target, steps.flatMap((x) => x.add), steps.flatMap((x) => x.remove), deps.length === 0));
     });
-    await Promise.all([...[...resourceRuns.values()].map((r) => r.done), ...iamRuns]);
-    return results;
+  }
+}
+
+interface ResourceRun {
+  exists: Promise<boolean>;
+  done: Promise<void>;
+}
+
+const iamStep = (a: Action) => a.steps[0] as Extract<Step, { op: 'iam.modify' }>;
+
+async function recordOutcome(results: Map<string, ActionResult>, ids: string[], run: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  try {
+    await run();
+    for (const id of ids) results.set(id, { outcome: 'ok', durationMs: performance.now() - started });
+  } catch (e) {
+    for (const id of ids) results.set(id, { outcome: 'error', error: (e as Error).message, durationMs: performance.now() - started });
   }
 }

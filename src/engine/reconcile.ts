@@ -40,9 +40,9 @@ export interface ReconcileReport {
 async function observeAndPlan(env: LoadedEnvironment, ctx: ReconcileContext, log: ActionLogger): Promise<{ observed: ObservedEnvironment; plan: Plan }> {
   const started = performance.now();
   if (env.spec.policy.suspend) {
-    const plan = diff(env.spec, { observedAt: (ctx.now?.() ?? new Date()).toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} });
+    const observed: ObservedEnvironment = { observedAt: (ctx.now?.() ?? new Date()).toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} };
     log.info({ event: 'observe', suspended: true, durationMs: 0 }, 'suspended: nothing observed');
-    return { observed: { observedAt: '', buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} }, plan };
+    return { observed, plan: diff(env.spec, observed) };
   }
   const adapters = createAdapters(ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller);
   const observed = await observeEnvironment(env.spec, adapters, ctx.now?.() ?? new Date());

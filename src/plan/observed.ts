@@ -1,6 +1,7 @@
 /** What the adapters saw in GCP, reduced to the fields the diff compares. Undefined = does not exist. */
 
-export interface BucketObservation {
+/** The bucket fields the operator declares, whether wanted or seen. */
+export interface BucketFields {
   name: string;
   location: string;
   storageClass: string;
@@ -8,6 +9,9 @@ export interface BucketObservation {
   labels: Record<string, string>;
   /** The age of the single Delete rule the operator manages, if the bucket has exactly that. */
   lifecycleDeleteAfterDays?: number;
+}
+
+export interface BucketObservation extends BucketFields {
   lifecycleRuleCount: number;
   uniformAccess: boolean;
   publicAccessPrevention: string;

@@ -1,5 +1,6 @@
 /** The plan: pure data a reader can print, test and diff; apply executes exactly its steps. */
 import type { ResourceKind } from '../api/types.js';
+import type { BucketFields } from './observed.js';
 
 export type Verb = 'create' | 'update' | 'adopt' | 'delete' | 'none' | 'conflict' | 'pending' | 'orphan' | 'error';
 
@@ -21,14 +22,7 @@ export interface BindingRef {
   member: string;
 }
 
-export interface DesiredBucketFields {
-  name: string;
-  location: string;
-  storageClass: string;
-  versioning: boolean;
-  labels: Record<string, string>;
-  lifecycleDeleteAfterDays?: number;
-}
+export type DesiredBucketFields = BucketFields;
 
 /** One write the executor makes; the order inside an action is the dependency order. */
 export type Step =

@@ -3,7 +3,7 @@ import { loadManifests } from '../../src/api/manifests.js';
 import type { ResolvedSpec } from '../../src/api/defaults.js';
 import { diff } from '../../src/plan/diff.js';
 import type { BucketObservation, DatasetObservation, ObservedEnvironment, SecretObservation } from '../../src/plan/observed.js';
-import { editBindings } from '../../src/plan/policy-edit.js';
+import { editAccess, editBindings } from '../../src/plan/policy-edit.js';
 import { fromAccessEntry, toAccessEntry } from '../../src/plan/dataset-access.js';
 import type { Action } from '../../src/plan/types.js';
 import { exampleText, mutated, type Doc } from '../support/manifests.js';
@@ -196,6 +196,14 @@ describe('IAM policy edits', () => {
       { role: 'roles/a', members: ['user:x@y.z', SA] }, { role: 'roles/c', members: [SA], condition: { expression: 'e' } }, { role: 'roles/d', members: [SA] },
     ]);
     expect(before[0]!.members).toEqual(['user:x@y.z']);
+  });
+
+  it('edits a dataset access list, keeping entries that are not grants', () => {
+    const view = { view: { projectId: 'p', datasetId: 'd', tableId: 't' } };
+    const access = [view, { role: 'OWNER', specialGroup: 'projectOwners' }, { role: 'READER', userByEmail: 'a@b.c' }];
+    expect(editAccess(access, [{ role: 'roles/bigquery.dataEditor', member: SA }], [{ role: 'roles/bigquery.dataViewer', member: 'user:a@b.c' }]))
+      .toEqual([view, { role: 'OWNER', specialGroup: 'projectOwners' }, { role: 'WRITER', userByEmail: SA.slice(15) }]);
+    expect(editAccess(access, [{ role: 'roles/bigquery.dataViewer', member: 'user:a@b.c' }], [])).toEqual(access);
   });
 
   it.each([
