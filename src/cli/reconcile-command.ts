@@ -42,11 +42,19 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   };
   const policyWriter = new PolicyWriter();
   const logger = createActionLogger({ write: (line: string) => io.stderr(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
-  const reports = await Promise.all(environments.map((env) => reconcileEnvironment(env, mode, { caller, clientsFor, logger, execute: { policyWriter } })));
+  let crashed = false;
+  const settled = await Promise.all(environments.map((env) =>
+    reconcileEnvironment(env, mode, { caller, clientsFor, logger, execute: { policyWriter } }).catch((e: unknown) => {
+      // One environment failing unexpectedly must not hide the others' reports.
+      crashed = true;
+      io.stderr(`error: environment ${env.spec.environment} (${env.source.file}): ${(e as Error).message}\n`);
+      return undefined;
+    })));
+  const reports = settled.filter((r): r is ReconcileReport => r !== undefined);
   if (options.output === 'json') io.stdout(renderJson(reports));
   else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, color) : renderApplyText(r, color))).join('\n'));
 
-  const failed = reports.some((r) => r.plan.summary.error > 0 || Object.values(r.results ?? {}).some((x) => x.outcome === 'error'));
+  const failed = crashed || reports.some((r) => r.plan.summary.error > 0 || Object.values(r.results ?? {}).some((x) => x.outcome === 'error'));
   if (mode === 'plan') return { code: failed ? EXIT_ERROR : reports.some((r) => hasChanges(r.plan)) ? EXIT_CHANGES_PENDING : EXIT_OK, reports, caller };
   const unconverged = reports.some((r) => r.plan.summary.conflict > 0 || (r.after !== undefined && (hasChanges(r.after) || r.after.summary.error > 0)));
   return { code: failed || unconverged ? EXIT_ERROR : EXIT_OK, reports, caller };
