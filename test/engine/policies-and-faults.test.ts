@@ -1,7 +1,7 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SeedDocument } from '../../src/sandbox/seed.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
-import { engine } from '../support/engine.js';
+import { allOutput, engine } from '../support/engine.js';
 import { exampleText, mutated } from '../support/manifests.js';
 
 const s = useSandbox();
@@ -10,7 +10,21 @@ const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const PG = 'jobmatch-staging-postgres-password';
 const DAY = 86_400_000;
 
+/** Every generated value the sandbox ever stored in this file (seeded test values are shorter than 16). */
+const generated: string[] = [];
+function harvestGenerated() {
+  for (const p of Object.values(s.sandbox.store.data.projects)) {
+    for (const secret of Object.values(p.secrets)) {
+      for (const v of secret.versions) {
+        const value = Buffer.from(v.data, 'base64').toString();
+        if (value.length >= 16) generated.push(value);
+      }
+    }
+  }
+}
+
 async function fresh(seed?: SeedDocument) {
+  harvestGenerated();
   s.sandbox.store.data = { projects: {}, buckets: {}, serial: 0 };
   s.sandbox.faults.update({ faultRate: 0, timeoutRate: 0, faultApis: [], faultStatuses: [429, 503], latencyMs: 0 });
   if (seed) await fetch(`${s.url}/__sandbox/seed`, { method: 'POST', body: JSON.stringify(seed) });
@@ -21,6 +35,13 @@ const writesTo = (fragment: string) => s.sandbox.stats.requests().filter((r) => 
 const versionsOf = async (id: string) => (await s.clients.secrets.listSecretVersions({ parent: `projects/${PROJECT}/secrets/${id}` }))[0];
 
 beforeEach(() => fresh());
+
+afterAll(() => {
+  harvestGenerated();
+  expect(generated.length).toBeGreaterThan(10);
+  const everything = allOutput.join('\n');
+  expect(generated.filter((v) => everything.includes(v))).toEqual([]);
+});
 
 describe('isolation and adoption', () => {
   it("never writes to a resource labelled for another environment: Conflict, and its bindings too", async () => {
