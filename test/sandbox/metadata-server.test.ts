@@ -50,7 +50,17 @@ describe('the per-instance metadata server', () => {
 
   it('wakes a wait_for_change long poll when setMetadata changes the value', async () => {
     const first = await http(`${base()}/instance/attributes/jobmatch-config-hash`, { headers: flavor });
+    const event = `metadata:${PROJECT}/${ZONE}/vm-meta`;
+    const listening = new Promise<void>((resolve) => {
+      const onListener = (name: string) => {
+        if (name !== event) return;
+        s.sandbox.store.events.off('newListener', onListener);
+        resolve();
+      };
+      s.sandbox.store.events.on('newListener', onListener);
+    });
     const waiting = http(`${base()}/instance/attributes/jobmatch-config-hash?wait_for_change=true&last_etag=${first.headers.get('etag')}`, { headers: flavor });
+    await listening; // the poll is parked in the sandbox before anything changes
     await setHash('sha256:a'); // a write that leaves the value as it was must not wake the poll
     await setHash('sha256:b');
     const answer = await waiting;
