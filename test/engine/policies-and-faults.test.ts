@@ -141,7 +141,8 @@ describe('policies', () => {
 describe('faults', () => {
   it('converges through injected 429/503s with bounded retries', async () => {
     s.sandbox.faults.update({ faultRate: 0.25, seed: 3 });
-    const apply = await engine('apply', s.url, staging);
+    // which request meets which fault depends on timing; 10 attempts make a call failing throughout (0.25^10) negligible
+    const apply = await engine('apply', s.url, staging, { retry: { baseDelayMs: 1, maxDelayMs: 5, timeoutMs: 5000, attempts: 10 } });
     expect(apply.code, apply.stdout).toBe(0);
     expect(s.sandbox.stats.snapshot().faults).toBeGreaterThan(5);
     expect(apply.caller.counts.retries).toBeGreaterThan(5);
@@ -151,7 +152,7 @@ describe('faults', () => {
 
   it('converges through requests that never get an answer (client timeouts)', async () => {
     s.sandbox.faults.update({ timeoutRate: 0.1, seed: 5 });
-    const apply = await engine('apply', s.url, staging, { retry: { baseDelayMs: 1, maxDelayMs: 5, timeoutMs: 150, attempts: 8 } });
+    const apply = await engine('apply', s.url, staging, { retry: { baseDelayMs: 1, maxDelayMs: 5, timeoutMs: 400, attempts: 8 } });
     expect(apply.code, apply.stdout).toBe(0);
     s.sandbox.faults.update({ timeoutRate: 0 });
     expect((await engine('plan', s.url, staging)).code).toBe(0);
