@@ -1,11 +1,13 @@
-/** The jobmatch-operator command line: argument parsing and exit codes only; the work lives in the commands. */
+/**
+ * The jobmatch-operator command line: argument parsing and exit codes only; the work lives in the commands,
+ * loaded when run, so `validate` does not pay for the Google clients.
+ */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
-import { demoCommand } from './demo-command.js';
 import { renderEnvCommand } from './render-env-command.js';
-import { runReconcile, type ReconcileCommandOptions } from './reconcile-command.js';
-import { sandboxCommand, type SandboxCommandOptions } from './sandbox-command.js';
+import type { ReconcileCommandOptions } from './reconcile-command.js';
+import type { SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
 
 function packageVersion(): string {
@@ -61,13 +63,16 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       .option('-o, --output <format>', 'text or json', 'text')
       .option('--gcp-endpoint <url>', endpointHelp)
       .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
-      .action(async (opts: ReconcileCommandOptions) => setExit((await runReconcile(io, mode, opts, isTty())).code));
+      .action(async (opts: ReconcileCommandOptions) => {
+        const { runReconcile } = await import('./reconcile-command.js');
+        setExit((await runReconcile(io, mode, opts, isTty())).code);
+      });
   }
 
   program
     .command('demo')
     .description('The main job end to end against an in-process sandbox: plan, apply, out-of-band drift, plan, heal (npm start).')
-    .action(async () => setExit(await demoCommand(io, isTty())));
+    .action(async () => setExit(await (await import('./demo-command.js')).demoCommand(io, isTty())));
 
   program
     .command('sandbox')
@@ -79,7 +84,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--latency-ms <ms>', 'latency added to every API request', '0')
     .option('--fault-rate <rate>', 'share of API requests answered 429/503 (0..1)', '0')
     .option('--fault-apis <apis>', 'comma-separated APIs the faults apply to (storage,bigquery,secretmanager,resourcemanager,compute,metadata)')
-    .action(async (opts: SandboxCommandOptions) => setExit(await sandboxCommand(io, opts, stopSignal())));
+    .action(async (opts: SandboxCommandOptions) => setExit(await (await import('./sandbox-command.js')).sandboxCommand(io, opts, stopSignal())));
 
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;

@@ -5,7 +5,6 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { BigQuery } from '@google-cloud/bigquery';
-import { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
 import { ProjectsClient } from '@google-cloud/resource-manager';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { Storage } from '@google-cloud/storage';
@@ -15,8 +14,6 @@ export interface GcpClients {
   bigquery: BigQuery;
   secrets: SecretManagerServiceClient;
   projects: ProjectsClient;
-  instances: InstancesClient;
-  zoneOperations: ZoneOperationsClient;
 }
 
 export interface GcpClientOptions {
@@ -33,7 +30,8 @@ function localCredentials() {
   return { client_email: 'jobmatch-operator@sandbox.iam.gserviceaccount.com', private_key: localKey };
 }
 
-function gaxEndpoint(endpoint: string) {
+/** How a gax (GAPIC) client reaches an emulator: REST fallback, plain HTTP, host and port apart. */
+export function gaxEndpoint(endpoint: string) {
   const url = new URL(endpoint);
   return {
     fallback: true,
@@ -51,24 +49,17 @@ export function createGcpClients({ projectId, endpoint }: GcpClientOptions): Gcp
       bigquery: new BigQuery({ projectId, autoRetry: false }),
       secrets: new SecretManagerServiceClient({ fallback: true }),
       projects: new ProjectsClient({ fallback: true }),
-      instances: new InstancesClient(),
-      zoneOperations: new ZoneOperationsClient(),
     };
   }
   const base = endpoint.replace(/\/+$/, '');
   const gax = gaxEndpoint(base);
-  const instances = new InstancesClient(gax);
-  const zoneOperations = new ZoneOperationsClient(gax);
-  // Compute and BigQuery do not turn on self-signed JWTs by themselves and would ask a token server.
-  for (const client of [instances, zoneOperations]) (client.auth as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
   const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials() });
+  // BigQuery does not turn on self-signed JWTs by itself and would ask a token server.
   (bigquery.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
   return {
     storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false } }),
     bigquery,
     secrets: new SecretManagerServiceClient(gax),
     projects: new ProjectsClient(gax),
-    instances,
-    zoneOperations,
   };
 }

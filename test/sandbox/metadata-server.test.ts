@@ -13,14 +13,14 @@ const s = useSandbox({
       ],
     }],
   },
-});
+}, { compute: true });
 const flavor = { 'metadata-flavor': 'Google' };
 const base = (vm = 'vm-meta') => `${s.sandbox.metadataUrl(PROJECT, ZONE, vm)}/computeMetadata/v1`;
 
 async function setHash(value: string) {
-  const [inst] = await s.clients.instances.get({ project: PROJECT, zone: ZONE, instance: 'vm-meta' });
+  const [inst] = await s.compute.instances.get({ project: PROJECT, zone: ZONE, instance: 'vm-meta' });
   const items = inst.metadata!.items!.filter((i) => i.key !== 'jobmatch-config-hash').map((i) => ({ key: i.key!, value: i.value! }));
-  await s.clients.instances.setMetadata({ project: PROJECT, zone: ZONE, instance: 'vm-meta', metadataResource: { fingerprint: inst.metadata!.fingerprint, items: [...items, { key: 'jobmatch-config-hash', value }] } });
+  await s.compute.instances.setMetadata({ project: PROJECT, zone: ZONE, instance: 'vm-meta', metadataResource: { fingerprint: inst.metadata!.fingerprint, items: [...items, { key: 'jobmatch-config-hash', value }] } });
 }
 
 describe('the per-instance metadata server', () => {

@@ -1,6 +1,7 @@
 /** A sandbox per test file, with the official clients pointed at it. */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createGcpClients, type GcpClients } from '../../src/gcp/clients.js';
+import { createComputeClients, type ComputeClients } from '../../src/gcp/compute-clients.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/server.js';
 
 export const PROJECT = 'job-match-v0';
@@ -9,16 +10,19 @@ export const ZONE = 'europe-west1-b';
 export interface SandboxFixture {
   sandbox: Sandbox;
   clients: GcpClients;
+  /** Only with useSandbox(options, { compute: true }): importing Compute costs a second. */
+  compute: ComputeClients;
   url: string;
 }
 
 /** Starts one sandbox for the file; stats are reset before each test. */
-export function useSandbox(options: SandboxOptions = {}): SandboxFixture {
+export function useSandbox(options: SandboxOptions = {}, { compute = false } = {}): SandboxFixture {
   const fixture = {} as SandboxFixture;
   beforeAll(async () => {
     fixture.sandbox = await startSandbox(options);
     fixture.url = fixture.sandbox.url;
     fixture.clients = createGcpClients({ projectId: PROJECT, endpoint: fixture.sandbox.url });
+    if (compute) fixture.compute = await createComputeClients(fixture.sandbox.url);
   });
   beforeEach(() => fixture.sandbox.stats.reset());
   afterAll(async () => fixture.sandbox?.close());
