@@ -69,26 +69,29 @@ function checkDuplicates(values: [string | undefined, Path][], what: string, f: 
   }
 }
 
-function checkResources(spec: Json, environment: string | undefined, f: Findings): void {
-  const buckets = items(spec.buckets);
-  for (const [b, i] of buckets) {
-    const name = text(b.name);
-    const problem = name === undefined ? undefined : bucketNameProblem(name);
-    if (problem) f.add('name.bucket', ['spec', 'buckets', i, 'name'], `"${name}" is not a valid bucket name: ${problem}`,
-      'choose a name following the Cloud Storage naming rules, e.g. jobmatch-<environment>-bronze-<project>');
-    checkLabels(b.labels, ['spec', 'buckets', i, 'labels'], environment, f);
-  }
-  checkDuplicates(buckets.map(([b, i]) => [text(b.name), ['spec', 'buckets', i, 'name']]), 'bucket', f);
+/** Buckets and datasets: a GCP name rule, labels, and no duplicates. */
+const NAMED_RESOURCES = [
+  {
+    list: 'buckets', field: 'name', code: 'name.bucket', what: 'bucket name', problem: bucketNameProblem,
+    fix: 'choose a name following the Cloud Storage naming rules, e.g. jobmatch-<environment>-bronze-<project>',
+  },
+  {
+    list: 'datasets', field: 'datasetId', code: 'name.dataset', what: 'dataset id', problem: datasetIdProblem,
+    fix: 'use letters, digits and underscores, e.g. <environment>_silver',
+  },
+] as const;
 
-  const datasets = items(spec.datasets);
-  for (const [d, i] of datasets) {
-    const id = text(d.datasetId);
-    const problem = id === undefined ? undefined : datasetIdProblem(id);
-    if (problem) f.add('name.dataset', ['spec', 'datasets', i, 'datasetId'], `"${id}" is not a valid dataset id: ${problem}`,
-      'use letters, digits and underscores, e.g. <environment>_silver');
-    checkLabels(d.labels, ['spec', 'datasets', i, 'labels'], environment, f);
+function checkResources(spec: Json, environment: string | undefined, f: Findings): void {
+  for (const kind of NAMED_RESOURCES) {
+    const entries = items(spec[kind.list]);
+    for (const [entry, i] of entries) {
+      const name = text(entry[kind.field]);
+      const problem = name === undefined ? undefined : kind.problem(name);
+      if (problem) f.add(kind.code, ['spec', kind.list, i, kind.field], `"${name}" is not a valid ${kind.what}: ${problem}`, kind.fix);
+      checkLabels(entry.labels, ['spec', kind.list, i, 'labels'], environment, f);
+    }
+    checkDuplicates(entries.map(([entry, i]) => [text(entry[kind.field]), ['spec', kind.list, i, kind.field]]), kind.what.split(' ')[0]!, f);
   }
-  checkDuplicates(datasets.map(([d, i]) => [text(d.datasetId), ['spec', 'datasets', i, 'datasetId']]), 'dataset', f);
 
   const secrets = items(spec.secrets);
   for (const [s, i] of secrets) {
