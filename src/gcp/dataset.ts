@@ -26,6 +26,7 @@ export function toDatasetObservation(md: Json): DatasetObservation {
 }
 
 export class DatasetClient {
+  /** `bigquery` must be the client of `project`: createDataset and getDatasets would put a projectId option into the request itself. */
   constructor(private readonly bigquery: BigQuery, private readonly project: string, private readonly caller: GcpCaller) {}
 
   private dataset(id: string) {
@@ -40,7 +41,7 @@ export class DatasetClient {
 
   async create(id: string, body: Json): Promise<void> {
     await this.caller.call({ ...meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'), create: true },
-      () => this.bigquery.createDataset(id, { ...body, projectId: this.project } as Json));
+      () => this.bigquery.createDataset(id, body));
   }
 
   /** PATCH with If-Match: the etag makes a concurrent change a 412 instead of a lost update. */
@@ -55,7 +56,7 @@ export class DatasetClient {
 
   async listLabelled(environment: string): Promise<string[]> {
     const [datasets] = await this.caller.call(meta('datasets.list', 'read', this.project, '*', 'bigquery.datasets.list'),
-      () => this.bigquery.getDatasets({ projectId: this.project, filter: `labels.${ENVIRONMENT_LABEL}:${environment}`, autoPaginate: true } as Json));
+      () => this.bigquery.getDatasets({ filter: `labels.${ENVIRONMENT_LABEL}:${environment}`, autoPaginate: true }));
     return datasets.map((d) => d.id!).sort();
   }
 }

@@ -10,6 +10,20 @@ const MIN_EXPIRATION_MS = 3_600_000;
 const MUTABLE = ['description', 'friendlyName', 'labels', 'access', 'defaultTableExpirationMs', 'defaultPartitionExpirationMs'];
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The Dataset resource's fields: BigQuery refuses any other name in a request body. */
+const DATASET_FIELDS = new Set([
+  'kind', 'etag', 'id', 'selfLink', 'datasetReference', 'friendlyName', 'description', 'defaultTableExpirationMs',
+  'defaultPartitionExpirationMs', 'labels', 'access', 'creationTime', 'lastModifiedTime', 'location', 'defaultEncryptionConfiguration',
+  'satisfiesPzs', 'satisfiesPzi', 'type', 'linkedDatasetSource', 'linkedDatasetMetadata', 'externalDatasetReference',
+  'externalCatalogDatasetOptions', 'isCaseInsensitive', 'defaultCollation', 'defaultRoundingMode', 'maxTimeTravelHours', 'tags',
+  'storageBillingModel', 'resourceTags', 'restrictions',
+]);
+
+function checkKnownFields(body: Json): void {
+  const unknown = Object.keys(body).find((k) => !DATASET_FIELDS.has(k));
+  if (unknown) throw new ApiError(400, `Invalid JSON payload received. Unknown name "${unknown}": Cannot find field.`, 'invalid');
+}
 const ACCESS_KEYS = ['userByEmail', 'groupByEmail', 'domain', 'specialGroup', 'iamMember', 'view', 'routine', 'dataset'];
 
 function checkFields(resource: Json): void {
@@ -66,6 +80,7 @@ export function bigqueryRoutes(store: Store): Route[] {
   const insert = (req: SandboxRequest) => {
     const project = store.project(req.params[0]!);
     const body = isObject(req.body) ? req.body : {};
+    checkKnownFields(body);
     const ref = isObject(body.datasetReference) ? body.datasetReference : {};
     const id = ref.datasetId;
     if (typeof id !== 'string') throw new ApiError(400, 'Required parameter is missing: datasetReference.datasetId', 'required');
@@ -123,6 +138,7 @@ export function bigqueryRoutes(store: Store): Route[] {
     const d = dataset(project, req.params[1]!);
     ifMatch(req, d);
     const body = isObject(req.body) ? req.body : {};
+    checkKnownFields(body);
     if (body.location !== undefined && body.location !== d.resource.location) throw invalid('Cannot change dataset location.');
     const changes = Object.fromEntries(Object.entries(body).filter(([k]) => MUTABLE.includes(k)));
     const base = mode === 'patch' ? d.resource : Object.fromEntries(Object.entries(d.resource).filter(([k]) => !MUTABLE.includes(k)));

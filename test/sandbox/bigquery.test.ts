@@ -44,6 +44,12 @@ describe('BigQuery datasets through @google-cloud/bigquery', () => {
     expect(raw.body.error).toMatchObject({ code: 412, status: 'FAILED_PRECONDITION', errors: [{ reason: 'conditionNotMet' }] });
   });
 
+  it('refuses a body with a field the Dataset resource does not have, as BigQuery does', async () => {
+    const bad = await http(`${s.url}/bigquery/v2/projects/${PROJECT}/datasets`, { method: 'POST', json: { datasetReference: { datasetId: 'bq_unknown' }, projectId: PROJECT } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toBe('Invalid JSON payload received. Unknown name "projectId": Cannot find field.');
+  });
+
   it('refuses to move a dataset (location is immutable)', async () => {
     await bq().createDataset('bq_moving', { location: 'EU' });
     expect(await statusOf(bq().dataset('bq_moving').setMetadata({ location: 'US' }))).toBe(400);
