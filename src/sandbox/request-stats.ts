@@ -13,6 +13,8 @@ export interface LoggedRequest {
   time: string;
   method: string;
   path: string;
+  /** The query string, "?a=b" or "". */
+  query: string;
   api?: ApiName;
   op?: string;
   status: number;

@@ -192,7 +192,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     } finally {
       if (!controlRequest) {
         stats.record({
-          time: new Date().toISOString(), method, path: url.pathname, status, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          time: new Date().toISOString(), method, path: url.pathname, query: url.search, status, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
           ...(route ? { api: route.api, op: route.op } : {}), ...(fault ? { fault } : {}),
         });
       }
