@@ -116,7 +116,7 @@ describe('render-env', () => {
 });
 
 describe('the command line', () => {
-  it.each([['validate'], ['render-env'], []])('has --help for %s', async (...command) => {
+  it.each([['validate'], ['render-env'], ['plan'], ['apply'], ['sandbox'], ['demo'], []])('has --help for %s', async (...command) => {
     const run = await cli([...command.filter(Boolean), '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Usage: jobmatch-operator/);

@@ -1,0 +1,66 @@
+/** The JSON Schema of `plan -o json` / `apply -o json`: the stable contract scripts and CI rely on (a test holds the output to it). */
+
+const summary = {
+  type: 'object',
+  required: ['create', 'update', 'adopt', 'delete', 'conflict', 'pending', 'orphan', 'error', 'inSync'],
+  additionalProperties: false,
+  properties: Object.fromEntries(['create', 'update', 'adopt', 'delete', 'conflict', 'pending', 'orphan', 'error', 'inSync'].map((k) => [k, { type: 'integer', minimum: 0 }])),
+};
+
+const change = {
+  type: 'object',
+  required: ['field', 'before', 'after'],
+  additionalProperties: false,
+  properties: { field: { type: 'string' }, before: {}, after: {} },
+};
+
+const action = {
+  type: 'object',
+  required: ['kind', 'name', 'verb', 'changes'],
+  additionalProperties: false,
+  properties: {
+    kind: { enum: ['Bucket', 'Dataset', 'Secret', 'IAMBinding', 'Deployment'] },
+    name: { type: 'string' },
+    verb: { enum: ['create', 'update', 'adopt', 'delete', 'none', 'conflict', 'pending', 'orphan', 'error'] },
+    changes: { type: 'array', items: change },
+    message: { type: 'string' },
+    pending: { type: 'string' },
+    outcome: { enum: ['ok', 'error', 'skipped'] },
+    error: { type: 'string' },
+  },
+};
+
+export const PLAN_JSON_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'JobMatchPlan',
+  type: 'object',
+  required: ['apiVersion', 'kind', 'inSync', 'environments'],
+  additionalProperties: false,
+  properties: {
+    apiVersion: { const: 'jobmatch.io/v1alpha1' },
+    kind: { const: 'JobMatchPlan' },
+    inSync: { type: 'boolean' },
+    environments: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'summary', 'actions', 'observeErrors'],
+        additionalProperties: false,
+        properties: {
+          environment: { type: 'string' },
+          namespace: { type: 'string' },
+          name: { type: 'string' },
+          project: { type: 'string' },
+          dryRun: { type: 'boolean' },
+          reportOnly: { type: 'boolean' },
+          suspended: { type: 'boolean' },
+          inSync: { type: 'boolean' },
+          summary,
+          actions: { type: 'array', items: action },
+          observeErrors: { type: 'object', additionalProperties: { type: 'string' } },
+          after: { type: 'object', required: ['inSync', 'summary'], additionalProperties: false, properties: { inSync: { type: 'boolean' }, summary } },
+        },
+      },
+    },
+  },
+} as const;
