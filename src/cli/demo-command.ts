@@ -48,7 +48,7 @@ export async function demoCommand(io: CliIo, color: boolean): Promise<number> {
     const drift = await step('drift detected', 'plan');
     await step('heal it', 'apply');
     const final = await step('in sync again', 'plan');
-    say(`Every observation and action was also logged as one JSON line on stderr (${logLines} lines), e.g.:`);
+    say(`Every observation and action was also logged as one JSON line (plan and apply write them to stderr; ${logLines} lines here), e.g.:`);
     io.stdout(`${sampleLog}\n`);
     return drift === 2 && final === 0 ? EXIT_OK : EXIT_ERROR;
   } finally {

@@ -24,16 +24,41 @@ export interface ReconcileRun {
   caller: GcpCaller;
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** What is wrong with the options, as a message naming the flag and the fix; undefined when they are fine. */
+function optionsProblem(options: ReconcileCommandOptions, endpoint: string | undefined): string | undefined {
+  if (options.output !== undefined && options.output !== 'json' && options.output !== 'text') {
+    return `--output must be text or json, got "${options.output}"`;
+  }
+  if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
+    return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${options.logLevel}"`;
+  }
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      return `--gcp-endpoint (or JOBMATCH_GCP_ENDPOINT) must be an http(s) base URL such as http://127.0.0.1:4443, got "${endpoint}"`;
+    }
+  }
+  return undefined;
+}
+
 /** Runs plan or apply over the -f manifests; returns the exit code, and the reports for callers that want them. */
 export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: ReconcileCommandOptions, color = false): Promise<ReconcileRun> {
   const caller = new GcpCaller({ retry: options.retry ?? {} });
-  if (options.output !== undefined && options.output !== 'json' && options.output !== 'text') {
-    io.stderr(`error: --output must be text or json, got "${options.output}"\n`);
+  const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
+  const problem = optionsProblem(options, endpoint);
+  if (problem) {
+    io.stderr(`error: ${problem}\n`);
     return { code: EXIT_ERROR, reports: [], caller };
   }
   const environments = await loadOrReport(io, options.filename);
   if (!environments) return { code: EXIT_ERROR, reports: [], caller };
-  const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   const clients = new Map<string, GcpClients>();
   const clientsFor = (project: string) => {
     let c = clients.get(project);

@@ -145,3 +145,25 @@ describe('the command line', () => {
     expect(execFileSync(process.execPath, [bin, 'render-env', '-f', staging], { encoding: 'utf8' })).toContain('GCS_BUCKET=');
   });
 });
+
+describe('plan and apply options', () => {
+  const staging = fileURLToPath(new URL('../../manifests/examples/staging.yaml', import.meta.url));
+  it.each([
+    [['--gcp-endpoint', 'nonsense'], /--gcp-endpoint \(or JOBMATCH_GCP_ENDPOINT\) must be an http\(s\) base URL such as http:\/\/127.0.0.1:4443, got "nonsense"/],
+    [['--gcp-endpoint', 'ftp://x'], /--gcp-endpoint .* must be an http\(s\) base URL/],
+    [['--log-level', 'loud'], /--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"/],
+    [['--output', 'yaml'], /--output must be text or json, got "yaml"/],
+  ])('refuses %j with a message naming the flag, before any GCP call', async (flags, message) => {
+    for (const mode of ['plan', 'apply']) {
+      const run = await cli([mode, '-f', staging, ...flags]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(message);
+    }
+  });
+
+  it('takes the endpoint from JOBMATCH_GCP_ENDPOINT, checked the same way', async () => {
+    const run = await cli(['plan', '-f', staging], undefined, { JOBMATCH_GCP_ENDPOINT: 'localhost:4443' });
+    expect(run.stderr).toMatch(/got "localhost:4443"/);
+  });
+});
