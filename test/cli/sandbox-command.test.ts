@@ -32,5 +32,10 @@ describe('jobmatch-operator sandbox', () => {
     const apis = spawnSync(process.execPath, [bin, 'sandbox', '--port', '0', '--fault-apis', 'dns'], { encoding: 'utf8' });
     expect(apis.status).toBe(1);
     expect(apis.stderr).toMatch(/faultApis must list some of/);
+    const seed = join(mkdtempSync(join(tmpdir(), 'jme-seed-')), 'bad.yaml');
+    writeFileSync(seed, 'projects:\n  - projectId: p1\n    buckets: [{name: Not_Valid}]\n');
+    const badSeed = spawnSync(process.execPath, [bin, 'sandbox', '--port', '0', '--seed', seed], { encoding: 'utf8' });
+    expect(badSeed.status).toBe(1);
+    expect(badSeed.stderr).toMatch(/cannot start the sandbox: seed: bucket Not_Valid: Invalid bucket name/);
   });
 });
