@@ -1,6 +1,6 @@
 /** How plans and apply results read: Terraform-like text (colour only on a TTY) or a stable JSON document. */
 import type { ReconcileReport } from '../engine/reconcile.js';
-import { hasChanges, type Action, type Plan } from '../plan/types.js';
+import { hasChanges, isInSync, type Action, type Plan } from '../plan/types.js';
 
 export const PLAN_JSON_KIND = 'JobMatchPlan';
 
@@ -56,7 +56,7 @@ export function renderApplyText(report: ReconcileReport, color: boolean): string
     lines.push(`    ${mark} ${a.verb} ${a.kind} ${a.name}${r.outcome === 'ok' ? ` (${Math.round(r.durationMs)} ms)` : `: ${r.outcome}${r.error ? `: ${r.error}` : ''}`}`);
   }
   if (report.after) {
-    lines.push('', report.after && !hasChanges(report.after) && report.after.summary.error === 0
+    lines.push('', isInSync(report.after)
       ? '  Apply complete: the environment now matches its manifest.'
       : `  Apply finished with work left: ${summaryLine(report.after)}`);
   }
@@ -76,9 +76,9 @@ function actionJson(a: Action, report: ReconcileReport) {
 export function renderJson(reports: ReconcileReport[]): string {
   const environments = reports.map((r) => ({
     environment: r.environment, namespace: r.namespace, name: r.name, project: r.project, dryRun: r.dryRun,
-    reportOnly: r.plan.reportOnly, suspended: r.plan.suspended, inSync: !hasChanges(r.plan) && r.plan.summary.error === 0,
+    reportOnly: r.plan.reportOnly, suspended: r.plan.suspended, inSync: isInSync(r.plan),
     summary: r.plan.summary, actions: r.plan.actions.map((a) => actionJson(a, r)), observeErrors: r.observeErrors,
-    ...(r.after ? { after: { inSync: !hasChanges(r.after) && r.after.summary.error === 0, summary: r.after.summary } } : {}),
+    ...(r.after ? { after: { inSync: isInSync(r.after), summary: r.after.summary } } : {}),
   }));
   return `${JSON.stringify({ apiVersion: 'jobmatch.io/v1alpha1', kind: PLAN_JSON_KIND, inSync: environments.every((e) => e.inSync), environments }, null, 2)}\n`;
 }

@@ -4,7 +4,7 @@ import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
-import { hasChanges } from '../plan/types.js';
+import { hasChanges, isInSync } from '../plan/types.js';
 import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 import { renderApplyText, renderJson, renderPlanText } from './plan-output.js';
@@ -81,6 +81,6 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
 
   const failed = crashed || reports.some((r) => r.plan.summary.error > 0 || Object.values(r.results ?? {}).some((x) => x.outcome === 'error'));
   if (mode === 'plan') return { code: failed ? EXIT_ERROR : reports.some((r) => hasChanges(r.plan)) ? EXIT_CHANGES_PENDING : EXIT_OK, reports, caller };
-  const unconverged = reports.some((r) => r.plan.summary.conflict > 0 || (r.after !== undefined && (hasChanges(r.after) || r.after.summary.error > 0)));
+  const unconverged = reports.some((r) => r.plan.summary.conflict > 0 || (r.after !== undefined && !isInSync(r.after)));
   return { code: failed || unconverged ? EXIT_ERROR : EXIT_OK, reports, caller };
 }

@@ -81,3 +81,8 @@ export const CHANGING_VERBS: readonly Verb[] = ['create', 'update', 'adopt', 'de
 export function hasChanges(plan: Plan): boolean {
   return plan.actions.some((a) => CHANGING_VERBS.includes(a.verb));
 }
+
+/** Nothing to change and nothing that could not be read. */
+export function isInSync(plan: Plan): boolean {
+  return !hasChanges(plan) && plan.summary.error === 0;
+}
