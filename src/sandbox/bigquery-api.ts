@@ -3,13 +3,12 @@ import { labelsError } from './bucket-rules.js';
 import { ApiError, conditionNotMet, invalid, notFound } from './google-error.js';
 import { json, noContent, route, type Route, type SandboxRequest } from './router.js';
 import { mergePatch, paginate } from './storage-api.js';
-import { randomEtag, type DatasetState, type Json, type ProjectState, type Store } from './store.js';
+import { randomEtag, type DatasetState, type Json, type ProjectState, type Store, isObject } from './store.js';
 
 const DATASET_ID = /^[A-Za-z0-9_]{1,1024}$/;
 const MIN_EXPIRATION_MS = 3_600_000;
 const MUTABLE = ['description', 'friendlyName', 'labels', 'access', 'defaultTableExpirationMs', 'defaultPartitionExpirationMs'];
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The Dataset resource's fields: BigQuery refuses any other name in a request body. */
 const DATASET_FIELDS = new Set([

@@ -1,11 +1,10 @@
 /** Compute Engine v1: instances (insert/get/list/delete, setMetadata with fingerprints, getGuestAttributes) and zone operations. */
 import { ApiError, conditionNotMet, invalid, notFound } from './google-error.js';
 import { json, route, type Route, type SandboxRequest } from './router.js';
-import { randomEtag, type InstanceState, type Json, type ProjectState, type Store } from './store.js';
+import { randomEtag, type InstanceState, type Json, type ProjectState, type Store, isObject } from './store.js';
 
 const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export const metadataEvent = (project: ProjectState, zone: string, name: string) => `metadata:${project.projectId}/${zone}/${name}`;
 

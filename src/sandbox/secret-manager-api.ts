@@ -4,10 +4,9 @@ import { labelsError } from './bucket-rules.js';
 import { aborted, alreadyExists, failedPrecondition, invalid, notFound } from './google-error.js';
 import { replacePolicy } from './iam-policy.js';
 import { json, route, type Route, type SandboxRequest } from './router.js';
-import { emptyPolicy, policyBody, randomEtag, type Json, type ProjectState, type SecretState, type Store, type VersionState } from './store.js';
+import { emptyPolicy, policyBody, randomEtag, type Json, type ProjectState, type SecretState, type Store, type VersionState, isObject } from './store.js';
 
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const MUTABLE = ['labels', 'annotations', 'versionAliases', 'topics', 'rotation', 'expireTime', 'ttl', 'versionDestroyTtl'];
 
 /** Secret Manager's list filter, as used here: "labels.key=value", "labels.key:value", "state:ENABLED", ANDed by spaces or AND. */

@@ -5,12 +5,11 @@ import { ApiError, alreadyExists, conditionNotMet, invalid, notFound } from './g
 import { bucketNameError, labelsError } from './bucket-rules.js';
 import { replacePolicy } from './iam-policy.js';
 import { json, noContent, route, type Route, type SandboxRequest } from './router.js';
-import { emptyPolicy, policyBody, policyEtag, type BucketState, type Json, type Store } from './store.js';
+import { emptyPolicy, policyBody, policyEtag, type BucketState, type Json, type Store, isObject } from './store.js';
 
 const STORAGE_CLASSES = ['STANDARD', 'NEARLINE', 'COLDLINE', 'ARCHIVE', 'MULTI_REGIONAL', 'REGIONAL', 'DURABLE_REDUCED_AVAILABILITY'];
 const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Google's PATCH: objects merge field by field, null deletes, anything else replaces. */
 export function mergePatch(target: Json, patch: Json): Json {

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export type Json = Record<string, unknown>;
 
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export interface Binding {
   role: string;
   members: string[];
