@@ -36,14 +36,19 @@ const at = (e: FieldError, file: string, document?: number, line?: number): Fiel
   source: { file, ...(document !== undefined ? { document } : {}), ...(line !== undefined ? { line } : {}) },
 });
 
+/** The error for input over the limit; `bytes` may be a bound ("more than N") when reading stopped early. */
+export function tooLargeError(file: string, bytes: number | string): FieldError {
+  return at(fieldError('yaml.tooLarge', '', `input is ${bytes} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes`,
+    'split it into smaller files; a JobMatchEnvironment is a few kilobytes'), file);
+}
+
 /** Parses every document of a YAML stream (YAML 1.2 core schema: no custom tags, no code). */
 export function parseYamlDocuments(text: string, file: string): ParsedYaml {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_MANIFEST_BYTES) {
     return {
       documents: [],
-      errors: [at(fieldError('yaml.tooLarge', '', `input is ${bytes} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes`,
-        'split it into smaller files; a JobMatchEnvironment is a few kilobytes'), file)],
+      errors: [tooLargeError(file, bytes)],
     };
   }
   const lineCounter = new LineCounter();

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fieldError, type FieldError } from '../api/field-error.js';
 import type { ManifestSource } from '../api/manifests.js';
-import { MAX_MANIFEST_BYTES } from '../api/yaml-documents.js';
+import { MAX_MANIFEST_BYTES, tooLargeError } from '../api/yaml-documents.js';
 
 export interface ReadResult {
   sources: ManifestSource[];
@@ -12,11 +12,6 @@ export interface ReadResult {
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 
-const tooLarge = (file: string, bytes: string): FieldError => ({
-  ...fieldError('yaml.tooLarge', '', `input is ${bytes} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes`,
-    'split it into smaller files; a JobMatchEnvironment is a few kilobytes'),
-  source: { file },
-});
 
 /** Reads stdin but stops, without buffering the rest, once it passes the limit. */
 async function readStdin(stdin: AsyncIterable<Buffer | string>): Promise<ManifestSource | FieldError> {
@@ -25,7 +20,7 @@ async function readStdin(stdin: AsyncIterable<Buffer | string>): Promise<Manifes
   for await (const chunk of stdin) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
-    if (size > MAX_MANIFEST_BYTES) return tooLarge('-', `more than ${MAX_MANIFEST_BYTES}`);
+    if (size > MAX_MANIFEST_BYTES) return tooLargeError('-', `more than ${MAX_MANIFEST_BYTES}`);
     chunks.push(buf);
   }
   return { file: '-', text: Buffer.concat(chunks).toString('utf8') };
@@ -43,7 +38,7 @@ async function readPath(path: string): Promise<(ManifestSource | FieldError)[]> 
     const nested = await Promise.all(names.map((n) => readPath(join(path, n))));
     return nested.flat();
   }
-  if (info.size > MAX_MANIFEST_BYTES) return [tooLarge(path, String(info.size))];
+  if (info.size > MAX_MANIFEST_BYTES) return [tooLargeError(path, info.size)];
   return [{ file: path, text: await readFile(path, 'utf8') }];
 }
 
