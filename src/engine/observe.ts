@@ -7,7 +7,7 @@ import { secretId } from '../api/naming.js';
 import type { Adapters } from '../gcp/adapters.js';
 import { unlessNotFound } from '../gcp/gcp-caller.js';
 import { policyKey, policyTargets } from '../plan/desired.js';
-import type { LabelledResource, ObservedEnvironment, PolicyObservation } from '../plan/observed.js';
+import { emptyObservation, type LabelledResource, type ObservedEnvironment, type PolicyObservation } from '../plan/observed.js';
 import type { PolicyTarget } from '../plan/types.js';
 
 /** The minimal number of reads an observation of this spec costs (the benchmark's denominator). */
@@ -26,9 +26,7 @@ export function readPolicy(adapters: Adapters, target: PolicyTarget): Promise<Po
 }
 
 export async function observeEnvironment(spec: ResolvedSpec, adapters: Adapters, now: Date): Promise<ObservedEnvironment> {
-  const observed: ObservedEnvironment = {
-    observedAt: now.toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {},
-  };
+  const observed = emptyObservation(now);
   const attempt = async <T>(key: string, read: () => Promise<T>, store: (value: T) => void) => {
     try {
       store(await read());

@@ -7,7 +7,7 @@ import { createAdapters, type Adapters } from '../gcp/adapters.js';
 import type { GcpClients } from '../gcp/clients.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
 import { diff } from '../plan/diff.js';
-import type { ObservedEnvironment } from '../plan/observed.js';
+import { emptyObservation, type ObservedEnvironment } from '../plan/observed.js';
 import type { Action, Plan } from '../plan/types.js';
 import type { ActionLogger } from './action-log.js';
 import { PlanExecutor, type ActionResult, type ExecuteOptions } from './execute.js';
@@ -36,9 +36,6 @@ export interface ReconcileReport {
   observeErrors: Record<string, string>;
   durationMs: number;
 }
-
-const emptyObservation = (now: Date): ObservedEnvironment =>
-  ({ observedAt: now.toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} });
 
 async function observeAndPlan(env: LoadedEnvironment, adapters: Adapters, now: Date, log: ActionLogger): Promise<{ observed: ObservedEnvironment; plan: Plan }> {
   if (env.spec.policy.suspend) {

@@ -80,3 +80,8 @@ export interface ObservedEnvironment {
   /** Reads that failed (after retries), by action id (Bucket/x, Secret/y, ...) or policy key: the reason. */
   errors: Record<string, string>;
 }
+
+/** An observation of nothing at `now`: where an observation starts, and what a suspended environment plans from. */
+export function emptyObservation(now: Date): ObservedEnvironment {
+  return { observedAt: now.toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} };
+}

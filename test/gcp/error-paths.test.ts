@@ -6,7 +6,7 @@ import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { GcpError } from '../../src/gcp/gcp-error.js';
 import { PlanExecutor } from '../../src/engine/execute.js';
-import type { ObservedEnvironment } from '../../src/plan/observed.js';
+import { emptyObservation } from '../../src/plan/observed.js';
 import type { Plan } from '../../src/plan/types.js';
 
 const ENDPOINT = 'http://127.0.0.1:19199';
@@ -18,7 +18,7 @@ function setup() {
   return { caller, adapters: createAdapters(createGcpClients({ projectId: P, endpoint: ENDPOINT }), P, caller) };
 }
 
-const emptyObserved = (): ObservedEnvironment => ({ observedAt: new Date().toISOString(), buckets: {}, datasets: {}, secrets: {}, policies: {}, labelled: [], errors: {} });
+const emptyObserved = () => emptyObservation(new Date());
 const plan = (actions: Plan['actions']): Plan => ({ environment: 'e', project: P, reportOnly: false, suspended: false, actions, summary: {} as Plan['summary'] });
 
 beforeAll(() => nock.disableNetConnect());
