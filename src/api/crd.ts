@@ -100,6 +100,7 @@ const secret = obj(
       'source: generate only. Add a fresh version when the newest enabled one is older than this many days; the previous one stays enabled.',
       { minimum: 1, maximum: 3650 },
     ),
+    deletionPolicy: deletionPolicy('secret'),
   },
   ['name', 'source'],
 );
@@ -201,6 +202,10 @@ const spec = obj(
         drift: oneOf('Heal: fix drift. Report: detect and report drift, change nothing.', DRIFT_POLICIES, { default: 'Heal' }),
         suspend: bool('true: observe nothing, change nothing.', { default: false }),
         resyncSeconds: int('Safety resync period in seconds.', { minimum: 30, maximum: 86400, default: 600 }),
+        adoptExisting: bool(
+          'true: an existing resource of this project that carries no jobmatch labels is adopted (labels added, logged adopt), like an import; false (default): it is a Conflict. A resource labelled for another environment is never adopted.',
+          { default: false },
+        ),
       },
       [],
       { default: {} },

@@ -13,7 +13,7 @@ export type ResolvedBucket = Decided<BucketSpec, 'location' | 'storageClass' | '
 export type ResolvedDataset = Decided<
   DatasetSpec, 'location' | 'description' | 'defaultTableExpirationDays' | 'labels' | 'deletionPolicy'
 >;
-export type ResolvedSecret = Omit<SecretSpec, 'generate'> & { generate?: { length: number } };
+export type ResolvedSecret = Decided<Omit<SecretSpec, 'generate'>, 'deletionPolicy'> & { generate?: { length: number } };
 export type ResolvedIamBinding = Decided<IamBindingSpec, 'ensure'>;
 
 export interface ResolvedSpec extends Omit<JobMatchEnvironmentSpec, 'buckets' | 'datasets' | 'secrets' | 'iam' | 'policy'> {
@@ -55,15 +55,17 @@ export function resolveSpec(spec: JobMatchEnvironmentSpec): ResolvedSpec {
       labels: d.labels ?? {},
       deletionPolicy: d.deletionPolicy ?? 'Retain',
     })),
-    secrets: (spec.secrets ?? []).map(({ generate, ...s }) =>
-      s.source === 'generate' ? { ...s, generate: { length: generate?.length ?? DEFAULT_SECRET_LENGTH } } : s,
-    ),
+    secrets: (spec.secrets ?? []).map(({ generate, ...rest }) => {
+      const s: ResolvedSecret = { ...rest, deletionPolicy: rest.deletionPolicy ?? 'Retain' };
+      return s.source === 'generate' ? { ...s, generate: { length: generate?.length ?? DEFAULT_SECRET_LENGTH } } : s;
+    }),
     iam: (spec.iam ?? []).map((i) => ({ ...i, ensure: i.ensure ?? 'present' })),
     appConfig: spec.app?.config ?? {},
     policy: {
       drift: spec.policy?.drift ?? 'Heal',
       suspend: spec.policy?.suspend ?? false,
       resyncSeconds: spec.policy?.resyncSeconds ?? 600,
+      adoptExisting: spec.policy?.adoptExisting ?? false,
     },
   };
 }

@@ -1,4 +1,5 @@
 /** GCP and seed naming rules, shared by the CRD schema (patterns) and the semantic checks (reasons). */
+import type { DeletionPolicy } from './types.js';
 
 export const ENVIRONMENT_PATTERN = '^[a-z][a-z0-9-]{0,19}$';
 export const PROJECT_ID_PATTERN = '^[a-z][a-z0-9-]{4,28}[a-z0-9]$';
@@ -26,6 +27,14 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 export const MANAGED_BY_LABEL = 'managed-by';
 export const MANAGED_BY_VALUE = 'jobmatch-operator';
 export const ENVIRONMENT_LABEL = 'jobmatch-environment';
+export const DELETION_POLICY_LABEL = 'jobmatch-deletion-policy';
+/** Label keys only the operator writes; a spec may not set them. */
+export const RESERVED_LABEL_KEYS = [ENVIRONMENT_LABEL, MANAGED_BY_LABEL, DELETION_POLICY_LABEL] as const;
+
+/** The jobmatch-deletion-policy label value a resource carries, so its policy survives leaving the spec. */
+export function deletionPolicyLabelValue(p: DeletionPolicy): 'retain' | 'delete' {
+  return p === 'Delete' ? 'delete' : 'retain';
+}
 
 /** The Secret Manager id the apps' get_secret() computes: jobmatch-<env>-<name lower-cased, _ → ->. */
 export function secretId(environment: string, name: string): string {

@@ -6,7 +6,7 @@
 import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
-  ENVIRONMENT_LABEL, MANAGED_BY_LABEL, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem, secretId,
+  DELETION_POLICY_LABEL, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem, secretId,
   secretIdProblem,
 } from './naming.js';
 
@@ -49,12 +49,13 @@ function checkMetadata(doc: Json, f: Findings): void {
   }
 }
 
-function checkLabels(labels: unknown, at: Path, environment: string | undefined, f: Findings): void {
+function checkLabels(labels: unknown, at: Path, f: Findings): void {
   for (const [key, value] of stringEntries(labels)) {
     const problem = labelProblem(key, value);
     if (problem) f.add('label.invalid', [...at, key], problem, 'follow the GCP label rules');
-    if (key === MANAGED_BY_LABEL || (key === ENVIRONMENT_LABEL && value !== environment)) {
-      f.add('label.reserved', [...at, key], `the operator owns the "${key}" label`, 'remove it; the operator sets it');
+    if ((RESERVED_LABEL_KEYS as readonly string[]).includes(key)) {
+      f.add('label.reserved', [...at, key], `the operator owns the "${key}" label`,
+        key === DELETION_POLICY_LABEL ? 'remove it; set deletionPolicy instead' : 'remove it; the operator sets it');
     }
   }
 }
@@ -88,7 +89,7 @@ function checkResources(spec: Json, environment: string | undefined, f: Findings
       const name = text(entry[kind.field]);
       const problem = name === undefined ? undefined : kind.problem(name);
       if (problem) f.add(kind.code, ['spec', kind.list, i, kind.field], `"${name}" is not a valid ${kind.what}: ${problem}`, kind.fix);
-      checkLabels(entry.labels, ['spec', kind.list, i, 'labels'], environment, f);
+      checkLabels(entry.labels, ['spec', kind.list, i, 'labels'], f);
     }
     checkDuplicates(entries.map(([entry, i]) => [text(entry[kind.field]), ['spec', kind.list, i, kind.field]]), kind.what.split(' ')[0]!, f);
   }

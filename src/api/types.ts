@@ -79,6 +79,7 @@ export interface SecretSpec {
   source: SecretSource;
   generate?: SecretGenerate;
   rotationDays?: number;
+  deletionPolicy?: DeletionPolicy;
 }
 
 export interface IamBindingSpec {
@@ -114,6 +115,7 @@ export interface PolicySpec {
   drift?: DriftPolicy;
   suspend?: boolean;
   resyncSeconds?: number;
+  adoptExisting?: boolean;
 }
 
 export interface JobMatchEnvironmentSpec {

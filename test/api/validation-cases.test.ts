@@ -57,6 +57,10 @@ const cases: Case[] = [
   { name: 'secret id over 255 characters', mutate: (d) => (d.spec.secrets[0].name = `A${'B'.repeat(239)}`, d.spec.iam = []), code: 'name.secretId', path: 'spec.secrets[0].name', says: /255/ },
   { name: 'bad label key', mutate: (d) => (d.spec.buckets[0].labels = { Team: 'data' }), code: 'label.invalid', path: 'spec.buckets[0].labels.Team' },
   { name: 'managed-by label set by hand', mutate: (d) => (d.spec.datasets[0].labels['managed-by'] = 'me'), code: 'label.reserved', path: 'spec.datasets[0].labels["managed-by"]' },
+  { name: 'environment label, even naming this environment', mutate: (d) => (d.spec.buckets[0].labels['jobmatch-environment'] = 'staging'), code: 'label.reserved', path: 'spec.buckets[0].labels["jobmatch-environment"]' },
+  { name: 'deletion-policy label set by hand', mutate: (d) => (d.spec.buckets[0].labels['jobmatch-deletion-policy'] = 'delete'), code: 'label.reserved', path: 'spec.buckets[0].labels["jobmatch-deletion-policy"]', says: /deletionPolicy/ },
+  { name: 'unknown secret deletionPolicy', mutate: (d) => (d.spec.secrets[0].deletionPolicy = 'Keep'), code: 'schema.enum', path: 'spec.secrets[0].deletionPolicy' },
+  { name: 'adoptExisting as a string', mutate: (d) => (d.spec.policy.adoptExisting = 'yes'), code: 'schema.type', path: 'spec.policy.adoptExisting' },
   { name: 'environment label naming another environment', mutate: (d) => (d.spec.buckets[0].labels['jobmatch-environment'] = 'prod'), code: 'label.reserved', path: 'spec.buckets[0].labels["jobmatch-environment"]' },
   // .env keys
   { name: 'export name not an env var', mutate: (d) => (d.spec.buckets[0].env = 'gcs-bucket'), code: 'schema.pattern', path: 'spec.buckets[0].env' },

@@ -23,7 +23,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
       datasetId: 'full_gold', env: 'BIGQUERY_GOLD_DATASET', location: 'EU', description: 'Gold',
       defaultTableExpirationDays: 7, labels: { layer: 'gold' }, deletionPolicy: 'Retain',
     }],
-    secrets: [{ name: 'POSTGRES_PASSWORD', source: 'generate', generate: { length: 40 }, rotationDays: 30 }],
+    secrets: [{ name: 'POSTGRES_PASSWORD', source: 'generate', generate: { length: 40 }, rotationDays: 30, deletionPolicy: 'Delete' }],
     iam: [{ member: 'user:ops@example.com', role: 'roles/viewer', resource: 'project', ensure: 'absent' }],
     vm: { name: 'jobmatch-full-vm', zone: 'europe-west1-b' },
     app: {
@@ -31,7 +31,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
       compose: { ref: 'main', file: 'docker-compose.yml', directory: '/opt/jobmatch' },
       healthCheck: { url: 'http://localhost:8080/health/', timeoutSeconds: 60 },
     },
-    policy: { drift: 'Report', suspend: true, resyncSeconds: 300 },
+    policy: { drift: 'Report', suspend: true, resyncSeconds: 300, adoptExisting: true },
   },
   status: {
     observedGeneration: 3,
