@@ -75,8 +75,12 @@ export function parseYamlDocuments(text: string, file: string): ParsedYaml {
         `use fewer anchors/aliases (at most ${MAX_ALIASES} expansions per document)`), file, index, line));
     }
   });
-  if (documents.length === 0 && errors.length === 0) {
-    errors.push(at(fieldError('yaml.empty', '', 'no YAML document found', 'provide at least one JobMatchEnvironment manifest'), file));
-  }
+  if (documents.length === 0 && errors.length === 0) errors.push(noManifestsError(file === '-' ? 'stdin' : file));
   return { documents, errors };
+}
+
+/** The error for an input (a file, stdin or a directory) that holds no manifest at all: API.md makes it exit 1. */
+export function noManifestsError(where: string, detail = 'it holds no YAML document'): FieldError {
+  return fieldError('yaml.empty', '', `no manifests found in ${where}: ${detail}`,
+    'pass a file or directory holding at least one JobMatchEnvironment manifest');
 }

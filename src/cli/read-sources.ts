@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fieldError, type FieldError } from '../api/field-error.js';
 import type { ManifestSource } from '../api/manifests.js';
-import { MAX_MANIFEST_BYTES, tooLargeError } from '../api/yaml-documents.js';
+import { MAX_MANIFEST_BYTES, noManifestsError, tooLargeError } from '../api/yaml-documents.js';
 
 export interface ReadResult {
   sources: ManifestSource[];
@@ -11,7 +11,6 @@ export interface ReadResult {
 }
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
-
 
 /** Reads stdin but stops, without buffering the rest, once it passes the limit. */
 async function readStdin(stdin: AsyncIterable<Buffer | string>): Promise<ManifestSource | FieldError> {
@@ -35,6 +34,7 @@ async function readPath(path: string): Promise<(ManifestSource | FieldError)[]> 
   }
   if (info.isDirectory()) {
     const names = (await readdir(path)).filter((n) => MANIFEST_FILE.test(n)).sort();
+    if (names.length === 0) return [noManifestsError(path, 'no *.yaml, *.yml or *.json file')];
     const nested = await Promise.all(names.map((n) => readPath(join(path, n))));
     return nested.flat();
   }
