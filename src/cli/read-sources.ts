@@ -12,6 +12,25 @@ export interface ReadResult {
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes as text, or undefined when they hold a NUL or are not valid UTF-8. */
+function textOf(bytes: Uint8Array): string | undefined {
+  if (bytes.includes(0)) return undefined;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One error for a binary, instead of the dozens of YAML errors its bytes would make. */
+function decodeManifest(file: string, bytes: Uint8Array): ManifestSource | FieldError {
+  const text = textOf(bytes);
+  if (text !== undefined) return { file, text };
+  return { ...fieldError('file.notText', '', 'not a text file (binary or not UTF-8)', 'pass a YAML or JSON manifest'), source: { file } };
+}
+
 /** Reads stdin but stops, without buffering the rest, once it passes the limit. */
 async function readStdin(stdin: AsyncIterable<Buffer | string>): Promise<ManifestSource | FieldError> {
   const chunks: Buffer[] = [];
@@ -22,7 +41,7 @@ async function readStdin(stdin: AsyncIterable<Buffer | string>): Promise<Manifes
     if (size > MAX_MANIFEST_BYTES) return tooLargeError('-', `more than ${MAX_MANIFEST_BYTES}`);
     chunks.push(buf);
   }
-  return { file: '-', text: Buffer.concat(chunks).toString('utf8') };
+  return decodeManifest('-', Buffer.concat(chunks));
 }
 
 async function readPath(path: string): Promise<(ManifestSource | FieldError)[]> {
@@ -39,7 +58,7 @@ async function readPath(path: string): Promise<(ManifestSource | FieldError)[]> 
     return nested.flat();
   }
   if (info.size > MAX_MANIFEST_BYTES) return [tooLargeError(path, info.size)];
-  return [{ file: path, text: await readFile(path, 'utf8') }];
+  return [decodeManifest(path, await readFile(path))];
 }
 
 /** Every -f argument in order: a file, a directory's manifests (sorted), or "-" for stdin. */
