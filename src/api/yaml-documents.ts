@@ -1,6 +1,6 @@
 /** Safe multi-document YAML parsing: size and alias limits, line numbers on every error. Pure. */
-import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
-import { fieldError, type FieldError } from './field-error.js';
+import { LineCounter, isMap, isNode, isScalar, isSeq, parseAllDocuments, type Document, type YAMLError } from 'yaml';
+import { fieldError, joinPath, type FieldError } from './field-error.js';
 
 /** Larger than any object the Kubernetes API accepts (about 1.5 MiB), small enough to parse in milliseconds. */
 export const MAX_MANIFEST_BYTES = 2 * 1024 * 1024;
@@ -36,6 +36,49 @@ const at = (e: FieldError, file: string, document?: number, line?: number): Fiel
   source: { file, ...(document !== undefined ? { document } : {}), ...(line !== undefined ? { line } : {}) },
 });
 
+interface DuplicateKey {
+  parent: (string | number)[];
+  key: string;
+  /** Offsets of the first occurrence and of the repeated one. */
+  first: number;
+  repeated: number;
+}
+
+/** The map key that starts at `offset`, with its parent's path and the offset of the key's first occurrence. */
+function findDuplicate(node: unknown, offset: number, parent: (string | number)[] = []): DuplicateKey | undefined {
+  if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const found = findDuplicate(item, offset, [...parent, i]);
+      if (found) return found;
+    }
+  }
+  if (!isMap(node)) return undefined;
+  for (const pair of node.items) {
+    const key = pair.key;
+    if (!isScalar(key) || !key.range) continue;
+    if (key.range[0] <= offset && offset < Math.max(key.range[1], key.range[0] + 1)) {
+      const first = node.items.find((p) => isScalar(p.key) && p.key.value === key.value)!.key as typeof key;
+      return { parent, key: String(key.value), first: first.range![0], repeated: key.range[0] };
+    }
+    const found = findDuplicate(pair.value, offset, [...parent, String(key.value)]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The yaml library only says "Map keys must be unique": name the key, where it sits, and both places. */
+function duplicateKeyError(doc: Document, err: YAMLError, lineCounter: LineCounter): FieldError | undefined {
+  const dup = findDuplicate(doc.contents, err.pos[0]);
+  if (!dup) return undefined;
+  const [first, repeated] = [lineCounter.linePos(dup.first), lineCounter.linePos(dup.repeated)];
+  const where = first.line === repeated.line
+    ? `line ${repeated.line}, column ${repeated.col}; first at column ${first.col}`
+    : `line ${repeated.line}; first at line ${first.line}`;
+  const parent = dup.parent.length === 0 ? 'the document' : joinPath(dup.parent);
+  return fieldError('yaml.duplicateKey', joinPath([...dup.parent, dup.key]), `duplicate key "${dup.key}" in ${parent} (${where})`,
+    'remove one of them');
+}
+
 /** The error for input over the limit; `bytes` may be a bound ("more than N") when reading stopped early. */
 export function tooLargeError(file: string, bytes: number | string): FieldError {
   return at(fieldError('yaml.tooLarge', '', `input is ${bytes} bytes; manifests are limited to ${MAX_MANIFEST_BYTES} bytes`,
@@ -61,8 +104,9 @@ export function parseYamlDocuments(text: string, file: string): ParsedYaml {
     const line = lineCounter.linePos(doc.range[0]).line;
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
-        errors.push(at(fieldError('yaml.syntax', '', `YAML syntax error: ${err.message.split('\n')[0]}`,
-          'correct the YAML at that line'), file, index, err.linePos?.[0].line));
+        const error = (err.code === 'DUPLICATE_KEY' && duplicateKeyError(doc, err, lineCounter))
+          || fieldError('yaml.syntax', '', `YAML syntax error: ${err.message.split('\n')[0]}`, 'correct the YAML at that line');
+        errors.push(at(error, file, index, err.linePos?.[0].line));
       }
       return;
     }
