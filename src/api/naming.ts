@@ -83,6 +83,26 @@ export function labelProblem(key: string, value: string): string | undefined {
   return undefined;
 }
 
+const DNS_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const DNS_1123_LABEL = new RegExp(`^${DNS_LABEL}$`);
+const DNS_1123_SUBDOMAIN = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*$`);
+
+/** Why a Kubernetes object name (metadata.name) is not a DNS-1123 subdomain, or undefined. */
+export function objectNameProblem(name: string): string | undefined {
+  if (name.length === 0 || name.length > 253) return 'must be 1 to 253 characters long';
+  if (!DNS_1123_SUBDOMAIN.test(name)) {
+    return 'must consist of lowercase letters, digits, "-" and ".", and start and end each dot-separated part with a letter or digit';
+  }
+  return undefined;
+}
+
+/** Why a Kubernetes namespace is not a DNS-1123 label, or undefined. */
+export function namespaceProblem(namespace: string): string | undefined {
+  if (namespace.length === 0 || namespace.length > 63) return 'must be 1 to 63 characters long';
+  if (!DNS_1123_LABEL.test(namespace)) return 'must consist of lowercase letters, digits and "-", and start and end with a letter or digit';
+  return undefined;
+}
+
 /** Why an IAM member is malformed, or undefined. */
 export function iamMemberProblem(member: string): string | undefined {
   if (new RegExp(IAM_MEMBER_PATTERN).test(member)) return undefined;

@@ -6,8 +6,8 @@
 import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
-  DELETION_POLICY_LABEL, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem, secretId,
-  secretIdProblem,
+  DELETION_POLICY_LABEL, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
+  namespaceProblem, objectNameProblem, secretId, secretIdProblem,
 } from './naming.js';
 
 type Path = (string | number)[];
@@ -23,7 +23,6 @@ const stringEntries = (v: unknown): [string, string][] =>
 const SECRET_WORDS = ['PASSWORD', 'PASSWD', 'SECRET', 'TOKEN', 'CREDENTIAL', 'CREDENTIALS'];
 const SECRET_PAIRS = ['API_KEY', 'PRIVATE_KEY'];
 const ENV_KEY = /^[A-Z][A-Z0-9_]*$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** True when an env key names a secret by word (DB_PASSWORD, API_TOKEN), not by accident (LLM_MAX_TOKENS). */
 export function looksSecret(key: string): boolean {
@@ -39,13 +38,21 @@ class Findings {
   }
 }
 
+/** The apiserver validates metadata itself (the CRD may not describe it): the CLI applies the same rules. */
 function checkMetadata(doc: Json, f: Findings): void {
-  const name = isObject(doc.metadata) ? doc.metadata.name : undefined;
+  const metadata = isObject(doc.metadata) ? doc.metadata : {};
+  const { name, namespace } = metadata;
   if (name === undefined) {
     f.add('metadata.name', ['metadata', 'name'], 'required field is missing', 'add metadata.name, e.g. the environment name');
-  } else if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) {
-    f.add('metadata.name', ['metadata', 'name'], `${JSON.stringify(name)} is not a valid Kubernetes object name`,
-      'use lowercase letters, digits, "-" and "." (at most 253 characters)');
+  } else {
+    const problem = typeof name === 'string' ? objectNameProblem(name) : 'must be a string';
+    if (problem) f.add('metadata.name', ['metadata', 'name'], `${JSON.stringify(name)} is not a valid Kubernetes object name: ${problem}`,
+      'use a DNS-1123 subdomain such as the environment name, e.g. staging');
+  }
+  if (namespace !== undefined) {
+    const problem = typeof namespace === 'string' ? namespaceProblem(namespace) : 'must be a string';
+    if (problem) f.add('metadata.namespace', ['metadata', 'namespace'], `${JSON.stringify(namespace)} is not a valid Kubernetes namespace: ${problem}`,
+      'use a DNS-1123 label such as jobmatch, or omit it for "default"');
   }
 }
 

@@ -97,6 +97,17 @@ const cases: Case[] = [
   { name: 'compose without vm', mutate: (d) => delete d.spec.vm, code: 'app.vm', path: 'spec.app.compose' },
   // documents
   { name: 'metadata without name', mutate: (d) => delete d.metadata.name, code: 'metadata.name', path: 'metadata.name' },
+  ...[
+    ['with upper case', 'Staging'], ['with an underscore', 'stag_ing'], ['ending in "-"', 'staging-'], ['starting with "."', '.staging'],
+    ['with an empty dot-part', 'a..b'], ['with "-" before a dot', 'a-.b'], ['of 254 characters', 'a'.repeat(254)], ['as a number', 42],
+  ].map(([what, name]): Case => ({
+    name: `metadata.name ${what}`, mutate: (d) => (d.metadata.name = name), code: 'metadata.name', path: 'metadata.name', says: /DNS-1123 subdomain/,
+  })),
+  ...[
+    ['with upper case and "_"', 'Bad_NS'], ['with a dot', 'job.match'], ['ending in "-"', 'jobmatch-'], ['of 64 characters', 'a'.repeat(64)], ['empty', ''], ['as a list', ['a']],
+  ].map(([what, namespace]): Case => ({
+    name: `metadata.namespace ${what}`, mutate: (d) => (d.metadata.namespace = namespace), code: 'metadata.namespace', path: 'metadata.namespace', says: /DNS-1123 label/,
+  })),
   { name: 'another kind', mutate: (d) => ((d.kind = 'Deployment'), (d.apiVersion = 'apps/v1')), code: 'document.kind', path: 'kind', says: /apps\/v1 Deployment/ },
   { name: 'another version of the API', mutate: (d) => (d.apiVersion = 'jobmatch.io/v1'), code: 'document.apiVersion', path: 'apiVersion', says: /v1alpha1/ },
 ];
@@ -140,6 +151,17 @@ describe('manifest validation', () => {
   it('accepts keys that only contain a secret word inside another word', () => {
     const text = mutated((d) => Object.assign(d.spec.app.config, { LLM_MAX_TOKENS: '1', SECRETARY_EMAIL: 'a@b.c', KEYBOARD: 'fr' }));
     expect(loadManifests([{ file: 'm.yaml', text }]).errors).toEqual([]);
+  });
+
+  it.each([
+    ['a dotted name', { name: 'staging.jobmatch.io' }],
+    ['a name of 253 characters', { name: `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}` }],
+    ['a one-character name and namespace', { name: 's', namespace: 'j' }],
+    ['a namespace of 63 characters with digits and "-"', { namespace: `team-1-${'x'.repeat(56)}` }],
+    ['no namespace at all', { namespace: undefined }],
+  ])('accepts %s in metadata', (_, metadata) => {
+    const result = loadManifests([{ file: 'm.yaml', text: mutated((d) => Object.assign(d.metadata, metadata)) }]);
+    expect(result.errors).toEqual([]);
   });
 
   it('lets app.config override DEBUG and LOG_LEVEL', () => {
