@@ -1,4 +1,4 @@
-/** The sandbox's own control plane under /__sandbox/: stats, state, faults, clock, seed, request log. */
+/** The sandbox's own control plane under /__sandbox/: stats, state, faults (random and targeted rules), clock, seed, request log. */
 import { parse as parseYaml } from 'yaml';
 import type { FaultConfig, FaultInjector } from './faults.js';
 import { ApiError, invalid } from './google-error.js';

@@ -17,9 +17,14 @@ export interface LoggedRequest {
   query: string;
   api?: ApiName;
   op?: string;
+  /** The status the client got (for an `after` fault, the fault's). */
   status: number;
   durationMs: number;
+  /** An injected fault: its status, "timeout" or "reset". */
   fault?: string;
+  faultPhase?: 'before' | 'after';
+  /** With an `after` fault: what the handler answered, which the client never saw. */
+  handledStatus?: number;
 }
 
 const LOG_SIZE = 1000;
@@ -32,13 +37,16 @@ export class RequestStats {
     return { total: 0, reads: 0, writes: 0, faults: 0, byApi: {} };
   }
 
-  count(route: Route, faulted: boolean): void {
+  count(route: Route): void {
     this.stats.total += 1;
     if (route.kind === 'read') this.stats.reads += 1;
     else this.stats.writes += 1;
-    if (faulted) this.stats.faults += 1;
     const api = (this.stats.byApi[route.api] ??= {});
     api[route.op] = (api[route.op] ?? 0) + 1;
+  }
+
+  countFault(): void {
+    this.stats.faults += 1;
   }
 
   record(entry: LoggedRequest): void {

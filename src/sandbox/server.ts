@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { bigqueryRoutes } from './bigquery-api.js';
 import { computeRoutes } from './compute-api.js';
 import { controlRoutes, CONTROL_PREFIX } from './control-api.js';
-import { FaultInjector, type FaultConfig } from './faults.js';
+import { FaultInjector, type FaultConfig, type FaultDecision } from './faults.js';
 import { ApiError } from './google-error.js';
 import { metadataBaseUrl, metadataRoutes } from './metadata-server.js';
 import { RequestStats } from './request-stats.js';
@@ -95,12 +95,12 @@ function parseJsonBody(raw: Buffer): unknown {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const store = new Store(options.statePath ? loadStateFile(options.statePath) : undefined);
   const stats = new RequestStats();
-  const faults = new FaultInjector(options.faults);
   const stopping = new AbortController();
   const apiRoutes: Route[] = [
     ...storageRoutes(store), ...bigqueryRoutes(store), ...secretManagerRoutes(store),
     ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store),
   ];
+  const faults = new FaultInjector(options.faults, apiRoutes.map((r) => ({ api: r.api, op: r.op })));
   let baseUrl = '';
 
   /** Calls a handler in-process, as the seed does: no HTTP, no faults, no counting. */
@@ -137,7 +137,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const route = match && 'route' in match ? match.route : undefined;
     const metadata = route?.api === 'metadata';
     let status = 500;
-    let fault: string | undefined;
+    let fault: { phase: 'before' | 'after'; what: string; handledStatus?: number } | undefined;
     const finish = (r: SandboxResponse) => {
       status = r.status;
       send(res, r, metadata);
@@ -149,26 +149,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const closed = new AbortController();
     res.on('close', () => closed.abort());
     const signal = AbortSignal.any([closed.signal, stopping.signal]);
+    /** An injected fault instead of the answer: an error body, no answer until the client gives up, or a reset. */
+    const deliverFault = async (decision: Exclude<FaultDecision, { kind: 'none' }>) => {
+      stats.countFault();
+      if (decision.kind === 'error') throw decision.error;
+      if (decision.kind === 'timeout' && !signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      res.destroy();
+    };
     try {
       if (!match) throw new ApiError(404, `Not Found: ${method} ${url.pathname}`, 'notFound');
       if ('methodNotAllowed' in match) throw new ApiError(405, `Method ${method} is not allowed on ${url.pathname}`, 'methodNotAllowed');
       const raw = await readBody(req);
+      const target = { api: match.route.api, operation: match.route.op, path };
       if (!controlRequest) {
-        const decision = faults.decide(match.route.api);
-        stats.count(match.route, decision.kind !== 'none');
-        const { latencyMs } = faults.current;
+        stats.count(match.route);
+        const decision = faults.before(target);
+        const { latencyMs } = faults;
         if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
-        if (decision.kind === 'timeout') {
-          fault = 'timeout';
-          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-          res.destroy();
+        if (decision.kind !== 'none') {
+          fault = { phase: 'before', what: decision.kind === 'error' ? String(decision.error.code) : decision.kind };
+          await deliverFault(decision);
           return;
-        }
-        if (decision.kind === 'error') {
-          fault = String(decision.status);
-          throw decision.status === 429
-            ? new ApiError(429, 'Quota exceeded (injected by the sandbox).', 'rateLimitExceeded')
-            : new ApiError(decision.status, 'Backend error (injected by the sandbox).', 'backendError');
         }
       }
       const body = match.route.json ? parseJsonBody(raw) : undefined;
@@ -177,6 +178,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       };
       const response = await match.route.handle(request);
       if (match.route.kind === 'write' && response.status < 300 && !controlRequest) store.changed();
+      if (!controlRequest && response.status < 400) {
+        const decision = faults.after(target);
+        if (decision.kind !== 'none') {
+          fault = { phase: 'after', what: decision.kind === 'error' ? String(decision.error.code) : decision.kind, handledStatus: response.status };
+          await deliverFault(decision);
+          return;
+        }
+      }
       finish(response);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
@@ -193,7 +202,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (!controlRequest) {
         stats.record({
           time: new Date().toISOString(), method, path: url.pathname, query: url.search, status, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-          ...(route ? { api: route.api, op: route.op } : {}), ...(fault ? { fault } : {}),
+          ...(route ? { api: route.api, op: route.op } : {}),
+          ...(fault ? { fault: fault.what, faultPhase: fault.phase, ...(fault.handledStatus !== undefined ? { handledStatus: fault.handledStatus } : {}) } : {}),
         });
       }
     }
