@@ -1,4 +1,4 @@
-/** BigQuery API v2: datasets, their access entries and labels, with etags and If-Match. */
+/** BigQuery API v2: datasets, their access entries and labels, with etags and If-Match; the names of their tables. */
 import { labelsError } from './bucket-rules.js';
 import { ApiError, conditionNotMet, invalid, notFound } from './google-error.js';
 import { json, noContent, route, type Route, type SandboxRequest } from './router.js';
@@ -162,10 +162,31 @@ export function bigqueryRoutes(store: Store): Route[] {
     return noContent();
   };
 
+  /** Tables are names only (a seed's `tables`): listed, never created or read one by one. */
+  const listTables = (req: SandboxRequest) => {
+    const project = store.project(req.params[0]!);
+    const datasetId = req.params[1]!;
+    const names = [...dataset(project, datasetId).tables].sort();
+    const page = paginate(names, req.query.get('maxResults'), req.query.get('pageToken'));
+    return json({
+      kind: 'bigquery#tableList',
+      etag: randomEtag(),
+      tables: page.items.map((tableId) => ({
+        kind: 'bigquery#table',
+        id: `${project.projectId}:${datasetId}.${tableId}`,
+        tableReference: { projectId: project.projectId, datasetId, tableId },
+        type: 'TABLE',
+      })),
+      totalItems: names.length,
+      ...(page.next ? { nextPageToken: page.next } : {}),
+    });
+  };
+
   const base = '/bigquery/v2/projects/{project}/datasets';
   return [
     route('POST', base, 'bigquery', 'datasets.insert', 'write', insert),
     route('GET', base, 'bigquery', 'datasets.list', 'read', list),
+    route('GET', `${base}/{dataset}/tables`, 'bigquery', 'tables.list', 'read', listTables),
     route('GET', `${base}/{dataset}`, 'bigquery', 'datasets.get', 'read', (req) =>
       json(dataset(store.project(req.params[0]!), req.params[1]!).resource)),
     route('PATCH', `${base}/{dataset}`, 'bigquery', 'datasets.patch', 'write', (req) => write(req, 'patch')),

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { PROJECT, http, statusOf, useSandbox } from '../support/sandbox.js';
 
-const s = useSandbox({ seed: { projects: [{ projectId: PROJECT, datasets: [{ datasetId: 'with_tables', tables: ['offers'] }] }] } });
+const s = useSandbox({
+  seed: {
+    projects: [{
+      projectId: PROJECT,
+      datasets: [{ datasetId: 'with_tables', tables: ['offers'] }, { datasetId: 'listed', tables: ['offers', 'companies', 'skills'] }],
+    }],
+  },
+});
 const bq = () => s.clients.bigquery;
 
 describe('BigQuery datasets through @google-cloud/bigquery', () => {
@@ -76,5 +83,34 @@ describe('BigQuery datasets through @google-cloud/bigquery', () => {
     expect(await statusOf(dataset.delete())).toBe(400);
     await dataset.delete({ force: true });
     expect((await dataset.exists())[0]).toBe(false);
+  });
+});
+
+describe('BigQuery tables list through @google-cloud/bigquery', () => {
+  it('lists a dataset\'s tables by id, with their table references', async () => {
+    const [tables] = await bq().dataset('listed').getTables();
+    expect(tables.map((t) => t.id)).toEqual(['companies', 'offers', 'skills']);
+    expect(tables[0]!.metadata).toEqual({
+      kind: 'bigquery#table', id: `${PROJECT}:listed.companies`, type: 'TABLE',
+      tableReference: { projectId: PROJECT, datasetId: 'listed', tableId: 'companies' },
+    });
+    expect(s.sandbox.stats.snapshot().byApi.bigquery).toEqual({ 'tables.list': 1 });
+  });
+
+  it('pages with maxResults and nextPageToken, and gives the total', async () => {
+    const [first, next, raw] = await bq().dataset('listed').getTables({ maxResults: 2, autoPaginate: false });
+    expect(first.map((t) => t.id)).toEqual(['companies', 'offers']);
+    expect(raw).toMatchObject({ kind: 'bigquery#tableList', totalItems: 3, nextPageToken: expect.any(String) });
+    const [second, last] = await bq().dataset('listed').getTables({ ...next, autoPaginate: false });
+    expect(second.map((t) => t.id)).toEqual(['skills']);
+    expect(last).toBeNull();
+  });
+
+  it('answers an empty list for a dataset without tables, and 404 for a missing dataset', async () => {
+    await bq().createDataset('bq_no_tables');
+    const raw = await http(`${s.url}/bigquery/v2/projects/${PROJECT}/datasets/bq_no_tables/tables`);
+    expect(raw.body).toMatchObject({ kind: 'bigquery#tableList', tables: [], totalItems: 0 });
+    expect(raw.body.nextPageToken).toBeUndefined();
+    expect(await statusOf(bq().dataset('bq_nowhere').getTables())).toBe(404);
   });
 });

@@ -83,11 +83,23 @@ describe('Resource Manager project IAM', () => {
     expect(s.sandbox.stats.snapshot().byApi.resourcemanager).toEqual({ 'projects.getIamPolicy': 1, 'projects.setIamPolicy': 2 });
   });
 
-  it('serves v1 too, and the project itself', async () => {
+  it('serves v1 IAM too', async () => {
     const v1 = await http(`${s.url}/v1/projects/${PROJECT}:getIamPolicy`, { method: 'POST', json: {} });
     expect(v1.body.bindings.map((b: { role: string }) => b.role)).toContain('roles/owner');
+  });
+
+  it('gets the project through ProjectsClient (v3), named by its number, by id or by number', async () => {
+    const number = s.sandbox.store.project(PROJECT).projectNumber;
     const [project] = await s.clients.projects.getProject({ name: `projects/${PROJECT}` });
-    expect(project).toMatchObject({ projectId: PROJECT, state: 'ACTIVE' });
+    expect(project).toMatchObject({ name: `projects/${number}`, projectId: PROJECT, state: 'ACTIVE', displayName: PROJECT });
+    const [byNumber] = await s.clients.projects.getProject({ name: `projects/${number}` });
+    expect(byNumber.projectId).toBe(PROJECT);
+  });
+
+  it('gets the project through v1 with its projectNumber and lifecycleState', async () => {
+    const v1 = await http(`${s.url}/v1/projects/${PROJECT}`);
+    expect(v1.body).toMatchObject({ projectNumber: s.sandbox.store.project(PROJECT).projectNumber, projectId: PROJECT, lifecycleState: 'ACTIVE' });
+    expect(s.sandbox.stats.snapshot().byApi.resourcemanager).toEqual({ 'projects.get': 1 });
   });
 
   it('refuses malformed members and roles with 400', async () => {

@@ -19,6 +19,13 @@ describe('Cloud Storage buckets through @google-cloud/storage', () => {
     expect(s.sandbox.stats.snapshot().byApi.storage).toEqual({ 'buckets.insert': 1, 'buckets.get': 1 });
   });
 
+  it('carries the project number on every bucket, as Google does', async () => {
+    await s.clients.storage.createBucket('jm-project-number');
+    const [md] = await s.clients.storage.bucket('jm-project-number').getMetadata();
+    expect(md.projectNumber).toBe(s.sandbox.store.project(PROJECT).projectNumber);
+    expect(md.projectNumber).toMatch(/^\d{12}$/);
+  });
+
   it('answers 404 for a missing bucket (exists() is false) and 409 for a taken name', async () => {
     expect((await s.clients.storage.bucket('jm-missing').exists())[0]).toBe(false);
     await s.clients.storage.createBucket('jm-taken');
@@ -99,5 +106,19 @@ describe('Cloud Storage buckets through @google-cloud/storage', () => {
     await bucket.file('offers/2026.json').delete();
     await bucket.delete();
     expect((await bucket.exists())[0]).toBe(false);
+  });
+});
+
+describe('Cloud Storage objects list through @google-cloud/storage', () => {
+  it('pages with maxResults and nextPageToken', async () => {
+    await s.clients.storage.createBucket('jm-objects');
+    const bucket = s.clients.storage.bucket('jm-objects');
+    for (const name of ['c.json', 'a.json', 'b.json']) await bucket.file(name).save('{}', { resumable: false });
+    const [first, next] = await bucket.getFiles({ maxResults: 2, autoPaginate: false });
+    expect(first.map((f) => f.name)).toEqual(['a.json', 'b.json']);
+    expect(next).toMatchObject({ pageToken: expect.any(String) });
+    const [second, last] = await bucket.getFiles({ ...next, autoPaginate: false });
+    expect(second.map((f) => f.name)).toEqual(['c.json']);
+    expect(last).toBeNull();
   });
 });
