@@ -72,8 +72,12 @@ describe('the per-instance metadata server', () => {
     const stale = await http(`${base()}/instance/attributes/jobmatch-config-hash?wait_for_change=true&last_etag=0000000000000000`, { headers: flavor });
     expect(stale.status).toBe(200);
     const current = await http(`${base()}/instance/attributes/jobmatch-config-hash`, { headers: flavor });
+    const started = performance.now();
     const timedOut = await http(`${base()}/instance/attributes/jobmatch-config-hash?wait_for_change=true&timeout_sec=1&last_etag=${current.headers.get('etag')}`, { headers: flavor });
+    const waited = performance.now() - started;
     expect(timedOut.text).toBe(current.text);
+    expect(waited).toBeGreaterThanOrEqual(1000 - 5); // it held the poll for timeout_sec (5 ms for timer rounding)
+    expect(waited).toBeLessThan(10_000); // and then answered, rather than waiting the default hour
   });
 
   it('stores guest attributes only when enable-guest-attributes is TRUE', async () => {
