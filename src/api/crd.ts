@@ -127,9 +127,14 @@ const iamBinding = obj(
 
 const app = obj('The application deployed with docker-compose on the VM.', {
   config: stringMap(
-    'Explicit non-secret variables written to the .env (seed option C). Keys that look secret are rejected: declare them in spec.secrets.',
+    'Explicit non-secret variables written to the .env (seed option C). Keys or values that look secret are rejected: declare them in spec.secrets (or list a false positive in notSecret).',
     'Variable value: a single line, no secret.',
     { maxProperties: 500 },
+  ),
+  notSecret: list(
+    'Keys of spec.app.config that only look secret (by name, or by a value such as a URL with a password, a known token shape, a PEM block, a JWT or a long random string) but are not: they skip those checks. Each must be a key of spec.app.config.',
+    str('A key of spec.app.config.', { pattern: ENV_VAR_PATTERN, maxLength: 256 }),
+    { maxItems: 500, 'x-kubernetes-list-type': 'set' },
   ),
   compose: obj(
     'Which docker-compose project the VM agent runs.',

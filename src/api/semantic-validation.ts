@@ -9,6 +9,7 @@ import {
   DELETION_POLICY_LABEL, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
   namespaceProblem, objectNameProblem, secretId, secretIdProblem,
 } from './naming.js';
+import { looksSecret, secretValueShape } from './secret-detection.js';
 
 type Path = (string | number)[];
 type Json = Record<string, unknown>;
@@ -20,16 +21,7 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : un
 const stringEntries = (v: unknown): [string, string][] =>
   isObject(v) ? Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
 
-const SECRET_WORDS = ['PASSWORD', 'PASSWD', 'SECRET', 'TOKEN', 'CREDENTIAL', 'CREDENTIALS'];
-const SECRET_PAIRS = ['API_KEY', 'PRIVATE_KEY'];
 const ENV_KEY = /^[A-Z][A-Z0-9_]*$/;
-
-/** True when an env key names a secret by word (DB_PASSWORD, API_TOKEN), not by accident (LLM_MAX_TOKENS). */
-export function looksSecret(key: string): boolean {
-  const words = key.split('_');
-  if (words.some((w) => SECRET_WORDS.includes(w))) return true;
-  return words.slice(1).some((w, i) => SECRET_PAIRS.includes(`${words[i]}_${w}`));
-}
 
 class Findings {
   readonly errors: FieldError[] = [];
@@ -135,15 +127,25 @@ function checkEnvKeys(spec: Json, f: Findings): void {
     }
     if (secretNames.has(key)) f.add('env.secretClash', at, `${key} is also declared as a secret`, 'use a different variable name');
   }
-  const exported = new Map(exports.filter((e): e is [string, Path] => e[0] !== undefined));
-  const config = isObject(spec.app) ? spec.app.config : undefined;
+  checkConfig(spec, new Map(exports.filter((e): e is [string, Path] => e[0] !== undefined)), secretNames, f);
+}
+
+const NOT_SECRET_ESCAPE = 'or list the key in spec.app.notSecret if it is not a secret';
+
+/** app.config: valid keys, none the operator owns, single-line values, and no secret by key or by value. */
+function checkConfig(spec: Json, exported: Map<string, Path>, secretNames: Set<string | undefined>, f: Findings): void {
+  const app = isObject(spec.app) ? spec.app : {};
+  const config = isObject(app.config) ? app.config : {};
+  const notSecret = new Set(checkNotSecret(app.notSecret, config, f));
   for (const [key, value] of stringEntries(config)) {
     const at: Path = ['spec', 'app', 'config', key];
+    const exempt = notSecret.has(key);
+    const secretKey = ENV_KEY.test(key) && (secretNames.has(key) || (looksSecret(key) && !exempt));
     if (!ENV_KEY.test(key)) {
       f.add('env.name', at, `"${key}" is not a valid variable name`, 'use upper-case letters, digits and "_", starting with a letter');
-    } else if (looksSecret(key) || secretNames.has(key)) {
+    } else if (secretKey) {
       f.add('config.secretLike', at, `${key} looks like a secret; secrets never go into the .env`,
-        `declare it in spec.secrets (name: ${key}) and let the app read it from Secret Manager`);
+        `declare it in spec.secrets (name: ${key}) and let the app read it from Secret Manager${secretNames.has(key) ? '' : `, ${NOT_SECRET_ESCAPE}`}`);
     } else if ((RESERVED_KEYS as readonly string[]).includes(key) && !(OVERRIDABLE_KEYS as readonly string[]).includes(key)) {
       f.add('env.reserved', at, `${key} is set by the operator`, key === 'ENV_MODE' ? 'set spec.envMode instead' : 'set spec.gcp.projectId instead');
     } else if (exported.has(key)) {
@@ -154,7 +156,25 @@ function checkEnvKeys(spec: Json, f: Findings): void {
     } else if (value.includes("'")) {
       f.add('value.quote', at, 'value contains a single quote, which the .env cannot carry unambiguously', 'remove the quote');
     }
+    const shape = exempt || secretKey ? undefined : secretValueShape(value);
+    if (shape) {
+      f.add('config.secretValue', at, `the value of ${key} looks like a secret (${shape}); secrets never go into the .env`,
+        `declare it in spec.secrets (the app reads it from Secret Manager), ${NOT_SECRET_ESCAPE}`);
+    }
   }
+}
+
+/** The keys of spec.app.notSecret that name a config key; each other entry is an error. */
+function checkNotSecret(list: unknown, config: Json, f: Findings): string[] {
+  const keys = Array.isArray(list) ? list.map((k, i) => [text(k), i] as const) : [];
+  for (const [key, i] of keys) {
+    if (key !== undefined && !Object.hasOwn(config, key)) {
+      f.add('config.notSecretUnknown', ['spec', 'app', 'notSecret', i], `"${key}" is not a key of spec.app.config`,
+        'remove it from spec.app.notSecret, or add the key to spec.app.config');
+    }
+  }
+  checkDuplicates(keys.map(([key, i]) => [key, ['spec', 'app', 'notSecret', i]]), 'key', f);
+  return keys.flatMap(([key]) => (key !== undefined && Object.hasOwn(config, key) ? [key] : []));
 }
 
 const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];

@@ -107,6 +107,8 @@ export interface HealthCheckSpec {
 
 export interface AppSpec {
   config?: StringMap;
+  /** Keys of config exempt from the secret-looking checks (false positives). */
+  notSecret?: string[];
   compose?: ComposeSpec;
   healthCheck?: HealthCheckSpec;
 }

@@ -27,7 +27,8 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
     iam: [{ member: 'user:ops@example.com', role: 'roles/viewer', resource: 'project', ensure: 'absent' }],
     vm: { name: 'jobmatch-full-vm', zone: 'europe-west1-b' },
     app: {
-      config: { POSTGRES_HOST: 'db' },
+      config: { POSTGRES_HOST: 'db', SESSION_COOKIE_NAME: 'jm_session' },
+      notSecret: ['SESSION_COOKIE_NAME'],
       compose: { ref: 'main', file: 'docker-compose.yml', directory: '/opt/jobmatch' },
       healthCheck: { url: 'http://localhost:8080/health/', timeoutSeconds: 60 },
     },
