@@ -1,6 +1,7 @@
 /** The desired state of an environment, in the terms the diff and the adapters use. Pure. */
 import type { ResolvedSpec } from '../api/defaults.js';
-import { managedLabels, secretId } from '../api/naming.js';
+import { DELETION_POLICY_LABEL, deletionPolicyLabelValue, managedLabels, secretId } from '../api/naming.js';
+import type { DeletionPolicy } from '../api/types.js';
 import type { BindingRef, PolicyTarget } from './types.js';
 
 export interface DesiredBinding extends BindingRef {
@@ -10,9 +11,9 @@ export interface DesiredBinding extends BindingRef {
   ensure: 'present' | 'absent';
 }
 
-/** Labels declared on a resource plus the two the operator owns. */
-export function desiredLabels(spec: ResolvedSpec, declared: Record<string, string>): Record<string, string> {
-  return { ...declared, ...managedLabels(spec.environment) };
+/** Labels declared on a resource plus the ones the operator owns: the two ownership labels and the recorded deletion policy. */
+export function desiredLabels(spec: ResolvedSpec, declared: Record<string, string>, deletionPolicy: DeletionPolicy): Record<string, string> {
+  return { ...declared, ...managedLabels(spec.environment), [DELETION_POLICY_LABEL]: deletionPolicyLabelValue(deletionPolicy) };
 }
 
 export function policyKey(target: PolicyTarget): string {

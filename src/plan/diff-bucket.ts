@@ -1,7 +1,7 @@
 /** Bucket drift: declared fields that differ; location can only be replaced, which the operator never does. */
 import type { ResolvedBucket } from '../api/defaults.js';
 import type { BucketObservation } from './observed.js';
-import { conflictMessage, labelChanges, ownershipOf } from './ownership.js';
+import { labelChanges, ownershipOf, type OwnershipRule } from './ownership.js';
 import type { Action, DesiredBucketFields, FieldChange } from './types.js';
 
 export function desiredBucket(bucket: ResolvedBucket, labels: Record<string, string>): DesiredBucketFields {
@@ -45,7 +45,7 @@ function patchFor(d: DesiredBucketFields, changes: FieldChange[]): Record<string
   return patch;
 }
 
-export function diffBucket(project: string, environment: string, d: DesiredBucketFields, o: BucketObservation | undefined): Action {
+export function diffBucket(project: string, rule: OwnershipRule, d: DesiredBucketFields, o: BucketObservation | undefined): Action {
   const base = { id: `Bucket/${d.name}`, kind: 'Bucket' as const, name: d.name };
   if (!o) {
     const changes: FieldChange[] = [
@@ -59,8 +59,8 @@ export function diffBucket(project: string, environment: string, d: DesiredBucke
     ];
     return { ...base, verb: 'create', changes, steps: [{ op: 'bucket.create', project, bucket: d }] };
   }
-  const owner = ownershipOf(o.labels, environment);
-  if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: conflictMessage(owner.owner) };
+  const owner = ownershipOf(o, rule);
+  if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: owner.reason };
   if (o.location !== d.location) {
     return {
       ...base, verb: 'conflict', changes: [{ field: 'location', before: o.location, after: d.location }], steps: [],
@@ -74,6 +74,6 @@ export function diffBucket(project: string, environment: string, d: DesiredBucke
     verb: owner.kind === 'adopt' ? 'adopt' : 'update',
     changes,
     steps: [{ op: 'bucket.patch', bucket: d.name, patch: patchFor(d, changes), metageneration: o.metageneration }],
-    ...(owner.kind === 'adopt' ? { message: 'existing unlabelled bucket: adopted into this environment' } : {}),
+    ...(owner.kind === 'adopt' ? { message: 'existing unmanaged bucket of this project: adopted (spec.policy.adoptExisting)' } : {}),
   };
 }

@@ -1,13 +1,13 @@
 /** Dataset drift: description, labels, default table expiration; location can only be replaced, which the operator never does. */
 import type { ResolvedDataset } from '../api/defaults.js';
 import type { DatasetObservation } from './observed.js';
-import { conflictMessage, labelChanges, ownershipOf } from './ownership.js';
+import { labelChanges, ownershipOf, type OwnershipRule } from './ownership.js';
 import type { Action, FieldChange } from './types.js';
 
 const DAY_MS = 86_400_000;
 
 export function diffDataset(
-  project: string, environment: string, d: ResolvedDataset, labels: Record<string, string>,
+  project: string, rule: OwnershipRule, d: ResolvedDataset, labels: Record<string, string>,
   accessOnCreate: Record<string, unknown>[], o: DatasetObservation | undefined,
 ): Action {
   const base = { id: `Dataset/${d.datasetId}`, kind: 'Dataset' as const, name: d.datasetId };
@@ -26,8 +26,8 @@ export function diffDataset(
     ];
     return { ...base, verb: 'create', changes, steps: [{ op: 'dataset.create', project, datasetId: d.datasetId, body }] };
   }
-  const owner = ownershipOf(o.labels, environment);
-  if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: conflictMessage(owner.owner) };
+  const owner = ownershipOf(o, rule);
+  if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: owner.reason };
   if (o.location.toUpperCase() !== d.location.toUpperCase()) {
     return {
       ...base, verb: 'conflict', changes: [{ field: 'location', before: o.location, after: d.location }], steps: [],
@@ -54,7 +54,7 @@ export function diffDataset(
     ...base,
     verb: owner.kind === 'adopt' ? 'adopt' : 'update',
     changes,
-    steps: [{ op: 'dataset.patch', project, datasetId: d.datasetId, patch }],
-    ...(owner.kind === 'adopt' ? { message: 'existing unlabelled dataset: adopted into this environment' } : {}),
+    steps: [{ op: 'dataset.patch', project, datasetId: d.datasetId, patch, etag: o.etag }],
+    ...(owner.kind === 'adopt' ? { message: 'existing unmanaged dataset: adopted (spec.policy.adoptExisting)' } : {}),
   };
 }

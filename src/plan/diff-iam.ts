@@ -2,13 +2,14 @@
 import { sameBinding } from './dataset-access.js';
 import { policyKey, type DesiredBinding } from './desired.js';
 import type { AccessEntry, ObservedEnvironment } from './observed.js';
-import type { Action } from './types.js';
+import type { Action, PolicyTarget } from './types.js';
 
-function resourceActionId(b: DesiredBinding): string | undefined {
-  switch (b.target.type) {
-    case 'bucket': return `Bucket/${b.target.bucket}`;
-    case 'secret': return `Secret/${b.target.secretId}`;
-    case 'dataset': return `Dataset/${b.target.datasetId}`;
+/** The action id of the resource a policy lives on; undefined for the project. */
+export function resourceIdOf(target: PolicyTarget): string | undefined {
+  switch (target.type) {
+    case 'bucket': return `Bucket/${target.bucket}`;
+    case 'secret': return `Secret/${target.secretId}`;
+    case 'dataset': return `Dataset/${target.datasetId}`;
     case 'project': return undefined;
   }
 }
@@ -21,10 +22,11 @@ function grantedOn(b: DesiredBinding, observed: ObservedEnvironment): AccessEntr
     .flatMap((x) => x.members.map((member) => ({ role: x.role, member })));
 }
 
-export function diffBinding(b: DesiredBinding, observed: ObservedEnvironment, resourceActions: Map<string, Action>): Action {
+export function diffBinding(b: DesiredBinding, observed: ObservedEnvironment, resourceActions: Map<string, Action>, contested?: string): Action {
   const name = `${b.resource} ${b.role} ${b.member}`;
   const base = { id: `IAMBinding/${name}`, kind: 'IAMBinding' as const, name };
-  const resourceId = resourceActionId(b);
+  if (contested) return { ...base, verb: 'conflict', changes: [], steps: [], message: contested };
+  const resourceId = resourceIdOf(b.target);
   const resource = resourceId ? resourceActions.get(resourceId) : undefined;
   const readError = observed.errors[policyKey(b.target)] ?? (resourceId ? observed.errors[resourceId] : undefined);
   if (resource?.verb === 'conflict') {

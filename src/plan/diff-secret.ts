@@ -1,7 +1,7 @@
 /** Secret containers and versions: generated values appear and rotate; external ones are waited for. No value is ever read or planned. */
 import type { ResolvedSecret } from '../api/defaults.js';
 import type { SecretObservation } from './observed.js';
-import { conflictMessage, labelChanges, ownershipOf } from './ownership.js';
+import { labelChanges, ownershipOf, type OwnershipRule } from './ownership.js';
 import type { Action, FieldChange, Step } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -40,13 +40,13 @@ function versionSteps(
 }
 
 export function diffSecret(
-  project: string, environment: string, id: string, secret: ResolvedSecret, labels: Record<string, string>,
+  project: string, rule: OwnershipRule, id: string, secret: ResolvedSecret, labels: Record<string, string>,
   o: SecretObservation | undefined, now: number,
 ): Action {
   const base = { id: `Secret/${id}`, kind: 'Secret' as const, name: id };
   if (o) {
-    const owner = ownershipOf(o.labels, environment);
-    if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: conflictMessage(owner.owner) };
+    const owner = ownershipOf(o, rule);
+    if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: owner.reason };
   }
   const versions = versionSteps(project, id, secret, o, now);
   const pending = versions.pending ? { pending: versions.pending } : {};
@@ -58,12 +58,12 @@ export function diffSecret(
     };
   }
   const labelDiff = labelChanges(o.labels, labels);
-  const labelSteps: Step[] = labelDiff.length > 0 ? [{ op: 'secret.patchLabels', project, secretId: id, labels: { ...o.labels, ...labels } }] : [];
+  const labelSteps: Step[] = labelDiff.length > 0 ? [{ op: 'secret.patchLabels', project, secretId: id, labels: { ...o.labels, ...labels }, etag: o.etag }] : [];
   const steps = [...labelSteps, ...versions.steps];
-  const adopt = ownershipOf(o.labels, environment).kind === 'adopt';
+  const adopt = ownershipOf(o, rule).kind === 'adopt';
   if (steps.length === 0) return { ...base, verb: versions.pending ? 'pending' : 'none', changes: [], steps, ...pending };
   return {
     ...base, verb: adopt ? 'adopt' : 'update', changes: [...labelDiff, ...versions.changes], steps, ...pending,
-    ...(adopt ? { message: 'existing unlabelled secret: adopted into this environment' } : {}),
+    ...(adopt ? { message: 'existing unmanaged secret: adopted (spec.policy.adoptExisting)' } : {}),
   };
 }

@@ -16,6 +16,8 @@ export interface BucketObservation extends BucketFields {
   uniformAccess: boolean;
   publicAccessPrevention: string;
   metageneration: string;
+  /** The number of the project the bucket lives in (bucket names are global). */
+  projectNumber?: string;
 }
 
 export interface AccessEntry {
@@ -46,6 +48,7 @@ export interface SecretVersionObservation {
 export interface SecretObservation {
   secretId: string;
   labels: Record<string, string>;
+  etag: string;
   /** Newest first. */
   versions: SecretVersionObservation[];
 }
@@ -61,9 +64,22 @@ export interface PolicyObservation {
   bindings: PolicyBinding[];
 }
 
+/** A resource an API list found labelled for this environment. */
 export interface LabelledResource {
   kind: 'Bucket' | 'Dataset' | 'Secret';
   name: string;
+  labels: Record<string, string>;
+  projectNumber?: string;
+  /** The precondition a delete relies on: a bucket's metageneration, a secret's or dataset's etag. */
+  version?: string;
+  /** Objects or tables it holds, read only for an undeclared resource whose policy is delete. */
+  contents?: ResourceContents;
+}
+
+export interface ResourceContents {
+  count: number;
+  /** true when there are more than `count` (only the first page was read). */
+  more: boolean;
 }
 
 export interface ObservedEnvironment {
@@ -77,9 +93,16 @@ export interface ObservedEnvironment {
   policies: Record<string, PolicyObservation | undefined>;
   /** Everything labelled for this environment, from one list per API. */
   labelled: LabelledResource[];
+  /** The manifest project's number (buckets are checked against it); undefined when not needed or not read. */
+  projectNumber?: string;
   /** Reads that failed (after retries), by action id (Bucket/x, Secret/y, ...) or policy key: the reason. */
   errors: Record<string, string>;
+  /** Set when the endpoint itself could not be reached (refused, unknown host): one reason for the whole run. */
+  unreachable?: string;
 }
+
+/** The key in `errors` when the manifest project's number could not be read. */
+export const PROJECT_NUMBER_READ = 'project/number';
 
 /** An observation of nothing at `now`: where an observation starts, and what a suspended environment plans from. */
 export function emptyObservation(now: Date): ObservedEnvironment {

@@ -28,10 +28,13 @@ export type DesiredBucketFields = BucketFields;
 export type Step =
   | { op: 'bucket.create'; project: string; bucket: DesiredBucketFields }
   | { op: 'bucket.patch'; bucket: string; patch: Record<string, unknown>; metageneration: string }
+  | { op: 'bucket.delete'; bucket: string; metageneration: string }
   | { op: 'dataset.create'; project: string; datasetId: string; body: Record<string, unknown> }
-  | { op: 'dataset.patch'; project: string; datasetId: string; patch: Record<string, unknown> }
+  | { op: 'dataset.patch'; project: string; datasetId: string; patch: Record<string, unknown>; etag: string }
+  | { op: 'dataset.delete'; project: string; datasetId: string; etag: string }
   | { op: 'secret.create'; project: string; secretId: string; labels: Record<string, string> }
-  | { op: 'secret.patchLabels'; project: string; secretId: string; labels: Record<string, string> }
+  | { op: 'secret.patchLabels'; project: string; secretId: string; labels: Record<string, string>; etag: string }
+  | { op: 'secret.delete'; project: string; secretId: string; etag: string }
   /** The value is generated at execution, never in the plan. */
   | { op: 'secret.addGeneratedVersion'; project: string; secretId: string; length: number }
   | { op: 'secret.disableVersions'; project: string; secretId: string; versions: string[] }
@@ -82,7 +85,12 @@ export function hasChanges(plan: Plan): boolean {
   return plan.actions.some((a) => CHANGING_VERBS.includes(a.verb));
 }
 
-/** Nothing to change and nothing that could not be read. */
+/** Nothing to change, nothing in conflict, nothing that could not be read. */
 export function isInSync(plan: Plan): boolean {
-  return !hasChanges(plan) && plan.summary.error === 0;
+  return !hasChanges(plan) && plan.summary.error === 0 && plan.summary.conflict === 0;
+}
+
+/** In sync and nothing waiting for a person: every declared secret has an enabled version. */
+export function isReady(plan: Plan): boolean {
+  return !plan.suspended && isInSync(plan) && plan.summary.pending === 0;
 }

@@ -5,14 +5,16 @@ import { diff } from '../../src/plan/diff.js';
 import type { BucketObservation, DatasetObservation, ObservedEnvironment, SecretObservation } from '../../src/plan/observed.js';
 import { editAccess, editBindings } from '../../src/plan/policy-edit.js';
 import { fromAccessEntry, toAccessEntry } from '../../src/plan/dataset-access.js';
-import type { Action } from '../../src/plan/types.js';
+import { isInSync, isReady, type Action } from '../../src/plan/types.js';
+import { contestedBindings } from '../../src/plan/contested-bindings.js';
 import { exampleText, mutated, type Doc } from '../support/manifests.js';
 
 const NOW = '2026-11-25T12:00:00.000Z';
 const SA = 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const PG = 'jobmatch-staging-postgres-password';
-const managed = { 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator' };
+const owned = { 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator' };
+const managed = { ...owned, 'jobmatch-deletion-policy': 'retain' };
 
 function spec(mutate?: (d: Doc) => void): ResolvedSpec {
   const { environments, errors } = loadManifests([{ file: 's', text: mutate ? mutated(mutate) : exampleText('staging') }]);
@@ -24,13 +26,13 @@ function spec(mutate?: (d: Doc) => void): ResolvedSpec {
 function inSync(): ObservedEnvironment {
   const bucket: BucketObservation = {
     name: BUCKET, location: 'EU', storageClass: 'STANDARD', versioning: true, labels: { team: 'data', layer: 'bronze', ...managed },
-    lifecycleDeleteAfterDays: 365, lifecycleRuleCount: 1, uniformAccess: true, publicAccessPrevention: 'enforced', metageneration: '3',
+    lifecycleDeleteAfterDays: 365, lifecycleRuleCount: 1, uniformAccess: true, publicAccessPrevention: 'enforced', metageneration: '3', projectNumber: '42',
   };
   const dataset = (id: string, layer: string, description: string): DatasetObservation => ({
     datasetId: id, location: 'EU', description, labels: { team: 'data', layer, ...managed },
     access: [{ role: 'roles/bigquery.dataEditor', member: SA }], rawAccess: [toAccessEntry('roles/bigquery.dataEditor', SA)], etag: 'e1',
   });
-  const secret = (id: string, versions: SecretObservation['versions']): SecretObservation => ({ secretId: id, labels: { ...managed }, versions });
+  const secret = (id: string, versions: SecretObservation['versions']): SecretObservation => ({ secretId: id, labels: { ...managed }, etag: 'se1', versions });
   const v1 = [{ number: '1', state: 'ENABLED' as const, createTime: '2026-11-01T00:00:00Z' }];
   const accessor = (id: string) => [`secret/${id}`, { etag: 'CAE=', bindings: [{ role: 'roles/secretmanager.secretAccessor', members: [SA] }] }] as const;
   return {
@@ -48,6 +50,7 @@ function inSync(): ObservedEnvironment {
     ]),
     labelled: [],
     errors: {},
+    projectNumber: '42',
   };
 }
 
@@ -80,10 +83,10 @@ describe('diff', () => {
     ['lifecycle rule changed', (o) => (o.buckets[BUCKET]!.lifecycleDeleteAfterDays = 30), `Bucket/${BUCKET}`, [{ field: 'lifecycle.deleteAfterDays', before: 30, after: 365 }]],
     ['public access prevention relaxed', (o) => (o.buckets[BUCKET]!.publicAccessPrevention = 'inherited'), `Bucket/${BUCKET}`, [{ field: 'publicAccessPrevention', before: 'inherited', after: 'enforced' }]],
     ['a declared label changed', (o) => (o.buckets[BUCKET]!.labels.team = 'ml'), `Bucket/${BUCKET}`, [{ field: 'labels.team', before: 'ml', after: 'data' }]],
-    ['the managed-by label removed', (o) => delete o.datasets.staging_gold!.labels['managed-by'], 'Dataset/staging_gold', [{ field: 'labels.managed-by', before: null, after: 'jobmatch-operator' }]],
+    ['the deletion policy label removed', (o) => delete o.datasets.staging_gold!.labels['jobmatch-deletion-policy'], 'Dataset/staging_gold', [{ field: 'labels.jobmatch-deletion-policy', before: null, after: 'retain' }]],
     ['a description edited', (o) => (o.datasets.staging_silver!.description = 'x'), 'Dataset/staging_silver', [{ field: 'description', before: 'x', after: 'Silver layer (staging)' }]],
     ['a table expiration added', (o) => (o.datasets.staging_silver!.defaultTableExpirationMs = 3_600_000), 'Dataset/staging_silver', [{ field: 'defaultTableExpirationMs', before: 3_600_000, after: null }]],
-    ['a secret label changed', (o) => (o.secrets[PG]!.labels['managed-by'] = 'terraform'), `Secret/${PG}`, [{ field: 'labels.managed-by', before: 'terraform', after: 'jobmatch-operator' }]],
+    ['a recorded secret deletion policy changed', (o) => (o.secrets[PG]!.labels['jobmatch-deletion-policy'] = 'delete'), `Secret/${PG}`, [{ field: 'labels.jobmatch-deletion-policy', before: 'delete', after: 'retain' }]],
   ];
   it.each(drift)('reports %s as an update of exactly that field', (_, change, id, expected) => {
     const observed = inSync();
@@ -102,9 +105,9 @@ describe('diff', () => {
 
   it('keeps others\' labels when it patches a secret\'s labels (the API replaces the whole map)', () => {
     const observed = inSync();
-    observed.secrets[PG]!.labels = { owner: 'me', 'jobmatch-environment': 'staging' };
+    observed.secrets[PG]!.labels = { owner: 'me', ...owned };
     const step = action(diff(spec(), observed).actions, `Secret/${PG}`).steps[0]!;
-    expect(step).toEqual({ op: 'secret.patchLabels', project: 'job-match-v0', secretId: PG, labels: { owner: 'me', ...managed } });
+    expect(step).toEqual({ op: 'secret.patchLabels', project: 'job-match-v0', secretId: PG, labels: { owner: 'me', ...managed }, etag: 'se1' });
   });
 
   it('plans a missing IAM binding and removes one only when told ensure: absent', () => {
@@ -162,14 +165,44 @@ describe('diff', () => {
     ]);
   });
 
-  it('marks another environment\'s resources Conflict with no step, and an unlabelled one adopt', () => {
+  it('marks another environment\'s resources Conflict with no step, nor any on their IAM', () => {
     const observed = inSync();
-    observed.buckets[BUCKET]!.labels = { 'jobmatch-environment': 'prod' };
-    observed.datasets.staging_gold!.labels = {};
-    const plan = diff(spec(), observed);
-    expect(action(plan.actions, `Bucket/${BUCKET}`)).toMatchObject({ verb: 'conflict', steps: [] });
+    observed.buckets[BUCKET]!.labels = { 'jobmatch-environment': 'prod', 'managed-by': 'jobmatch-operator' };
+    const plan = diff(spec((d) => (d.spec.policy.adoptExisting = true)), observed);
+    expect(action(plan.actions, `Bucket/${BUCKET}`)).toMatchObject({ verb: 'conflict', steps: [], message: expect.stringContaining('jobmatch-environment=prod') });
     expect(action(plan.actions, `IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin ${SA}`)).toMatchObject({ verb: 'conflict', steps: [] });
-    expect(action(plan.actions, 'Dataset/staging_gold')).toMatchObject({ verb: 'adopt', steps: [{ op: 'dataset.patch' }] });
+  });
+
+  const unmanaged: [string, (o: ObservedEnvironment) => void, string][] = [
+    ['an unlabelled dataset', (o) => (o.datasets.staging_gold!.labels = {}), 'Dataset/staging_gold'],
+    ['a secret whose managed-by label was stripped', (o) => delete o.secrets[PG]!.labels['managed-by'], `Secret/${PG}`],
+    ['a bucket carrying only managed-by', (o) => (o.buckets[BUCKET]!.labels = { 'managed-by': 'jobmatch-operator' }), `Bucket/${BUCKET}`],
+  ];
+  it.each(unmanaged)('plans %s as a Conflict saying how to adopt, and adopts it only with adoptExisting', (_, change, id) => {
+    const observed = inSync();
+    change(observed);
+    expect(action(diff(spec(), observed).actions, id)).toMatchObject({ verb: 'conflict', steps: [], message: expect.stringContaining('set spec.policy.adoptExisting: true') });
+    const adopted = action(diff(spec((d) => (d.spec.policy.adoptExisting = true)), observed).actions, id);
+    expect(adopted.verb).toBe('adopt');
+    expect(adopted.steps).toHaveLength(1);
+    expect(adopted.changes.map((c) => c.field)).toEqual(expect.arrayContaining([expect.stringMatching(/^labels\.(managed-by|jobmatch-environment)$/)]));
+  });
+
+  it('never adopts a bucket of the same name in another project, nor writes to one labelled for us there', () => {
+    for (const labels of [{}, { ...managed }]) {
+      const observed = inSync();
+      observed.buckets[BUCKET]!.labels = labels;
+      observed.buckets[BUCKET]!.projectNumber = '99';
+      const bucket = action(diff(spec((d) => (d.spec.policy.adoptExisting = true)), observed).actions, `Bucket/${BUCKET}`);
+      expect(bucket).toMatchObject({ verb: 'conflict', steps: [], message: expect.stringContaining('project number 99') });
+    }
+  });
+
+  it('cannot verify an existing bucket when the project number could not be read: error, no write', () => {
+    const observed = inSync();
+    delete observed.projectNumber;
+    observed.errors['project/number'] = 'permission denied';
+    expect(action(diff(spec(), observed).actions, `Bucket/${BUCKET}`)).toMatchObject({ verb: 'error', steps: [] });
   });
 
   it('turns a failed read into an error for that resource (and the bindings on it) only', () => {
@@ -182,10 +215,75 @@ describe('diff', () => {
   });
 
   it('lists orphans, and plans nothing at all when suspended', () => {
-    const observed = { ...inSync(), labelled: [{ kind: 'Secret' as const, name: 'jobmatch-staging-old' }, { kind: 'Bucket' as const, name: BUCKET }] };
+    const observed = { ...inSync(), labelled: [{ kind: 'Secret' as const, name: 'jobmatch-staging-old', labels: managed }, { kind: 'Bucket' as const, name: BUCKET, labels: managed }] };
     expect(changed(diff(spec(), observed).actions)).toEqual(['orphan Secret/jobmatch-staging-old']);
     expect(diff(spec((d) => (d.spec.policy.suspend = true)), observed)).toMatchObject({ suspended: true, actions: [] });
     expect(diff(spec((d) => (d.spec.policy.drift = 'Report')), observed).reportOnly).toBe(true);
+  });
+});
+
+describe('orphans and deletion policy', () => {
+  const deleting = { ...managed, 'jobmatch-deletion-policy': 'delete' };
+  const orphan = (kind: 'Bucket' | 'Dataset' | 'Secret', name: string, labels: Record<string, string>, extra: object = {}) =>
+    diff(spec(), { ...inSync(), labelled: [{ kind, name, labels, ...extra }] }).actions.find((a) => a.id === `${kind}/${name}`)!;
+
+  it('retains an orphan recorded retain (or with no policy label), exactly as it is', () => {
+    for (const labels of [managed, owned]) {
+      expect(orphan('Bucket', 'old-bucket', labels, { projectNumber: '42', version: '7' })).toMatchObject({ verb: 'orphan', steps: [], message: expect.stringContaining('retained') });
+    }
+  });
+
+  it('deletes an empty orphan recorded delete, with the precondition it was observed at', () => {
+    expect(orphan('Bucket', 'old-bucket', deleting, { projectNumber: '42', version: '7', contents: { count: 0, more: false } }))
+      .toMatchObject({ verb: 'delete', steps: [{ op: 'bucket.delete', bucket: 'old-bucket', metageneration: '7' }] });
+    expect(orphan('Dataset', 'old_ds', deleting, { version: 'e9', contents: { count: 0, more: false } }))
+      .toMatchObject({ verb: 'delete', steps: [{ op: 'dataset.delete', datasetId: 'old_ds', etag: 'e9' }] });
+    expect(orphan('Secret', 'jobmatch-staging-old', deleting, { version: 's9' }))
+      .toMatchObject({ verb: 'delete', steps: [{ op: 'secret.delete', secretId: 'jobmatch-staging-old', etag: 's9' }] });
+  });
+
+  it('refuses to delete a bucket or dataset that still holds data: Conflict saying what it holds', () => {
+    expect(orphan('Bucket', 'old-bucket', deleting, { projectNumber: '42', version: '7', contents: { count: 3, more: false } }))
+      .toMatchObject({ verb: 'conflict', steps: [], message: expect.stringContaining('holds 3 objects') });
+    expect(orphan('Dataset', 'old_ds', deleting, { contents: { count: 1000, more: true } }))
+      .toMatchObject({ verb: 'conflict', steps: [], message: expect.stringContaining('holds 1000+ tables') });
+  });
+
+  it('never deletes what is not ours by the full rule: managed-by missing, or a bucket of another project', () => {
+    const { 'managed-by': _, ...stripped } = deleting;
+    expect(orphan('Secret', 'jobmatch-staging-old', stripped, { version: 's9' })).toMatchObject({ verb: 'orphan', steps: [] });
+    expect(orphan('Bucket', 'old-bucket', deleting, { projectNumber: '99', contents: { count: 0, more: false } })).toMatchObject({ verb: 'orphan', steps: [] });
+  });
+
+  it('records each resource\'s deletion policy as a label it keeps in sync', () => {
+    const plan = diff(spec((d) => (d.spec.buckets[0].deletionPolicy = 'Delete')), inSync());
+    expect(action(plan.actions, `Bucket/${BUCKET}`).changes).toEqual([{ field: 'labels.jobmatch-deletion-policy', before: 'retain', after: 'delete' }]);
+  });
+});
+
+describe('readiness and contested bindings', () => {
+  it('is ready only when in sync with every secret holding a value; a conflict is never in sync', () => {
+    expect(isReady(diff(spec(), inSync()))).toBe(true);
+    const waiting = inSync();
+    waiting.secrets['jobmatch-staging-llm-api-key']!.versions = [];
+    const plan = diff(spec(), waiting);
+    expect([isInSync(plan), isReady(plan)]).toEqual([true, false]);
+    const taken = inSync();
+    taken.datasets.staging_gold!.labels = { 'jobmatch-environment': 'prod' };
+    expect(isInSync(diff(spec(), taken))).toBe(false);
+  });
+
+  it('marks a binding one environment wants present and another absent as a conflict in both', () => {
+    const staging = spec();
+    const other = spec((d) => {
+      d.spec.environment = 'qa';
+      d.spec.iam = [{ member: SA, role: 'roles/bigquery.jobUser', resource: 'project', ensure: 'absent' }];
+    });
+    const contested = contestedBindings([staging, other]);
+    expect([...contested.values()]).toEqual([expect.stringContaining('staging want this binding present and qa absent')]);
+    const plan = diff(staging, inSync(), { contested });
+    expect(action(plan.actions, `IAMBinding/project roles/bigquery.jobUser ${SA}`)).toMatchObject({ verb: 'conflict', steps: [] });
+    expect(action(diff(other, inSync(), { contested }).actions, `IAMBinding/project roles/bigquery.jobUser ${SA}`)).toMatchObject({ verb: 'conflict', steps: [] });
   });
 });
 
