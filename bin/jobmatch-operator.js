@@ -1,4 +1,12 @@
 #!/usr/bin/env node
-import { runCli } from '../dist/cli/main.js';
+// google-auth-library warns when it probes for a metadata server that is not there; the CLI reports missing credentials itself.
+const [printWarning] = process.listeners('warning');
+if (printWarning) {
+  process.removeListener('warning', printWarning);
+  process.on('warning', (w) => w.name !== 'MetadataLookupWarning' && printWarning(w));
+}
 
-process.exitCode = await runCli(process.argv.slice(2));
+const { runCli } = await import('../dist/cli/main.js');
+const code = await runCli(process.argv.slice(2));
+// Exit now, once output is flushed: a request abandoned at the deadline must not keep the process alive.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

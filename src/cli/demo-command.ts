@@ -28,7 +28,7 @@ export async function demoCommand(io: CliIo, color: boolean): Promise<number> {
   const step = async (title: string, mode: 'plan' | 'apply') => {
     say(`$ jobmatch-operator ${mode} -f manifests/examples/staging.yaml --gcp-endpoint ${sandbox.url}    # ${title}`);
     sandbox.stats.reset();
-    const run = await runReconcile(quietIo, mode, { filename: [STAGING], gcpEndpoint: sandbox.url }, color);
+    const run = await runReconcile(quietIo, mode, { filename: [STAGING], gcpEndpoint: sandbox.url, logLevel: 'info' }, { color, stderrTty: false });
     const { reads, writes } = sandbox.stats.snapshot();
     io.stdout(`  exit ${run.code} · ${reads} GCP reads, ${writes} writes\n`);
     return run.code;

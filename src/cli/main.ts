@@ -52,8 +52,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   const endpointHelp = 'send every GCP call to this base URL without credentials (the sandbox); default: JOBMATCH_GCP_ENDPOINT, else the real APIs with Application Default Credentials';
   const reconcileCommands = [
-    ['plan', 'Read-only dry-run reconcile against GCP; exit 0 in sync, 2 changes pending, 1 error.'],
-    ['apply', 'One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok, 1 error.'],
+    ['plan', 'Read-only dry-run reconcile against GCP; exit 0 nothing to do, 2 changes pending, 1 error or conflict.'],
+    ['apply', 'One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok and converged, 1 otherwise.'],
   ] as const;
   for (const [mode, description] of reconcileCommands) {
     program
@@ -62,10 +62,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       .requiredOption('-f, --filename <files...>', FILES_HELP)
       .option('-o, --output <format>', 'text or json', 'text')
       .option('--gcp-endpoint <url>', endpointHelp)
-      .option('--log-level <level>', 'JSON action log level on stderr (debug, info, warn, error, silent)', 'info')
+      .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')
+      .option('--log-file <file>', 'append the JSON action log to this file instead of stderr')
+      .option('--timeout <seconds>', "the run's deadline: calls still in flight are abandoned and reported, exit 1", '300')
       .action(async (opts: ReconcileCommandOptions) => {
         const { runReconcile } = await import('./reconcile-command.js');
-        setExit((await runReconcile(io, mode, opts, isTty())).code);
+        const terminal = { color: isTty(), stderrTty: process.stderr.isTTY === true, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) };
+        setExit((await runReconcile(io, mode, opts, terminal)).code);
       });
   }
 

@@ -14,6 +14,14 @@ const change = {
   properties: { field: { type: 'string' }, before: {}, after: {} },
 };
 
+/** What went wrong, keeping Google's own code, status and reason when the failure came from a call. */
+const error = {
+  type: 'object',
+  required: ['message'],
+  additionalProperties: false,
+  properties: { message: { type: 'string' }, code: { type: 'integer' }, status: { type: 'string' }, reason: { type: 'string' } },
+};
+
 const action = {
   type: 'object',
   required: ['kind', 'name', 'verb', 'changes'],
@@ -25,8 +33,8 @@ const action = {
     changes: { type: 'array', items: change },
     message: { type: 'string' },
     pending: { type: 'string' },
-    outcome: { enum: ['ok', 'error', 'skipped'] },
-    error: { type: 'string' },
+    outcome: { enum: ['ok', 'error', 'skipped', 'conflict', 'cancelled'] },
+    error,
   },
 };
 
@@ -34,17 +42,21 @@ export const PLAN_JSON_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'JobMatchPlan',
   type: 'object',
-  required: ['apiVersion', 'kind', 'inSync', 'environments'],
+  required: ['apiVersion', 'kind', 'inSync', 'ready', 'environments'],
   additionalProperties: false,
   properties: {
     apiVersion: { const: 'jobmatch.io/v1alpha1' },
     kind: { const: 'JobMatchPlan' },
     inSync: { type: 'boolean' },
+    /** Every environment in sync, with no conflict, error or pending action: its apps can start. */
+    ready: { type: 'boolean' },
+    /** The run itself failed (bad flags, no credentials, endpoint unreachable, deadline passed). */
+    error,
     environments: {
       type: 'array',
       items: {
         type: 'object',
-        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'summary', 'actions', 'observeErrors'],
+        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'ready', 'summary', 'actions', 'observeErrors'],
         additionalProperties: false,
         properties: {
           environment: { type: 'string' },
@@ -55,10 +67,12 @@ export const PLAN_JSON_SCHEMA = {
           reportOnly: { type: 'boolean' },
           suspended: { type: 'boolean' },
           inSync: { type: 'boolean' },
+          ready: { type: 'boolean' },
+          cancelled: { type: 'boolean' },
           summary,
           actions: { type: 'array', items: action },
           observeErrors: { type: 'object', additionalProperties: { type: 'string' } },
-          after: { type: 'object', required: ['inSync', 'summary'], additionalProperties: false, properties: { inSync: { type: 'boolean' }, summary } },
+          after: { type: 'object', required: ['inSync', 'ready', 'summary'], additionalProperties: false, properties: { inSync: { type: 'boolean' }, ready: { type: 'boolean' }, summary } },
         },
       },
     },

@@ -1,21 +1,29 @@
-/** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per API.md. */
+/** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per the API contract. */
+import { createWriteStream } from 'node:fs';
 import { createActionLogger } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
+import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
+import { missingCredentials, preflightCredentials } from './credentials.js';
 import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
-import { renderApplyText, renderJson, renderPlanText } from './plan-output.js';
+import { renderApplyText, renderJson, renderPlanText, renderRunError } from './plan-output.js';
 
 export interface ReconcileCommandOptions {
   filename: string[];
   output?: string;
   gcpEndpoint?: string;
   logLevel?: string;
+  logFile?: string;
+  /** The run's deadline, in seconds. */
+  timeout?: string;
   /** Tests shorten the retry policy. */
   retry?: Partial<RetryPolicy>;
+  /** Tests give the credential check a stand-in; the CLI asks Google's auth library. */
+  credentials?: () => Promise<void>;
 }
 
 export interface ReconcileRun {
@@ -24,7 +32,16 @@ export interface ReconcileRun {
   caller: GcpCaller;
 }
 
+export interface Terminal {
+  /** stdout is a terminal: colour and wrapping. */
+  color: boolean;
+  /** stderr is a terminal: the JSON action log defaults to warnings only. */
+  stderrTty: boolean;
+  columns?: number;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /** What is wrong with the options, as a message naming the flag and the fix; undefined when they are fine. */
 function optionsProblem(options: ReconcileCommandOptions, endpoint: string | undefined): string | undefined {
@@ -33,6 +50,9 @@ function optionsProblem(options: ReconcileCommandOptions, endpoint: string | und
   }
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
     return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${options.logLevel}"`;
+  }
+  if (options.timeout !== undefined && !(Number(options.timeout) > 0)) {
+    return `--timeout must be a number of seconds greater than 0, got "${options.timeout}"`;
   }
   if (endpoint !== undefined) {
     let url: URL | undefined;
@@ -48,39 +68,69 @@ function optionsProblem(options: ReconcileCommandOptions, endpoint: string | und
   return undefined;
 }
 
+function exitCode(mode: 'plan' | 'apply', reports: ReconcileReport[], crashed: boolean): number {
+  const conflicted = reports.some((r) => r.plan.summary.conflict > 0 || r.plan.summary.error > 0);
+  if (mode === 'plan') return crashed || conflicted ? EXIT_ERROR : reports.some((r) => hasChanges(r.plan)) ? EXIT_CHANGES_PENDING : EXIT_OK;
+  const failed = reports.some((r) => r.cancelled || Object.values(r.results ?? {}).some((x) => x.outcome !== 'ok' && x.outcome !== 'skipped'));
+  const unconverged = reports.some((r) => !r.plan.reportOnly && !isInSync(r.after ?? r.plan));
+  return crashed || conflicted || failed || unconverged ? EXIT_ERROR : EXIT_OK;
+}
+
 /** Runs plan or apply over the -f manifests; returns the exit code, and the reports for callers that want them. */
-export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: ReconcileCommandOptions, color = false): Promise<ReconcileRun> {
+export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: ReconcileCommandOptions, terminal: Terminal = { color: false, stderrTty: false }): Promise<ReconcileRun> {
   const caller = new GcpCaller({ retry: options.retry ?? {} });
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
+  const json = options.output === 'json';
+  const fail = (message: string): ReconcileRun => {
+    if (json) io.stdout(renderRunError(message));
+    io.stderr(`error: ${message}\n`);
+    return { code: EXIT_ERROR, reports: [], caller };
+  };
   const problem = optionsProblem(options, endpoint);
-  if (problem) {
-    io.stderr(`error: ${problem}\n`);
+  if (problem) return fail(problem);
+  const environments = await loadOrReport(io, options.filename);
+  if (!environments) {
+    if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };
   }
-  const environments = await loadOrReport(io, options.filename);
-  if (!environments) return { code: EXIT_ERROR, reports: [], caller };
+  if (!endpoint) {
+    try {
+      await (options.credentials ?? preflightCredentials)();
+    } catch (e) {
+      return fail(missingCredentials(e));
+    }
+  }
   const clients = new Map<string, GcpClients>();
   const clientsFor = (project: string) => {
     let c = clients.get(project);
-    if (!c) clients.set(project, (c = createGcpClients({ projectId: project, ...(endpoint ? { endpoint } : {}) })));
+    if (!c) clients.set(project, (c = createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) })));
     return c;
   };
+  const logLevel = options.logLevel ?? (terminal.stderrTty && !options.logFile ? 'warn' : 'info');
+  const destination = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : { write: (line: string) => io.stderr(line) } as NodeJS.WritableStream;
+  const logger = createActionLogger(destination, logLevel);
+  const timeoutSeconds = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
+  const signal = AbortSignal.timeout(timeoutSeconds * 1000);
+  const contested = contestedBindings(environments.map((e) => e.spec));
   const policyWriter = new PolicyWriter();
-  const logger = createActionLogger({ write: (line: string) => io.stderr(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
   let crashed = false;
   const settled = await Promise.all(environments.map((env) =>
-    reconcileEnvironment(env, mode, { caller, clientsFor, logger, execute: { policyWriter } }).catch((e: unknown) => {
+    reconcileEnvironment(env, mode, { caller, clientsFor, logger, signal, contested, execute: { policyWriter } }).catch((e: unknown) => {
       // One environment failing unexpectedly must not hide the others' reports.
       crashed = true;
       io.stderr(`error: environment ${env.spec.environment} (${env.source.file}): ${(e as Error).message}\n`);
       return undefined;
     })));
+  if (options.logFile) await new Promise((resolve) => (destination as ReturnType<typeof createWriteStream>).end(resolve));
   const reports = settled.filter((r): r is ReconcileReport => r !== undefined);
-  if (options.output === 'json') io.stdout(renderJson(reports));
-  else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, color) : renderApplyText(r, color))).join('\n'));
+  const unreachable = reports.find((r) => r.unreachable);
+  if (unreachable) return { ...fail(`cannot reach ${endpoint ?? 'the Google APIs'} (${unreachable.unreachable}): is the sandbox running? Start it with: jobmatch-operator sandbox`), reports };
+  const deadline = reports.some((r) => r.cancelled) ? { timeoutSeconds } : undefined;
+  if (json) io.stdout(renderJson(reports, deadline));
+  else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, terminal) : renderApplyText(r, terminal))).join('\n') + renderRunFooter(reports, deadline));
+  return { code: exitCode(mode, reports, crashed), reports, caller };
+}
 
-  const failed = crashed || reports.some((r) => r.plan.summary.error > 0 || Object.values(r.results ?? {}).some((x) => x.outcome === 'error'));
-  if (mode === 'plan') return { code: failed ? EXIT_ERROR : reports.some((r) => hasChanges(r.plan)) ? EXIT_CHANGES_PENDING : EXIT_OK, reports, caller };
-  const unconverged = reports.some((r) => r.plan.summary.conflict > 0 || (r.after !== undefined && !isInSync(r.after)));
-  return { code: failed || unconverged ? EXIT_ERROR : EXIT_OK, reports, caller };
+function renderRunFooter(reports: ReconcileReport[], deadline: { timeoutSeconds: number } | undefined): string {
+  return deadline ? `\nStopped: the run's deadline (--timeout ${deadline.timeoutSeconds}s) passed; what was not done is marked "cancelled".\n` : '';
 }

@@ -45,11 +45,25 @@ export class PolicyWriter {
           this.written.add(key);
           for (const q of batch) q.resolve();
         } catch (e) {
-          for (const q of batch) q.reject(e);
+          if (batch.length === 1) batch[0]!.reject(e);
+          else await this.commitEach(key, batch);
         }
       }
     } finally {
       this.running.delete(key);
+    }
+  }
+
+  /** A batch was refused: each edit alone, so one environment's rejected binding does not fail the others. */
+  private async commitEach(key: string, batch: Queued[]): Promise<void> {
+    for (const q of batch) {
+      try {
+        await q.commit(q.edit, true);
+        this.written.add(key);
+        q.resolve();
+      } catch (e) {
+        q.reject(e);
+      }
     }
   }
 

@@ -1,4 +1,4 @@
-/** The per-kind clients of one project, sharing one caller (limits, retries, counts). */
+/** The per-kind clients of one project, sharing one caller (limits, retries, counts) and the run's AbortSignal. */
 import { BucketClient } from './bucket.js';
 import type { GcpClients } from './clients.js';
 import { DatasetClient } from './dataset.js';
@@ -11,13 +11,21 @@ export interface Adapters {
   datasets: DatasetClient;
   secrets: SecretClient;
   projectPolicy: ProjectPolicyClient;
+  /** The project's number, read once per set of clients (it never changes). */
+  projectNumber: () => Promise<string>;
 }
 
-export function createAdapters(clients: GcpClients, project: string, caller: GcpCaller): Adapters {
+export function createAdapters(clients: GcpClients, project: string, caller: GcpCaller, signal?: AbortSignal): Adapters {
+  const projectPolicy = new ProjectPolicyClient(clients.projects, project, caller, signal);
   return {
-    buckets: new BucketClient(clients.storage, caller),
-    datasets: new DatasetClient(clients.bigquery, project, caller),
-    secrets: new SecretClient(clients.secrets, project, caller),
-    projectPolicy: new ProjectPolicyClient(clients.projects, project, caller),
+    buckets: new BucketClient(clients.storage, caller, signal),
+    datasets: new DatasetClient(clients.bigquery, project, caller, signal),
+    secrets: new SecretClient(clients.secrets, project, caller, signal),
+    projectPolicy,
+    projectNumber: () => {
+      const cached = clients.projectNumber ??= projectPolicy.projectNumber();
+      cached.catch(() => (clients.projectNumber = undefined));
+      return cached;
+    },
   };
 }

@@ -1,7 +1,7 @@
 /** Cloud Storage buckets: observe, create, patch, delete, list by label, and their IAM policy. No policy of its own. */
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { ENVIRONMENT_LABEL } from '../api/naming.js';
-import type { BucketObservation, PolicyObservation } from '../plan/observed.js';
+import type { BucketObservation, LabelledResource, PolicyObservation, ResourceContents } from '../plan/observed.js';
 import type { DesiredBucketFields } from '../plan/types.js';
 import { unlessNotFound, type GcpCaller } from './gcp-caller.js';
 import type { CallMeta } from './gcp-error.js';
@@ -25,20 +25,25 @@ export function toBucketObservation(md: Json): BucketObservation {
     uniformAccess: md.iamConfiguration?.uniformBucketLevelAccess?.enabled === true,
     publicAccessPrevention: md.iamConfiguration?.publicAccessPrevention ?? 'inherited',
     metageneration: String(md.metageneration ?? ''),
+    ...(md.projectNumber !== undefined ? { projectNumber: String(md.projectNumber) } : {}),
   };
 }
 
 export class BucketClient {
-  constructor(private readonly storage: Storage, private readonly caller: GcpCaller) {}
+  constructor(private readonly storage: Storage, private readonly caller: GcpCaller, private readonly signal?: AbortSignal) {}
+
+  private call<T>(m: CallMeta, fn: () => Promise<T>): Promise<T> {
+    return this.caller.call(m, fn, this.signal);
+  }
 
   async observe(name: string): Promise<BucketObservation | undefined> {
-    const md = await unlessNotFound(this.caller.call(meta('buckets.get', 'read', name, 'storage.buckets.get'),
+    const md = await unlessNotFound(this.call(meta('buckets.get', 'read', name, 'storage.buckets.get'),
       async () => (await this.storage.bucket(name).getMetadata())[0]));
     return md ? toBucketObservation(md) : undefined;
   }
 
   async create(d: DesiredBucketFields): Promise<void> {
-    await this.caller.call({ ...meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), create: true }, () => this.storage.createBucket(d.name, {
+    await this.call(meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), () => this.storage.createBucket(d.name, {
       location: d.location,
       storageClass: d.storageClass,
       versioning: { enabled: d.versioning },
@@ -50,29 +55,42 @@ export class BucketClient {
 
   /** Patches with the metageneration it was planned against; someone else's change in between is a 412. */
   async patch(name: string, patch: Json, metageneration: string): Promise<void> {
-    await this.caller.call(meta('buckets.patch', 'write', name, 'storage.buckets.update'),
+    await this.call(meta('buckets.patch', 'write', name, 'storage.buckets.update'),
       () => this.storage.bucket(name).setMetadata(patch, metageneration ? { ifMetagenerationMatch: Number(metageneration) } : {}));
   }
 
-  async delete(name: string): Promise<void> {
-    await this.caller.call(meta('buckets.delete', 'write', name, 'storage.buckets.delete'), () => this.storage.bucket(name).delete());
+  /** Deletes only the generation it was planned against; Cloud Storage itself refuses a bucket that is not empty. */
+  async delete(name: string, metageneration: string): Promise<void> {
+    await this.call(meta('buckets.delete', 'write', name, 'storage.buckets.delete'),
+      () => this.storage.bucket(name).delete(metageneration ? { ifMetagenerationMatch: Number(metageneration) } : {}));
   }
 
   /** Buckets of the project labelled for an environment (GCS lists cannot filter by label: one list, filtered here). */
-  async listLabelled(project: string, environment: string): Promise<string[]> {
-    const [buckets] = await this.caller.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${project}` },
+  async listLabelled(project: string, environment: string): Promise<LabelledResource[]> {
+    const [buckets] = await this.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${project}` },
       () => this.storage.getBuckets({ autoPaginate: true }));
-    return buckets.filter((b) => b.metadata.labels?.[ENVIRONMENT_LABEL] === environment).map((b) => b.name).sort();
+    return buckets.filter((b) => b.metadata.labels?.[ENVIRONMENT_LABEL] === environment).map((b) => ({
+      kind: 'Bucket' as const, name: b.name, labels: (b.metadata.labels ?? {}) as Record<string, string>,
+      ...(b.metadata.projectNumber !== undefined ? { projectNumber: String(b.metadata.projectNumber) } : {}),
+      version: String(b.metadata.metageneration ?? ''),
+    }));
+  }
+
+  /** How many objects it holds, up to one page. */
+  async contents(name: string): Promise<ResourceContents> {
+    const [files, next] = await this.call(meta('objects.list', 'read', name, 'storage.objects.list'),
+      () => this.storage.bucket(name).getFiles({ maxResults: 1000, autoPaginate: false }));
+    return { count: files.length, more: Boolean((next as { pageToken?: string } | null)?.pageToken) };
   }
 
   async getPolicy(name: string): Promise<PolicyObservation> {
-    const [policy] = await this.caller.call(meta('buckets.getIamPolicy', 'read', name, 'storage.buckets.getIamPolicy'),
+    const [policy] = await this.call(meta('buckets.getIamPolicy', 'read', name, 'storage.buckets.getIamPolicy'),
       () => this.storage.bucket(name).iam.getPolicy({ requestedPolicyVersion: 3 }));
     return { etag: String(policy.etag ?? ''), bindings: (policy.bindings ?? []).map((b) => ({ role: b.role, members: b.members ?? [], ...(b.condition ? { condition: b.condition } : {}) })) };
   }
 
   async setPolicy(name: string, policy: PolicyObservation): Promise<void> {
-    await this.caller.call(meta('buckets.setIamPolicy', 'write', name, 'storage.buckets.setIamPolicy'),
+    await this.call(meta('buckets.setIamPolicy', 'write', name, 'storage.buckets.setIamPolicy'),
       () => this.storage.bucket(name).iam.setPolicy({ bindings: policy.bindings, etag: policy.etag, version: 3 } as Parameters<Bucket["iam"]["setPolicy"]>[0]));
   }
 }

@@ -1,25 +1,32 @@
 /**
- * The official Google clients, built once per process. With an endpoint (the sandbox) every client
+ * The official Google clients, built once per project. With an endpoint (the sandbox) every client
  * talks plain HTTP/1.1 JSON to it and needs no credentials; without one they use the real APIs and
  * Application Default Credentials. Client-side retries are off: retries are ours, bounded and counted.
+ * Every request is bounded: Storage and BigQuery by their own request timeout, the gax clients by
+ * the per-call AbortSignal (see abortableFetches).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { BigQuery } from '@google-cloud/bigquery';
 import { ProjectsClient } from '@google-cloud/resource-manager';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { Storage } from '@google-cloud/storage';
+import { currentCallSignal, DEFAULT_RETRY } from './gcp-caller.js';
 
 export interface GcpClients {
   storage: Storage;
   bigquery: BigQuery;
   secrets: SecretManagerServiceClient;
   projects: ProjectsClient;
+  /** Memo of the project's number (see adapters.ts). */
+  projectNumber?: Promise<string>;
 }
 
 export interface GcpClientOptions {
   projectId: string;
   /** Base URL of a local emulator such as the sandbox (http://127.0.0.1:4443); undefined for the real APIs. */
   endpoint?: string;
+  /** Per-request timeout, in ms. */
+  timeoutMs?: number;
 }
 
 let localKey: string | undefined;
@@ -42,24 +49,61 @@ export function gaxEndpoint(endpoint: string) {
   };
 }
 
-export function createGcpClients({ projectId, endpoint }: GcpClientOptions): GcpClients {
+type Interceptable = { transporter?: { interceptors?: { request: { add: (i: { resolved: (c: { signal?: AbortSignal }) => unknown }) => void } } } };
+interface GaxClient { auth: { getClient: () => Promise<unknown> } }
+
+/**
+ * gax's REST transport makes its own AbortController and ignores call deadlines; a request interceptor on
+ * its auth client's transport adds the signal of the call in progress, so a timeout or a cancelled run aborts the request itself.
+ */
+export function abortableFetches(client: GaxClient): void {
+  const original = client.auth.getClient.bind(client.auth);
+  let wired: Promise<unknown> | undefined;
+  client.auth.getClient = () => (wired ??= original().then((authClient) => {
+    (authClient as Interceptable).transporter?.interceptors?.request.add({
+      resolved: (config) => {
+        const signal = currentCallSignal();
+        if (signal) config.signal = config.signal ? AbortSignal.any([config.signal, signal]) : signal;
+        return config;
+      },
+    });
+    return authClient;
+  }, (e: unknown) => {
+    wired = undefined;
+    throw e;
+  }));
+}
+
+/** The Secret Manager client's SDK debug log (GOOGLE_SDK_NODE_LOGGING) prints request bodies: secret payloads. It never logs. */
+function silenceRequestLog(client: SecretManagerServiceClient): void {
+  const noop = Object.assign(() => undefined, { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined });
+  (client as unknown as { _log: unknown })._log = noop;
+}
+
+function gaxClients(options: ConstructorParameters<typeof SecretManagerServiceClient>[0] & ConstructorParameters<typeof ProjectsClient>[0]) {
+  const secrets = new SecretManagerServiceClient(options);
+  const projects = new ProjectsClient(options);
+  silenceRequestLog(secrets);
+  abortableFetches(secrets as unknown as GaxClient);
+  abortableFetches(projects as unknown as GaxClient);
+  return { secrets, projects };
+}
+
+export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETRY.timeoutMs }: GcpClientOptions): GcpClients {
   if (!endpoint) {
     return {
-      storage: new Storage({ projectId, retryOptions: { autoRetry: false } }),
-      bigquery: new BigQuery({ projectId, autoRetry: false }),
-      secrets: new SecretManagerServiceClient({ fallback: true }),
-      projects: new ProjectsClient({ fallback: true }),
+      storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
+      bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs } as ConstructorParameters<typeof BigQuery>[0]),
+      ...gaxClients({ fallback: true }),
     };
   }
   const base = endpoint.replace(/\/+$/, '');
-  const gax = gaxEndpoint(base);
-  const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials() });
+  const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials(), timeout: timeoutMs } as ConstructorParameters<typeof BigQuery>[0]);
   // BigQuery does not turn on self-signed JWTs by itself and would ask a token server.
   (bigquery.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
   return {
-    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false } }),
+    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
     bigquery,
-    secrets: new SecretManagerServiceClient(gax),
-    projects: new ProjectsClient(gax),
+    ...gaxClients(gaxEndpoint(base)),
   };
 }

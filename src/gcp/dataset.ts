@@ -2,7 +2,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import { ENVIRONMENT_LABEL } from '../api/naming.js';
 import { fromAccessEntry } from '../plan/dataset-access.js';
-import type { DatasetObservation } from '../plan/observed.js';
+import type { DatasetObservation, LabelledResource, ResourceContents } from '../plan/observed.js';
 import { unlessNotFound, type GcpCaller } from './gcp-caller.js';
 import type { CallMeta } from './gcp-error.js';
 
@@ -27,36 +27,48 @@ export function toDatasetObservation(md: Json): DatasetObservation {
 
 export class DatasetClient {
   /** `bigquery` must be the client of `project`: createDataset and getDatasets would put a projectId option into the request itself. */
-  constructor(private readonly bigquery: BigQuery, private readonly project: string, private readonly caller: GcpCaller) {}
+  constructor(private readonly bigquery: BigQuery, private readonly project: string, private readonly caller: GcpCaller, private readonly signal?: AbortSignal) {}
+
+  private call<T>(m: CallMeta, fn: () => Promise<T>): Promise<T> {
+    return this.caller.call(m, fn, this.signal);
+  }
 
   private dataset(id: string) {
     return this.bigquery.dataset(id, { projectId: this.project });
   }
 
   async observe(id: string): Promise<DatasetObservation | undefined> {
-    const md = await unlessNotFound(this.caller.call(meta('datasets.get', 'read', this.project, id, 'bigquery.datasets.get'),
+    const md = await unlessNotFound(this.call(meta('datasets.get', 'read', this.project, id, 'bigquery.datasets.get'),
       async () => (await this.dataset(id).getMetadata())[0]));
     return md ? toDatasetObservation(md) : undefined;
   }
 
   async create(id: string, body: Json): Promise<void> {
-    await this.caller.call({ ...meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'), create: true },
+    await this.call(meta('datasets.insert', 'write', this.project, id, 'bigquery.datasets.create'),
       () => this.bigquery.createDataset(id, body));
   }
 
   /** PATCH with If-Match: the etag makes a concurrent change a 412 instead of a lost update. */
   async patch(id: string, patch: Json, etag: string): Promise<void> {
-    await this.caller.call(meta('datasets.patch', 'write', this.project, id, 'bigquery.datasets.update'),
+    await this.call(meta('datasets.patch', 'write', this.project, id, 'bigquery.datasets.update'),
       () => this.dataset(id).setMetadata({ ...patch, etag }));
   }
 
+  /** Never with deleteContents: BigQuery itself refuses a dataset that still holds tables. */
   async delete(id: string): Promise<void> {
-    await this.caller.call(meta('datasets.delete', 'write', this.project, id, 'bigquery.datasets.delete'), () => this.dataset(id).delete());
+    await this.call(meta('datasets.delete', 'write', this.project, id, 'bigquery.datasets.delete'), () => this.dataset(id).delete({ force: false }));
   }
 
-  async listLabelled(environment: string): Promise<string[]> {
-    const [datasets] = await this.caller.call(meta('datasets.list', 'read', this.project, '*', 'bigquery.datasets.list'),
+  async listLabelled(environment: string): Promise<LabelledResource[]> {
+    const [datasets] = await this.call(meta('datasets.list', 'read', this.project, '*', 'bigquery.datasets.list'),
       () => this.bigquery.getDatasets({ filter: `labels.${ENVIRONMENT_LABEL}:${environment}`, autoPaginate: true }));
-    return datasets.map((d) => d.id!).sort();
+    return datasets.map((d) => ({ kind: 'Dataset' as const, name: d.id!, labels: (d.metadata?.labels ?? {}) as Record<string, string> }));
+  }
+
+  /** How many tables it holds, up to one page. */
+  async contents(id: string): Promise<ResourceContents> {
+    const [tables, next] = await this.call(meta('tables.list', 'read', this.project, id, 'bigquery.tables.list'),
+      () => this.dataset(id).getTables({ maxResults: 1000, autoPaginate: false }));
+    return { count: tables.length, more: Boolean((next as { pageToken?: string } | null)?.pageToken) };
   }
 }

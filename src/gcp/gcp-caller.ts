@@ -1,10 +1,12 @@
 /**
- * Every GCP call goes through here: bounded concurrency per API, a timeout, bounded exponential
- * backoff with full jitter on 429/5xx/timeouts, one error shape, and a count of every request made.
+ * Every GCP call goes through here: bounded concurrency per API, a per-call timeout that aborts the
+ * request, the run's AbortSignal, bounded exponential backoff with full jitter on 429/5xx/timeouts,
+ * one error shape, and a count of every request made.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { GcpError, TimeoutError, httpStatusOf, isRetryable, type CallMeta } from './gcp-error.js';
+import { AbortedError, GcpError, TimeoutError, httpStatusOf, isRetryable, type CallMeta } from './gcp-error.js';
 
 export interface RetryPolicy {
   attempts: number;
@@ -26,20 +28,31 @@ export interface CallCounts {
 
 export interface CallerOptions {
   retry?: Partial<RetryPolicy>;
-  sleep?: (ms: number) => Promise<unknown>;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
   random?: () => number;
+}
+
+/** The signal of the call in progress, for clients whose requests we can abort from inside (see clients.ts). */
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+export const currentCallSignal = (): AbortSignal | undefined => callSignal.getStore();
+
+function abortedPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 export class GcpCaller {
   readonly policy: RetryPolicy;
   readonly counts: CallCounts = { reads: 0, writes: 0, retries: 0, byOperation: {} };
   private readonly limits = new Map<string, LimitFunction>();
-  private readonly sleep: (ms: number) => Promise<unknown>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<unknown>;
   private readonly random: () => number;
 
   constructor(options: CallerOptions = {}) {
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
-    this.sleep = options.sleep ?? ((ms) => sleepMs(ms));
+    this.sleep = options.sleep ?? ((ms, signal) => sleepMs(ms, undefined, signal ? { signal } : {}));
     this.random = options.random ?? Math.random;
   }
 
@@ -52,36 +65,44 @@ export class GcpCaller {
     return limit;
   }
 
-  private async once<T>(meta: CallMeta, fn: () => Promise<T>): Promise<T> {
-    this.counts[meta.kind === 'read' ? 'reads' : 'writes'] += 1;
-    this.counts.byOperation[meta.operation] = (this.counts.byOperation[meta.operation] ?? 0) + 1;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(this.policy.timeoutMs)), this.policy.timeoutMs);
+  /**
+   * One attempt. It answers as soon as the request settles, times out or the run is cancelled, but
+   * holds its concurrency slot until the request itself is over: a slot is never freed while a request is live.
+   */
+  private once<T>(meta: CallMeta, fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      void this.limit(meta.api)(async () => {
+        if (signal?.aborted) return reject(new AbortedError(signal.reason));
+        this.counts[meta.kind === 'read' ? 'reads' : 'writes'] += 1;
+        this.counts.byOperation[meta.operation] = (this.counts.byOperation[meta.operation] ?? 0) + 1;
+        const timeout = AbortSignal.timeout(this.policy.timeoutMs);
+        const attempt = signal ? AbortSignal.any([signal, timeout]) : timeout;
+        const live = callSignal.run(attempt, fn);
+        live.then(resolve, reject);
+        abortedPromise(attempt).catch(() => reject(signal?.aborted ? new AbortedError(signal.reason) : new TimeoutError(this.policy.timeoutMs)));
+        await live.catch(() => undefined);
+      });
     });
-    try {
-      return await Promise.race([fn(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
-  /** Runs one API call with the policy; throws a GcpError naming the operation, resource and permission. */
-  async call<T>(meta: CallMeta, fn: () => Promise<T>): Promise<T> {
-    return this.limit(meta.api)(async () => {
-      for (let attempt = 1; ; attempt++) {
+  /** Runs one API call with the policy; throws a GcpError naming the operation and the resource. */
+  async call<T>(meta: CallMeta, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(meta, fn, signal);
+      } catch (e) {
+        if (e instanceof AbortedError) throw GcpError.from(meta, e);
+        const status = httpStatusOf(e);
+        if (meta.noRetry || attempt >= this.policy.attempts || !isRetryable(status, e)) throw GcpError.from(meta, e);
+        this.counts.retries += 1;
+        const ceiling = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
         try {
-          return await this.once(meta, fn);
-        } catch (e) {
-          const status = httpStatusOf(e);
-          if (meta.create && attempt > 1 && status === 409) return undefined as T;
-          if (meta.noRetry || attempt >= this.policy.attempts || !isRetryable(status, e)) throw GcpError.from(meta, e);
-          this.counts.retries += 1;
-          const ceiling = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
-          await this.sleep(Math.floor(this.random() * ceiling));
+          await this.sleep(Math.floor(this.random() * ceiling), signal);
+        } catch {
+          throw GcpError.from(meta, new AbortedError(signal?.reason));
         }
       }
-    });
+    }
   }
 }
 

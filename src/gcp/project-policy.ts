@@ -9,16 +9,23 @@ const meta = (operation: string, kind: 'read' | 'write', project: string, permis
   ({ api: 'resourcemanager', operation, kind, resource: `projects/${project}`, permission });
 
 export class ProjectPolicyClient {
-  constructor(private readonly projects: ProjectsClient, private readonly project: string, private readonly caller: GcpCaller) {}
+  constructor(private readonly projects: ProjectsClient, private readonly project: string, private readonly caller: GcpCaller, private readonly signal?: AbortSignal) {}
+
+  /** The project's number (projects/NUMBER): what a bucket's projectNumber is compared with. */
+  async projectNumber(): Promise<string> {
+    const [project] = await this.caller.call(meta('projects.get', 'read', this.project, 'resourcemanager.projects.get'),
+      () => this.projects.getProject({ name: `projects/${this.project}` }), this.signal);
+    return String(project.name ?? '').split('/').pop() ?? '';
+  }
 
   async getPolicy(): Promise<PolicyObservation> {
     const [policy] = await this.caller.call(meta('projects.getIamPolicy', 'read', this.project, 'resourcemanager.projects.getIamPolicy'),
-      () => this.projects.getIamPolicy({ resource: `projects/${this.project}`, options: { requestedPolicyVersion: 3 } }));
+      () => this.projects.getIamPolicy({ resource: `projects/${this.project}`, options: { requestedPolicyVersion: 3 } }), this.signal);
     return toPolicyObservation(policy as Record<string, unknown>);
   }
 
   async setPolicy(policy: PolicyObservation): Promise<void> {
     await this.caller.call(meta('projects.setIamPolicy', 'write', this.project, 'resourcemanager.projects.setIamPolicy'),
-      () => this.projects.setIamPolicy({ resource: `projects/${this.project}`, policy: fromPolicyObservation(policy), updateMask: { paths: ['bindings', 'etag'] } }));
+      () => this.projects.setIamPolicy({ resource: `projects/${this.project}`, policy: fromPolicyObservation(policy), updateMask: { paths: ['bindings', 'etag'] } }), this.signal);
   }
 }

@@ -1,22 +1,23 @@
 /**
  * The CRD and manifests checked by the kube-apiserver's own Go code (test/apiserver-check):
- * CRD validation, structural schema, defaulting, pruning, OpenAPI validation. Needs Go; the
- * project's machines and CI have it (a machine without Go reports this file as skipped).
+ * CRD validation, structural schema, defaulting, pruning, OpenAPI validation. Needs Go: without it
+ * this file fails with an install hint. The checker is built once per version of its sources and
+ * cached outside the repo (test/apiserver-check/checker-binary.ts).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadManifests } from '../../src/api/manifests.js';
+import { CHECKER_SOURCE, checkerCacheDir, checkerSourceHash, ensureChecker } from '../apiserver-check/checker-binary.js';
 import { everyField } from '../support/every-field.js';
 import { exampleText, mutated } from '../support/manifests.js';
 
-const checker = fileURLToPath(new URL('../apiserver-check/', import.meta.url));
 const crdFile = fileURLToPath(new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url));
-const hasGo = spawnSync('go', ['version']).status === 0;
+const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Report {
   crdErrors: string[];
@@ -27,30 +28,41 @@ interface Report {
 
 function runChecker(binary: string, files: string[]): Report {
   const result = spawnSync(binary, [crdFile, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.status !== 0 && result.status !== 1) throw new Error(`apiserver-check failed: ${result.stderr}`);
+  if (result.status !== 0 && result.status !== 1) throw new Error(`apiserver-check failed (${result.error?.message ?? `exit ${result.status}`}): ${result.stderr}`);
   return JSON.parse(result.stdout) as Report;
 }
 
-describe.skipIf(!hasGo)('the kube-apiserver', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'jme-apiserver-'));
+/** Every temp directory this file makes, removed at the end. */
+const temps: string[] = [];
+const tempDir = (label: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `jme-${label}-`));
+  temps.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the kube-apiserver', () => {
   const files: Record<string, string> = {
     staging: exampleText('staging'),
     prod: exampleText('prod'),
     everyField: stringify(everyField),
     bad: mutated((d) => { d.spec.colour = 'blue'; d.spec.envMode = 'production'; d.spec.gcp.projectId = 'Bad_Project'; }),
   };
-  const paths = Object.fromEntries(Object.entries(files).map(([name, text]) => {
-    const path = join(dir, `${name}.yaml`);
-    writeFileSync(path, text);
-    return [name, path];
-  }));
+  const paths: Record<string, string> = {};
+  let binary: string;
   let report: Report;
 
-  beforeAll(() => {
-    const binary = join(dir, 'apiserver-check');
-    execFileSync('go', ['build', '-o', binary, '.'], { cwd: checker, stdio: 'ignore' });
+  beforeAll(async () => {
+    const dir = tempDir('apiserver');
+    for (const [name, text] of Object.entries(files)) {
+      paths[name] = join(dir, `${name}.yaml`);
+      writeFileSync(paths[name], text);
+    }
+    binary = await ensureChecker();
     report = runChecker(binary, Object.values(paths));
-  }, 600_000);
+  }, 600_000); // a first build downloads the apiserver's modules
 
   it('accepts the CRD', () => expect(report.crdErrors).toEqual([]));
 
@@ -72,5 +84,68 @@ describe.skipIf(!hasGo)('the kube-apiserver', () => {
     expect(report.manifests[key]!.join('\n')).toMatch(/spec.gcp.projectId in body should match/);
     const ours = loadManifests([{ file: 'bad', text: files.bad! }]).errors.map((e) => e.path).sort();
     expect(ours).toEqual(['spec.colour', 'spec.envMode', 'spec.gcp.projectId']);
+  });
+
+  it('keeps the checker outside the repo, named by the sha256 of its sources, and reuses it without Go', async () => {
+    expect(binary).toBe(join(checkerCacheDir(), `apiserver-check-${checkerSourceHash().slice(0, 16)}`));
+    expect(binary.startsWith(repo)).toBe(false);
+    expect(await ensureChecker({ go: join(tempDir('no-go'), 'go') })).toBe(binary);
+  });
+});
+
+describe('building the apiserver checker', () => {
+  /** A tiny Go module standing in for test/apiserver-check (no modules to download). */
+  const module = (main: string) => {
+    const dir = tempDir('go-module');
+    writeFileSync(join(dir, 'go.mod'), 'module example.com/tiny\n\ngo 1.21\n');
+    writeFileSync(join(dir, 'main.go'), main);
+    return dir;
+  };
+
+  it('builds once with a start and a done line, into the cache dir, and then reuses the binary', async () => {
+    const source = module('package main\n\nfunc main() { println("ok") }\n');
+    const cacheDir = join(tempDir('cache'), 'jobmatch-operator');
+    const lines: string[] = [];
+    const built = await ensureChecker({ source, cacheDir, log: (l) => lines.push(l) });
+    expect(lines).toEqual([
+      expect.stringMatching(/^building the apiserver checker with go version go1\.\d+.* \(first run downloads ~300 MB of Go modules, about a minute\)…$/),
+      expect.stringMatching(/^built the apiserver checker in \d+\.\d s: /),
+    ]);
+    expect(readdirSync(cacheDir)).toEqual([`apiserver-check-${checkerSourceHash(source).slice(0, 16)}`]); // no partial file left
+    expect(spawnSync(built, { encoding: 'utf8' }).stderr).toBe('ok\n');
+    expect(await ensureChecker({ source, cacheDir, log: (l) => lines.push(l) })).toBe(built);
+    expect(lines).toHaveLength(2);
+    writeFileSync(join(source, 'main.go'), 'package main\n\nfunc main() { println("changed") }\n');
+    expect(await ensureChecker({ source, cacheDir, log: () => {} })).not.toBe(built); // new sources, new binary
+  });
+
+  it('fails with an install hint when Go is missing', async () => {
+    const source = module('package main\n\nfunc main() {}\n');
+    await expect(ensureChecker({ source, cacheDir: tempDir('cache'), go: join(tempDir('no-go'), 'go'), log: () => {} }))
+      .rejects.toThrow(/Go is not installed .*install Go ≥1\.22: apt-get install golang-go.*https:\/\/go\.dev\/doc\/install/);
+  });
+
+  it('fails showing Go\'s own error when the build fails, and leaves no half-built binary', async () => {
+    const source = module('package main\n\nfunc main() { undefinedThing() }\n');
+    const cacheDir = join(tempDir('cache'), 'jobmatch-operator');
+    await expect(ensureChecker({ source, cacheDir, log: () => {} })).rejects.toThrow(/failed with exit 1:\n[\s\S]*undefined: undefinedThing/);
+    expect(readdirSync(cacheDir)).toEqual([]);
+  });
+
+  it('names the cache dir after XDG_CACHE_HOME when it is absolute, else ~/.cache', () => {
+    expect(checkerCacheDir({ XDG_CACHE_HOME: '/var/cache/me' })).toBe('/var/cache/me/jobmatch-operator');
+    expect(checkerCacheDir({ XDG_CACHE_HOME: 'relative' })).toMatch(/\/\.cache\/jobmatch-operator$/);
+    expect(checkerCacheDir({})).toMatch(/\/\.cache\/jobmatch-operator$/);
+  });
+
+  it('keys the cache by go.mod, go.sum and the .go sources', () => {
+    const source = module('package main\n\nfunc main() {}\n');
+    const before = checkerSourceHash(source);
+    writeFileSync(join(source, 'go.sum'), 'example.com/x v1.0.0 h1:abc=\n');
+    const withSum = checkerSourceHash(source);
+    mkdirSync(join(source, 'testdata'));
+    writeFileSync(join(source, 'README'), 'not a source');
+    expect([before === withSum, checkerSourceHash(source) === withSum]).toEqual([false, true]);
+    expect(checkerSourceHash(CHECKER_SOURCE)).toMatch(/^[0-9a-f]{64}$/);
   });
 });

@@ -19,7 +19,7 @@ describe('plan and apply JSON output', () => {
     const cold = conforms((await engine('plan', s.url, both, { output: 'json' })).stdout);
     expect(cold.inSync).toBe(false);
     const applied = conforms((await engine('apply', s.url, both, { output: 'json' })).stdout);
-    expect(applied.environments[0]!.after).toEqual({ inSync: true, summary: expect.any(Object) });
+    expect(applied.environments[0]!.after).toEqual({ inSync: true, ready: false, summary: expect.any(Object) });
     expect(applied.environments[0]!.actions.some((a) => a.outcome === 'ok')).toBe(true);
     expect(conforms((await engine('plan', s.url, both, { output: 'json' })).stdout).inSync).toBe(true);
     conforms((await engine('apply', s.url, mutated((d) => (d.spec.policy.drift = 'Report')), { output: 'json' })).stdout);

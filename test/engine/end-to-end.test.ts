@@ -46,7 +46,7 @@ describe('plan → apply → drift → heal, against the sandbox', () => {
     expect(stats.writes).toBe(0);
     const spec = loadManifests([{ file: 's', text: staging }]).environments[0]!.spec;
     expect(stats.reads).toBe(minimalReads(spec));
-    expect(stats.reads).toBe(20);
+    expect(stats.reads).toBe(21);
   });
 
   it('and an in-sync apply writes nothing', async () => {

@@ -9,6 +9,7 @@ const staging = exampleText('staging');
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const PG = 'jobmatch-staging-postgres-password';
 const DAY = 86_400_000;
+const OURS = { 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator' };
 
 /** Every generated value the sandbox ever stored in this file (seeded test values are shorter than 16). */
 const generated: string[] = [];
@@ -59,17 +60,27 @@ describe('isolation and adoption', () => {
     expect(s.sandbox.stats.snapshot().writes).toBeGreaterThan(5);
   });
 
-  it('adopts an unlabelled resource: labels added, logged as adopt', async () => {
+  it('never adopts an unlabelled resource unless told: Conflict with the fix, zero writes to it', async () => {
     await fresh({ projects: [{ projectId: PROJECT, datasets: [{ datasetId: 'staging_silver', location: 'EU', description: 'Silver layer (staging)' }] }] });
+    const plan = await engine('plan', s.url, staging);
+    expect(plan.code).toBe(1);
+    expect(plan.stdout).toMatch(/! Dataset staging_silver \(conflict\)\n\s+exists, not managed by this operator: set spec.policy.adoptExisting: true to adopt it/);
     const apply = await engine('apply', s.url, staging);
+    expect(apply.code).toBe(1);
+    expect(writesTo('datasets/staging_silver')).toEqual([]);
+  });
+
+  it('adopts an unlabelled resource with adoptExisting: labels added, logged as adopt', async () => {
+    await fresh({ projects: [{ projectId: PROJECT, datasets: [{ datasetId: 'staging_silver', location: 'EU', description: 'Silver layer (staging)' }] }] });
+    const apply = await engine('apply', s.url, mutated((d) => (d.spec.policy.adoptExisting = true)));
     expect(apply.code).toBe(0);
     expect(apply.logLines.find((l) => l.name === 'staging_silver' && l.event === 'action')).toMatchObject({ verb: 'adopt', outcome: 'ok' });
     const [md] = await s.clients.bigquery.dataset('staging_silver').getMetadata();
-    expect(md.labels).toMatchObject({ 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator', layer: 'silver' });
+    expect(md.labels).toMatchObject({ 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-operator', 'jobmatch-deletion-policy': 'retain', layer: 'silver' });
   });
 
   it('reports a moved location as a Conflict needing replacement, and never deletes', async () => {
-    await fresh({ projects: [{ projectId: PROJECT, buckets: [{ name: BUCKET, location: 'US', labels: { 'jobmatch-environment': 'staging' } }] }] });
+    await fresh({ projects: [{ projectId: PROJECT, buckets: [{ name: BUCKET, location: 'US', labels: OURS }] }] });
     const plan = await engine('plan', s.url, staging);
     expect(plan.stdout).toMatch(new RegExp(`! Bucket ${BUCKET} \\(conflict\\)[\\s\\S]*location\\s+"US" → "EU"[\\s\\S]*requires replacement`));
     await engine('apply', s.url, staging);
@@ -77,11 +88,42 @@ describe('isolation and adoption', () => {
   });
 
   it('reports orphans (labelled for this environment, not declared) and keeps them', async () => {
-    await fresh({ projects: [{ projectId: PROJECT, secrets: [{ secretId: 'jobmatch-staging-old-key', labels: { 'jobmatch-environment': 'staging' } }] }] });
+    await fresh({ projects: [{ projectId: PROJECT, secrets: [{ secretId: 'jobmatch-staging-old-key', labels: OURS }] }] });
     const plan = await engine('plan', s.url, staging);
-    expect(plan.stdout).toMatch(/\? Secret jobmatch-staging-old-key \(orphaned, retained\)/);
+    expect(plan.stdout).toMatch(/\? Secret jobmatch-staging-old-key \(orphan, retained\)/);
     await engine('apply', s.url, staging);
     expect((await s.clients.secrets.getSecret({ name: `projects/${PROJECT}/secrets/jobmatch-staging-old-key` }))[0].name).toBeDefined();
+  });
+});
+
+describe('deletion policy', () => {
+  const DELETE = { ...OURS, 'jobmatch-deletion-policy': 'delete' };
+  it('deletes empty orphans recorded delete, keeps one that holds data (Conflict) and ones recorded retain', async () => {
+    await fresh({ projects: [{
+      projectId: PROJECT,
+      buckets: [{ name: 'jobmatch-staging-empty', location: 'EU', labels: DELETE }, { name: 'jobmatch-staging-full', location: 'EU', labels: DELETE, objects: ['a.json', 'b.json'] },
+        { name: 'jobmatch-staging-kept', location: 'EU', labels: { ...OURS, 'jobmatch-deletion-policy': 'retain' } }],
+      datasets: [{ datasetId: 'staging_old', location: 'EU', labels: DELETE }],
+      secrets: [{ secretId: 'jobmatch-staging-old', labels: DELETE }],
+    }] });
+    const plan = await engine('plan', s.url, staging);
+    expect(plan.stdout).toMatch(/- Bucket jobmatch-staging-empty \(orphan, deletionPolicy delete\)/);
+    expect(plan.stdout).toMatch(/! Bucket jobmatch-staging-full \(conflict\)\n.*holds 2 objects: empty it/);
+    expect(plan.stdout).toMatch(/\? Bucket jobmatch-staging-kept \(orphan, retained\)/);
+    const apply = await engine('apply', s.url, staging);
+    expect(apply.code).toBe(1); // the full bucket stays in conflict
+    const buckets = (await s.clients.storage.getBuckets())[0].map((b) => b.name).sort();
+    expect(buckets).toEqual(['jobmatch-staging-bronze-job-match-v0', 'jobmatch-staging-full', 'jobmatch-staging-kept']);
+    expect((await s.clients.bigquery.dataset('staging_old').exists())[0]).toBe(false);
+    expect(await s.clients.secrets.getSecret({ name: `projects/${PROJECT}/secrets/jobmatch-staging-old` }).catch((e: { code: number }) => e.code)).toBe(404);
+    const kept = (await s.clients.storage.bucket('jobmatch-staging-kept').getMetadata())[0];
+    expect(kept.labels).toEqual({ ...OURS, 'jobmatch-deletion-policy': 'retain' });
+  });
+
+  it('never deletes what is not ours by the full rule, whatever its deletion label says', async () => {
+    await fresh({ projects: [{ projectId: PROJECT, secrets: [{ secretId: 'jobmatch-staging-old', labels: { 'jobmatch-environment': 'staging', 'jobmatch-deletion-policy': 'delete' } }] }] });
+    await engine('apply', s.url, staging);
+    expect(writesTo('jobmatch-staging-old')).toEqual([]);
   });
 });
 
@@ -165,7 +207,7 @@ describe('faults', () => {
     const actions = JSON.parse(plan.stdout).environments[0].actions as { kind: string; verb: string; message?: string }[];
     expect(actions.find((a) => a.kind === 'Bucket')).toMatchObject({
       verb: 'error',
-      message: expect.stringContaining(`permission denied: the operator's identity lacks storage.buckets.get on projects/_/buckets/${BUCKET}`),
+      message: expect.stringContaining(`the operator's identity lacks storage.buckets.get on projects/_/buckets/${BUCKET}`),
     });
     expect(actions.filter((a) => a.kind === 'Dataset' || a.kind === 'Secret').every((a) => a.verb === 'create')).toBe(true);
   });

@@ -7,7 +7,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { GcpError } from '../../src/gcp/gcp-error.js';
 import { PlanExecutor } from '../../src/engine/execute.js';
 import { emptyObservation } from '../../src/plan/observed.js';
-import type { Plan } from '../../src/plan/types.js';
+import type { Action, Plan, Step } from '../../src/plan/types.js';
 
 const ENDPOINT = 'http://127.0.0.1:19199';
 const P = 'p-nock';
@@ -61,7 +61,7 @@ describe('permissions and missing resources', () => {
     const { caller, adapters } = setup();
     nock(ENDPOINT).get(`/bigquery/v2/projects/${P}/datasets/ds1`).query(true).reply(403, google(403, 'accessDenied'));
     await expect(adapters.datasets.observe('ds1')).rejects.toThrow(
-      "permission denied: the operator's identity lacks bigquery.datasets.get on projects/p-nock/datasets/ds1 (datasets.get); grant it a role that includes bigquery.datasets.get");
+      "the operator's identity lacks bigquery.datasets.get on projects/p-nock/datasets/ds1 (datasets.get); grant it a role that includes bigquery.datasets.get");
     expect(caller.counts.reads).toBe(1);
   });
 
@@ -71,11 +71,33 @@ describe('permissions and missing resources', () => {
     expect(await adapters.buckets.observe('gone')).toBeUndefined();
   });
 
-  it('treats a 409 on a retried create as the lost first attempt having succeeded', async () => {
+  it('reports a 409 on a retried create as a conflict for the executor to re-read, never as success', async () => {
     const { adapters } = setup();
     nock(ENDPOINT).post('/storage/v1/b').query(true).reply(503, google(503, 'backendError'))
       .post('/storage/v1/b').query(true).reply(409, google(409, 'conflict'));
-    await adapters.buckets.create({ name: 'b2', location: 'EU', storageClass: 'STANDARD', versioning: false, labels: {} });
+    const error = await adapters.buckets.create({ name: 'b2', location: 'EU', storageClass: 'STANDARD', versioning: false, labels: {} }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 409, info: { code: 409, reason: 'conflict' } });
+  });
+
+  it.each([
+    [{ error: { code: 403, message: "Permission 'secretmanager.secrets.get' denied on resource", status: 'PERMISSION_DENIED' } }, /lacks secretmanager\.secrets\.get.*PERMISSION_DENIED/s],
+    [{ error: { code: 403, message: 'Secret Manager API has not been used in project 1 before or it is disabled.', status: 'PERMISSION_DENIED', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'SERVICE_DISABLED' }] } },
+      /gcloud services enable secretmanager\.googleapis\.com/],
+  ])('keeps Google\'s status and reason on a 403 and says what to do (%#)', async (body, message) => {
+    const { adapters } = setup();
+    nock(ENDPOINT).get(`/v1/projects/${P}/secrets/s1`).query(true).reply(403, body)
+      .get(`/v1/projects/${P}/secrets/s1/versions`).query(true).reply(200, { versions: [] });
+    const error = await adapters.secrets.observe('s1').catch((e: unknown) => e) as GcpError;
+    expect(error.message).toMatch(message);
+    expect(error.info).toMatchObject({ code: 403, status: 'PERMISSION_DENIED' });
+  });
+
+  it('retries a 403 that is a rate limit (rateLimitExceeded), not a permission', async () => {
+    const { caller, adapters } = setup();
+    nock(ENDPOINT).get('/storage/v1/b/b1').query(true).reply(403, google(403, 'rateLimitExceeded'))
+      .get('/storage/v1/b/b1').query(true).reply(200, { name: 'b1', location: 'EU', metageneration: '1' });
+    expect(await adapters.buckets.observe('b1')).toMatchObject({ name: 'b1' });
+    expect(caller.counts.retries).toBe(1);
   });
 });
 
@@ -86,10 +108,13 @@ describe('concurrent changes', () => {
       .patch('/storage/v1/b/b1').query({ ifMetagenerationMatch: '3' }).reply(412, google(412, 'conditionNotMet'))
       .get('/storage/v1/b/b1').query(true).reply(200, { name: 'b1', location: 'EU', metageneration: '4' })
       .patch('/storage/v1/b/b1', { versioning: { enabled: true } }).query({ ifMetagenerationMatch: '4' }).reply(200, { name: 'b1' });
-    const results = await new PlanExecutor(adapters, emptyObserved()).execute(plan([{
+    const planned: Action = {
       id: 'Bucket/b1', kind: 'Bucket', name: 'b1', verb: 'update', changes: [],
       steps: [{ op: 'bucket.patch', bucket: 'b1', patch: { versioning: { enabled: true } }, metageneration: '3' }],
-    }]));
+    };
+    // A stand-in for the engine's re-plan: the fresh read's metageneration in the same patch.
+    const replan = async () => ({ ...planned, steps: [{ ...planned.steps[0]!, metageneration: (await adapters.buckets.observe('b1'))!.metageneration } as Step] });
+    const results = await new PlanExecutor(adapters, emptyObserved(), replan, { conflictBackoffMs: 1 }).execute(plan([planned]));
     expect(results.get('Bucket/b1')).toMatchObject({ outcome: 'ok' });
     scope.done();
   });
@@ -103,7 +128,8 @@ describe('concurrent changes', () => {
       .post(`/v1/projects/${P}/secrets/s1:setIamPolicy`).query(true).reply(409, { error: { code: 409, message: 'concurrent', status: 'ABORTED' } })
       .get(`/v1/projects/${P}/secrets/s1:getIamPolicy`).query(true).reply(200, { etag: 'CAI=', bindings: [{ role: 'roles/viewer', members: ['user:other@x.io'] }] })
       .post(`/v1/projects/${P}/secrets/s1:setIamPolicy`, (body: { policy: { bindings: unknown[] } }) => ((written = body), true)).query(true).reply(200, { etag: 'CAM=' });
-    const results = await new PlanExecutor(adapters, emptyObserved()).execute(plan([{
+    const replan = async (id: string): Promise<Action> => ({ id, kind: 'Secret', name: 's1', verb: 'none', changes: [], steps: [] });
+    const results = await new PlanExecutor(adapters, emptyObserved(), replan, { conflictBackoffMs: 1 }).execute(plan([{
       id: 'IAMBinding/x', kind: 'IAMBinding', name: 'x', verb: 'create', changes: [], dependsOn: 'Secret/s1',
       steps: [{ op: 'iam.modify', target: { type: 'secret', project: P, secretId: 's1' }, add: [{ role: 'roles/secretmanager.secretAccessor', member }], remove: [] }],
     }]));
