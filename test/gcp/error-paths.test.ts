@@ -80,7 +80,7 @@ describe('permissions and missing resources', () => {
   });
 
   it.each([
-    [{ error: { code: 403, message: "Permission 'secretmanager.secrets.get' denied on resource", status: 'PERMISSION_DENIED' } }, /lacks secretmanager\.secrets\.get.*PERMISSION_DENIED/s],
+    [{ error: { code: 403, message: "Permission 'secretmanager.secrets.get' denied on resource", status: 'PERMISSION_DENIED' } }, /PERMISSION_DENIED.*lacks secretmanager\.secrets\.get/s],
     [{ error: { code: 403, message: 'Secret Manager API has not been used in project 1 before or it is disabled.', status: 'PERMISSION_DENIED', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'SERVICE_DISABLED' }] } },
       /gcloud services enable secretmanager\.googleapis\.com/],
   ])('keeps Google\'s status and reason on a 403 and says what to do (%#)', async (body, message) => {
