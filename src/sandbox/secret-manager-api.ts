@@ -82,6 +82,7 @@ export function secretManagerRoutes(store: Store): Route[] {
     const mask = req.query.get('updateMask');
     if (!mask) throw invalid('update_mask is required.');
     const body = isObject(req.body) ? req.body : {};
+    if (typeof body.etag === 'string' && body.etag !== '' && body.etag !== s.resource.etag) throw aborted('The etag provided does not match the current etag.');
     for (const field of mask.split(',').map((f) => f.trim())) {
       if (!MUTABLE.includes(field)) throw invalid(`Invalid update_mask path: ${field}`);
       if (field === 'labels' && labelsError(body.labels)) throw invalid(labelsError(body.labels)!);
