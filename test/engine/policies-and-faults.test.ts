@@ -2,6 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SeedDocument } from '../../src/sandbox/seed.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { allOutput, engine } from '../support/engine.js';
+import { leaks } from '../support/leaks.js';
 import { exampleText, mutated } from '../support/manifests.js';
 
 const s = useSandbox();
@@ -41,7 +42,7 @@ afterAll(() => {
   harvestGenerated();
   expect(generated.length).toBeGreaterThan(10);
   const everything = allOutput.join('\n');
-  expect(generated.filter((v) => everything.includes(v))).toEqual([]);
+  expect(leaks(generated, everything)).toEqual([]);
 });
 
 describe('isolation and adoption', () => {
