@@ -1,6 +1,6 @@
 /** What a platform engineer meets first, run as they run it (the built binary in its own process). */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,13 +98,20 @@ describe("the Google SDK's own debug log", () => {
 });
 
 describe('the action log on a terminal', () => {
-  const plan = async (stderrTty: boolean) => {
+  const plan = async (stderrTty: boolean, logFile?: string) => {
     let stdout = '';
     let stderr = '';
     await runReconcile({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: Readable.from([exampleText('staging')]), env: {} },
-      'plan', { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY }, { color: false, stderrTty });
+      'plan', { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY, ...(logFile ? { logFile } : {}) }, { color: false, stderrTty });
     return { stdout, stderr };
   };
+
+  it('goes to --log-file, at info, when one is given', async () => {
+    const file = join(home, 'actions.log');
+    expect((await plan(true, file)).stderr).toBe('');
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event?: string });
+    expect(lines.filter((l) => l.event === 'action').length).toBeGreaterThan(10);
+  });
 
   it('stays out of the way of the human plan on a TTY, and is JSON lines otherwise', async () => {
     expect((await plan(true)).stderr).toBe('');
