@@ -36,13 +36,6 @@ export interface CallerOptions {
 const callSignal = new AsyncLocalStorage<AbortSignal>();
 export const currentCallSignal = (): AbortSignal | undefined => callSignal.getStore();
 
-function abortedPromise(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
-
 export class GcpCaller {
   readonly policy: RetryPolicy;
   readonly counts: CallCounts = { reads: 0, writes: 0, retries: 0, byOperation: {} };
@@ -75,12 +68,19 @@ export class GcpCaller {
         if (signal?.aborted) return reject(new AbortedError(signal.reason));
         this.counts[meta.kind === 'read' ? 'reads' : 'writes'] += 1;
         this.counts.byOperation[meta.operation] = (this.counts.byOperation[meta.operation] ?? 0) + 1;
-        const timeout = AbortSignal.timeout(this.policy.timeoutMs);
-        const attempt = signal ? AbortSignal.any([signal, timeout]) : timeout;
-        const live = callSignal.run(attempt, fn);
+        // One controller per attempt, everything detached once it settles: nothing holds the answer after.
+        const attempt = new AbortController();
+        const timer = setTimeout(() => attempt.abort(new TimeoutError(this.policy.timeoutMs)), this.policy.timeoutMs);
+        const cancel = () => attempt.abort(new AbortedError(signal?.reason));
+        const answerEarly = () => reject(attempt.signal.reason);
+        signal?.addEventListener('abort', cancel, { once: true });
+        attempt.signal.addEventListener('abort', answerEarly, { once: true });
+        const live = callSignal.run(attempt.signal, fn);
         live.then(resolve, reject);
-        abortedPromise(attempt).catch(() => reject(signal?.aborted ? new AbortedError(signal.reason) : new TimeoutError(this.policy.timeoutMs)));
         await live.catch(() => undefined);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', cancel);
+        attempt.signal.removeEventListener('abort', answerEarly);
       });
     });
   }
