@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadManifests, type LoadedEnvironment } from '../src/api/manifests.js';
 import { silentLogger } from '../src/engine/action-log.js';
 import { minimalReads } from '../src/engine/observe.js';
+import { KINDS } from '../src/kinds/registry.js';
 import { PolicyWriter } from '../src/engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../src/engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../src/gcp/clients.js';
@@ -111,8 +112,8 @@ async function main() {
       coldApplyCriticalPath: depth,
       coldApplyWallOverCriticalPath: Number((cold.seconds / (depth * L)).toFixed(2)),
       inSyncReads: planStats.reads,
-      minimalReads: minimalReads(single[0]!.spec),
-      inSyncReadsOverMinimal: Number((planStats.reads / minimalReads(single[0]!.spec)).toFixed(2)),
+      minimalReads: minimalReads(single[0]!.spec, KINDS),
+      inSyncReadsOverMinimal: Number((planStats.reads / minimalReads(single[0]!.spec, KINDS)).toFixed(2)),
       inSyncPlanWrites: planStats.writes,
       inSyncWrites: inSyncApply.writes,
       envs100: {

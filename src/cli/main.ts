@@ -56,10 +56,14 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     ['apply', 'One reconcile: print the plan, execute exactly it, observe again, report; exit 0 ok and converged, 1 otherwise.'],
   ] as const;
   for (const [mode, description] of reconcileCommands) {
-    program
+    const command = program
       .command(mode)
-      .description(description)
-      .requiredOption('-f, --filename <files...>', FILES_HELP)
+      .description(description);
+    if (mode === 'apply') {
+      command.option('-f, --filename <files...>', FILES_HELP)
+        .option('--plan <file>', 'execute exactly this saved plan (the output of plan -o json) instead of -f; refuses what moved since it was made');
+    } else command.requiredOption('-f, --filename <files...>', FILES_HELP);
+    command
       .option('-o, --output <format>', 'text or json', 'text')
       .option('--gcp-endpoint <url>', endpointHelp)
       .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')

@@ -24,15 +24,19 @@ const error = {
 
 const action = {
   type: 'object',
-  required: ['kind', 'name', 'verb', 'changes'],
+  required: ['id', 'kind', 'name', 'verb', 'changes', 'steps'],
   additionalProperties: false,
   properties: {
+    id: { type: 'string' },
     kind: { enum: ['Bucket', 'Dataset', 'Secret', 'IAMBinding', 'Deployment'] },
     name: { type: 'string' },
     verb: { enum: ['create', 'update', 'adopt', 'delete', 'none', 'conflict', 'pending', 'orphan', 'error'] },
     changes: { type: 'array', items: change },
     message: { type: 'string' },
     pending: { type: 'string' },
+    /** The exact writes apply makes, each with the precondition it relies on (kind, op, and the kind's fields). */
+    steps: { type: 'array', items: { type: 'object', required: ['kind', 'op'], properties: { kind: { type: 'string' }, op: { type: 'string' } } } },
+    dependsOn: { type: 'string' },
     outcome: { enum: ['ok', 'error', 'skipped', 'conflict', 'cancelled'] },
     error,
   },
@@ -56,7 +60,7 @@ export const PLAN_JSON_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'ready', 'summary', 'actions', 'observeErrors'],
+        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'ready', 'summary', 'actions', 'observeErrors', 'manifest'],
         additionalProperties: false,
         properties: {
           environment: { type: 'string' },
@@ -72,6 +76,8 @@ export const PLAN_JSON_SCHEMA = {
           summary,
           actions: { type: 'array', items: action },
           observeErrors: { type: 'object', additionalProperties: { type: 'string' } },
+          /** The manifest planned (defaults filled in): apply --plan applies against it. */
+          manifest: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'] },
           after: { type: 'object', required: ['inSync', 'ready', 'summary'], additionalProperties: false, properties: { inSync: { type: 'boolean' }, ready: { type: 'boolean' }, summary } },
         },
       },

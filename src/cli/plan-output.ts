@@ -118,8 +118,9 @@ export function renderApplyText(report: ReconcileReport, style: TextStyle): stri
 function actionJson(a: Action, report: ReconcileReport) {
   const r = report.results?.[a.id];
   return {
-    kind: a.kind, name: a.name, verb: a.verb, changes: a.changes,
+    id: a.id, kind: a.kind, name: a.name, verb: a.verb, changes: a.changes,
     ...(a.message ? { message: a.message } : {}), ...(a.pending ? { pending: a.pending } : {}),
+    steps: a.steps, ...(a.dependsOn ? { dependsOn: a.dependsOn } : {}),
     ...(r ? { outcome: r.outcome, ...(r.error ? { error: { message: r.error, ...r.cause } } : {}) } : {}),
   };
 }
@@ -131,7 +132,7 @@ export function renderJson(reports: ReconcileReport[], deadline?: { timeoutSecon
     return {
       environment: r.environment, namespace: r.namespace, name: r.name, project: r.project, dryRun: r.dryRun,
       reportOnly: r.plan.reportOnly, suspended: r.plan.suspended, inSync: isInSync(r.plan), ready: isReady(final) && !r.cancelled,
-      summary: r.plan.summary, actions: r.plan.actions.map((a) => actionJson(a, r)), observeErrors: r.observeErrors,
+      summary: r.plan.summary, actions: r.plan.actions.map((a) => actionJson(a, r)), observeErrors: r.observeErrors, manifest: r.manifest,
       ...(r.cancelled ? { cancelled: true } : {}),
       ...(r.after ? { after: { inSync: isInSync(r.after), ready: isReady(r.after), summary: r.after.summary } } : {}),
     };

@@ -5,15 +5,17 @@ import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
+import { KINDS } from '../kinds/registry.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
 import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 import { renderApplyText, renderJson, renderPlanText, renderRunError } from './plan-output.js';
+import { readSavedPlan } from './saved-plan.js';
 
 export interface ReconcileCommandOptions {
-  filename: string[];
+  filename?: string[];
   output?: string;
   gcpEndpoint?: string;
   logLevel?: string;
@@ -22,6 +24,8 @@ export interface ReconcileCommandOptions {
   timeout?: string;
   /** Tests shorten the retry policy. */
   retry?: Partial<RetryPolicy>;
+  /** apply only: a saved plan (the output of plan -o json) to execute exactly, instead of -f manifests. */
+  plan?: string;
   /** Tests give the credential check a stand-in; the CLI asks Google's auth library. */
   credentials?: () => Promise<void>;
 }
@@ -88,7 +92,12 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   };
   const problem = optionsProblem(options, endpoint);
   if (problem) return fail(problem);
-  const environments = await loadOrReport(io, options.filename);
+  if (options.plan !== undefined && mode !== 'apply') return fail('--plan is an apply option: plan -o json writes a saved plan, apply --plan executes it');
+  if (options.plan !== undefined && (options.filename ?? []).length > 0) return fail('pass either -f manifests or --plan FILE, not both: a saved plan holds its manifests');
+  if (options.plan === undefined && (options.filename ?? []).length === 0) return fail('pass -f FILE (manifests), or for apply --plan FILE (a saved plan)');
+  const saved = options.plan !== undefined ? await readSavedPlan(options.plan) : undefined;
+  if (typeof saved === 'string') return fail(saved);
+  const environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? []);
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };
@@ -111,11 +120,11 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const logger = createActionLogger(destination, logLevel);
   const timeoutSeconds = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   const signal = AbortSignal.timeout(timeoutSeconds * 1000);
-  const contested = contestedBindings(environments.map((e) => e.spec));
+  const contested = contestedBindings(environments.map((e) => e.spec), KINDS);
   const policyWriter = new PolicyWriter();
   let crashed = false;
-  const settled = await Promise.all(environments.map((env) =>
-    reconcileEnvironment(env, mode, { caller, clientsFor, logger, signal, contested, execute: { policyWriter } }).catch((e: unknown) => {
+  const settled = await Promise.all(environments.map((env, i) =>
+    reconcileEnvironment(env, mode, { caller, clientsFor, logger, signal, contested, execute: { policyWriter }, ...(saved ? { savedPlan: saved[i]!.plan } : {}) }).catch((e: unknown) => {
       // One environment failing unexpectedly must not hide the others' reports.
       crashed = true;
       io.stderr(`error: environment ${env.spec.environment} (${env.source.file}): ${(e as Error).message}\n`);

@@ -1,19 +1,17 @@
 /**
- * Executes exactly the plan's steps: resources in parallel, each action's steps in order, IAM after the
- * resource it lives on; one read-modify-write per policy. A 409/412 re-reads the resource and re-plans it
- * (ownership checked again) before any further write. A failing action does not stop the others.
+ * Executes exactly the plan's steps, for any kind: resources in parallel, each action's steps in order,
+ * IAM after the resource it lives on, one read-modify-write per policy. A 409/412 re-reads the resource
+ * and re-plans it (ownership checked again) before any further write; with no re-plan (a saved plan),
+ * it refuses instead. A failing action does not stop the others.
  */
-import type { SecretValue } from '../api/secret-value.js';
-import type { Adapters } from '../gcp/adapters.js';
+import { ConflictOutcome } from '../kinds/conflict-outcome.js';
 import { GcpError, type ErrorInfo } from '../gcp/gcp-error.js';
-import { policyKey } from '../plan/desired.js';
-import type { ObservedEnvironment, PolicyObservation } from '../plan/observed.js';
-import { resourceIdOf } from '../plan/diff-iam.js';
-import { editAccess, editBindings } from '../plan/policy-edit.js';
-import type { Action, BindingRef, Plan, PolicyTarget, Step } from '../plan/types.js';
-import { readPolicy } from './observe.js';
+import { resourceIdOf } from '../plan/desired.js';
+import type { Action, IamStep, Plan } from '../plan/types.js';
+import type { Connection } from './connection.js';
 import { PolicyWriter } from './policy-writer.js';
-import { generateSecretValue } from './secret-generator.js';
+
+export { ConflictOutcome };
 
 export interface ActionResult {
   outcome: 'ok' | 'error' | 'skipped' | 'conflict' | 'cancelled';
@@ -24,7 +22,6 @@ export interface ActionResult {
 }
 
 export interface ExecuteOptions {
-  generate?: (length: number) => SecretValue;
   /** Shared by every environment of the process (see PolicyWriter). */
   policyWriter?: PolicyWriter;
   /** Base of the jittered pause before re-reading after a conflict; at least 100 ms across processes. */
@@ -33,27 +30,24 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
 }
 
-/** Re-reads one resource and plans it again from that fresh observation; undefined when it is gone and not declared. */
+/**
+ * Re-reads one resource and plans it again from that fresh observation; undefined when it is gone and
+ * not declared. Absent for a saved plan: it applies exactly what was reviewed, or refuses.
+ */
 export type Replan = (id: string) => Promise<Action | undefined>;
-
-/** A fresh read showed the resource is not ours (or cannot be written): zero writes to it, and nothing that depends on it runs. */
-export class ConflictOutcome extends Error {}
 
 const CONFLICT_ATTEMPTS = 5;
 const CONFLICT_STATUSES = ['ABORTED', 'FAILED_PRECONDITION', 'ALREADY_EXISTS'];
-const isConflict = (e: unknown) => e instanceof GcpError && (e.status === 409 || e.status === 412 || CONFLICT_STATUSES.includes(e.info.status ?? ''));
+const isConflict = (e: unknown) => e instanceof ConflictOutcome
+  || (e instanceof GcpError && (e.status === 409 || e.status === 412 || CONFLICT_STATUSES.includes(e.info.status ?? '')));
 const stop = (a: Action | undefined) => a?.verb === 'conflict' || a?.verb === 'error';
+const MOVED = 'GCP changed since this plan was made (a precondition failed); plan again';
 
 export class PlanExecutor {
-  private readonly generate: (length: number) => SecretValue;
   private readonly policyWriter: PolicyWriter;
   private readonly backoffMs: number;
 
-  constructor(
-    private readonly adapters: Adapters, private readonly observed: ObservedEnvironment, private readonly replan: Replan,
-    private readonly options: ExecuteOptions = {},
-  ) {
-    this.generate = options.generate ?? generateSecretValue;
+  constructor(private readonly conn: Connection, private readonly replan: Replan | undefined, private readonly options: ExecuteOptions = {}) {
     this.policyWriter = options.policyWriter ?? new PolicyWriter();
     this.backoffMs = options.conflictBackoffMs ?? 100;
   }
@@ -64,47 +58,21 @@ export class PlanExecutor {
     await new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  private async runStep(step: Step): Promise<void> {
-    const { buckets, datasets, secrets } = this.adapters;
-    switch (step.op) {
-      case 'bucket.create': return buckets.create(step.bucket);
-      case 'bucket.patch': return buckets.patch(step.bucket, step.patch, step.metageneration);
-      case 'bucket.delete': return buckets.delete(step.bucket, step.metageneration);
-      case 'dataset.create': return datasets.create(step.datasetId, step.body);
-      case 'dataset.patch': return datasets.patch(step.datasetId, step.patch, step.etag);
-      case 'dataset.delete': {
-        // BigQuery's delete takes no etag: compare it on a fresh read just before.
-        const fresh = await datasets.observe(step.datasetId);
-        if (!fresh) return;
-        if (fresh.etag !== step.etag) throw new ConflictOutcome(`dataset ${step.datasetId} changed since it was planned; plan again`);
-        return datasets.delete(step.datasetId);
-      }
-      case 'secret.create': return secrets.create(step.secretId, step.labels);
-      case 'secret.patchLabels': return secrets.patchLabels(step.secretId, step.labels, step.etag);
-      case 'secret.delete': return secrets.delete(step.secretId, step.etag);
-      case 'secret.addGeneratedVersion': {
-        // The value exists from here to the end of the write, and nowhere else.
-        return secrets.addVersion(step.secretId, this.generate(step.length));
-      }
-      case 'secret.disableVersions':
-        for (const v of step.versions) await secrets.disableVersion(step.secretId, v);
-        return;
-      case 'iam.modify': throw new Error('IAM edits run through modifyPolicy');
-    }
-  }
-
   /** The action's steps; on a 409/412, a fresh read and a new plan of that resource, then its remaining steps. */
   private async runAction(planned: Action, onExists: () => void): Promise<void> {
     let action = planned;
     for (let attempt = 1; ; attempt++) {
       try {
         for (const [i, step] of action.steps.entries()) {
-          await this.runStep(step);
-          if (i === 0 && existsAfterFirstStep(action)) onExists();
+          if (step.kind === 'IAM') throw new Error('IAM edits run through the policy writer');
+          await this.conn.execute(step);
+          if (i === 0 && existsAfterFirstStep(action, this.conn)) onExists();
         }
         return;
       } catch (e) {
-        if (!(isConflict(e) || e instanceof ConflictOutcome) || attempt >= CONFLICT_ATTEMPTS) throw e;
+        if (!isConflict(e)) throw e;
+        if (!this.replan) throw new ConflictOutcome(`${MOVED}: ${(e as Error).message}`);
+        if (attempt >= CONFLICT_ATTEMPTS) throw e;
         await this.pause(attempt);
         const fresh = await this.replan(planned.id);
         if (!fresh) return; // an undeclared resource that is gone: nothing left to delete
@@ -115,41 +83,35 @@ export class PlanExecutor {
   }
 
   /** One read-modify-write with the etag, batched with other environments' edits of the same policy. */
-  private modifyPolicy(target: PolicyTarget, edit: { add: BindingRef[]; remove: BindingRef[] }, resourceId: string | undefined, useObserved: boolean): Promise<void> {
-    return this.policyWriter.edit(JSON.stringify(target), edit, (merged, stale) => this.commitPolicy(target, merged.add, merged.remove, resourceId, useObserved && !stale));
+  private modifyPolicy(step: IamStep): Promise<void> {
+    const { target } = step;
+    return this.policyWriter.edit(JSON.stringify(target), { add: step.add, remove: step.remove }, (merged, stale) => this.commitPolicy(step, merged, stale));
   }
 
-  /** `useObserved` starts from the planned-against policy; a conflict re-checks ownership of the resource, then re-reads the policy. */
-  private async commitPolicy(target: PolicyTarget, add: BindingRef[], remove: BindingRef[], resourceId: string | undefined, useObserved: boolean): Promise<void> {
+  /**
+   * Starts from the policy the step was planned against (unless the writer already changed it); a
+   * conflict re-checks ownership of the resource, then re-reads the policy — or, for a saved plan, refuses.
+   */
+  private async commitPolicy(step: IamStep, edit: { add: IamStep['add']; remove: IamStep['remove'] }, stale: boolean): Promise<void> {
+    const resourceId = resourceIdOf(step.target);
     for (let attempt = 1; ; attempt++) {
-      const fresh = attempt > 1;
+      const fresh = attempt > 1 || stale || step.base === undefined;
       try {
-        if (fresh && resourceId) {
+        if (attempt > 1 && resourceId && this.replan) {
           const resource = await this.replan(resourceId);
           if (!resource || stop(resource)) throw new ConflictOutcome(resource?.message ?? `${resourceId} is gone`);
         }
-        if (target.type === 'dataset') {
-          const dataset = useObserved && !fresh ? this.observed.datasets[target.datasetId] : await this.adapters.datasets.observe(target.datasetId);
-          if (!dataset) throw new Error(`dataset/${target.datasetId} does not exist`);
-          await this.adapters.datasets.patch(target.datasetId, { access: editAccess(dataset.rawAccess, add, remove) }, dataset.etag);
-          return;
-        }
-        const observed = useObserved && !fresh ? this.observed.policies[policyKey(target)] : undefined;
-        const policy = observed ?? await readPolicy(this.adapters, target);
-        if (!policy) throw new Error(`${policyKey(target)} does not exist`);
-        await this.writePolicy(target, { etag: policy.etag, bindings: editBindings(policy.bindings, add, remove) });
+        const policy = fresh ? await this.conn.readPolicy(step.target) : step.base;
+        if (!policy) throw new Error(`${resourceId ?? 'the project'} does not exist`);
+        await this.conn.commitPolicy(step.target, policy, edit.add, edit.remove);
         return;
       } catch (e) {
-        if (!isConflict(e) || attempt >= CONFLICT_ATTEMPTS) throw e;
+        if (!isConflict(e) || e instanceof ConflictOutcome) throw e;
+        if (!this.replan) throw new ConflictOutcome(`${MOVED}: ${(e as Error).message}`);
+        if (attempt >= CONFLICT_ATTEMPTS) throw e;
         await this.pause(attempt);
       }
     }
-  }
-
-  private async writePolicy(target: PolicyTarget, next: PolicyObservation): Promise<void> {
-    if (target.type === 'project') await this.adapters.projectPolicy.setPolicy(next);
-    else if (target.type === 'bucket') await this.adapters.buckets.setPolicy(target.bucket, next);
-    else if (target.type === 'secret') await this.adapters.secrets.setPolicy(target.secretId, next);
   }
 
   /** Executes every action with steps; the result of each by action id. */
@@ -189,12 +151,10 @@ export class PlanExecutor {
   /** Each binding's edit once the resource it lives on exists; edits of one policy are committed together by the PolicyWriter. */
   private startBindings(actions: Action[], resources: Map<string, ResourceRun>, results: Map<string, ActionResult>): Promise<void>[] {
     return actions.map(async (a) => {
-      const step = a.steps[0] as Extract<Step, { op: 'iam.modify' }>;
       const state = a.dependsOn ? await (resources.get(a.dependsOn)?.settled ?? 'exists') : 'exists';
       if (state === 'conflict') return void results.set(a.id, { outcome: 'conflict', error: `${a.dependsOn} is in conflict: nothing is written to it`, durationMs: 0 });
       if (state === 'failed') return void results.set(a.id, { outcome: 'skipped', error: `${a.dependsOn} failed first`, durationMs: 0 });
-      // With no resource change before it, the policy observed for the plan is still the one to edit.
-      await this.record(results, a.id, () => this.modifyPolicy(step.target, { add: step.add, remove: step.remove }, resourceIdOf(step.target), a.dependsOn === undefined));
+      await this.record(results, a.id, () => this.modifyPolicy(a.steps[0] as IamStep));
     });
   }
 
@@ -219,5 +179,8 @@ interface ResourceRun {
   done: Promise<void>;
 }
 
-/** After a create's first step (the container) a binding may be added; a dataset's IAM is its access list, patched with its etag, so it waits for the whole action. */
-const existsAfterFirstStep = (a: Action) => a.verb === 'create' && a.kind !== 'Dataset';
+/** After a create's first step (the container) a binding may be added — unless the kind's IAM is embedded in the resource, edited with its etag, which waits for the whole action. */
+function existsAfterFirstStep(a: Action, conn: Connection): boolean {
+  return a.verb === 'create' && !conn.kinds.find((k) => k.kind === a.kind)?.embeddedPolicy;
+}
+

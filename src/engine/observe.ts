@@ -1,33 +1,25 @@
 /**
- * Observes an environment in one parallel wave: one read per declared object, per IAM policy touched,
- * per secret's version list, one list per API for orphans, and the project's number when buckets are
- * declared. A failed read fails only its resource. `observeResource` reads one resource again, fresh.
+ * Observes an environment in one parallel wave, for every kind of the registry: one read per declared
+ * resource, one per IAM policy touched (unless the kind's policy comes with the resource), one list per
+ * kind for orphans, and the project's number when a kind has global names. A failed read fails only its
+ * resource. `observeResource` reads one resource again, fresh.
  */
 import type { ResolvedSpec } from '../api/defaults.js';
-import { ENVIRONMENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, secretId } from '../api/naming.js';
-import type { Adapters } from '../gcp/adapters.js';
-import { unlessNotFound } from '../gcp/gcp-caller.js';
+import { ENVIRONMENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/naming.js';
+import type { Kind } from '../kinds/kind.js';
 import { GcpError } from '../gcp/gcp-error.js';
 import { policyKey, policyTargets } from '../plan/desired.js';
-import {
-  emptyObservation, PROJECT_NUMBER_READ, type LabelledResource, type ObservedEnvironment, type PolicyObservation,
-} from '../plan/observed.js';
+import { emptyObservation, PROJECT_NUMBER_READ, type LabelledResource, type ObservedEnvironment } from '../plan/observed.js';
 import { recordedDeletionPolicy } from '../plan/ownership.js';
-import type { PolicyTarget } from '../plan/types.js';
+import type { Connection } from './connection.js';
 
 /** The minimal number of reads an observation of this spec costs (the benchmark's denominator). */
-export function minimalReads(spec: ResolvedSpec): number {
-  const policies = policyTargets(spec).filter((t) => t.type !== 'dataset').length;
-  return spec.buckets.length + spec.datasets.length + spec.secrets.length * 2 + policies + 3 + (spec.buckets.length > 0 ? 1 : 0);
-}
-
-export function readPolicy(adapters: Adapters, target: PolicyTarget): Promise<PolicyObservation | undefined> {
-  switch (target.type) {
-    case 'project': return adapters.projectPolicy.getPolicy();
-    case 'bucket': return unlessNotFound(adapters.buckets.getPolicy(target.bucket));
-    case 'secret': return unlessNotFound(adapters.secrets.getPolicy(target.secretId));
-    case 'dataset': return Promise.resolve(undefined); // the access list comes with the dataset itself
-  }
+export function minimalReads(spec: ResolvedSpec, kinds: readonly Kind[]): number {
+  const embedded = new Set(kinds.filter((k) => k.embeddedPolicy).map((k) => k.kind as string));
+  const policies = policyTargets(spec, kinds).filter((t) => !embedded.has(t.kind)).length;
+  const perResource = kinds.reduce((n, k) => n + k.desired(spec).length * (k.readsPerResource ?? 1), 0);
+  const projectNumber = kinds.some((k) => k.globalNames && k.desired(spec).length > 0) ? 1 : 0;
+  return perResource + policies + kinds.length + projectNumber;
 }
 
 type Attempt = <T>(key: string, read: () => Promise<T>, store: (value: T) => void) => Promise<void>;
@@ -43,85 +35,80 @@ function attempter(observed: ObservedEnvironment): Attempt {
   };
 }
 
-const declaredIds = (spec: ResolvedSpec) => new Set([
-  ...spec.buckets.map((b) => `Bucket/${b.name}`), ...spec.datasets.map((d) => `Dataset/${d.datasetId}`),
-  ...spec.secrets.map((s) => `Secret/${secretId(spec.environment, s.name)}`),
-]);
+const declaredIds = (spec: ResolvedSpec, kinds: readonly Kind[]) => new Set(kinds.flatMap((k) => k.desired(spec).map((d) => `${k.kind}/${d.name}`)));
 
 /** Only an undeclared resource that is ours and recorded for deletion needs its contents counted. */
 const toBeDeleted = (r: LabelledResource, env: string) =>
   r.labels[ENVIRONMENT_LABEL] === env && r.labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && recordedDeletionPolicy(r.labels) === 'delete';
 
-async function readContents(r: LabelledResource, adapters: Adapters): Promise<void> {
-  if (r.kind === 'Bucket') r.contents = await adapters.buckets.contents(r.name);
-  if (r.kind === 'Dataset') {
-    const [dataset, contents] = await Promise.all([adapters.datasets.observe(r.name), adapters.datasets.contents(r.name)]);
-    r.contents = contents;
-    if (dataset) r.version = dataset.etag;
-  }
+/** Contents (for kinds that must be empty to delete) and the precondition a delete relies on, when the list did not give it. */
+async function readForDelete(r: LabelledResource, kind: Kind, conn: Connection): Promise<void> {
+  const client = conn.client(r.kind);
+  const [contents, fresh] = await Promise.all([
+    kind.contentsNoun && client.contents ? client.contents(r.name) : undefined,
+    r.version === undefined ? client.observe(r.name) : undefined,
+  ]);
+  if (contents) r.contents = contents;
+  if (fresh) r.version = fresh.version;
 }
 
-export async function observeEnvironment(spec: ResolvedSpec, adapters: Adapters, now: Date): Promise<ObservedEnvironment> {
+export async function observeEnvironment(spec: ResolvedSpec, conn: Connection, now: Date): Promise<ObservedEnvironment> {
   const observed = emptyObservation(now);
   const attempt = attempter(observed);
   const env = spec.environment;
-  const labelled = (found: LabelledResource[]) => observed.labelled.push(...found);
-  const projectNumber = () => attempt(PROJECT_NUMBER_READ, () => adapters.projectNumber(), (n) => (observed.projectNumber = n));
+  const { kinds } = conn;
+  const embedded = new Set(kinds.filter((k) => k.embeddedPolicy).map((k) => k.kind as string));
+  const projectNumber = () => attempt(PROJECT_NUMBER_READ, () => conn.projectNumber(), (n) => (observed.projectNumber = n));
+  const needsNumber = kinds.some((k) => k.globalNames && k.desired(spec).length > 0);
   await Promise.all([
-    ...(spec.buckets.length > 0 ? [projectNumber()] : []),
-    ...spec.buckets.map((b) => attempt(`Bucket/${b.name}`, () => adapters.buckets.observe(b.name), (o) => (observed.buckets[b.name] = o))),
-    ...spec.datasets.map((d) => attempt(`Dataset/${d.datasetId}`, () => adapters.datasets.observe(d.datasetId), (o) => (observed.datasets[d.datasetId] = o))),
-    ...spec.secrets.map((s) => {
-      const id = secretId(env, s.name);
-      return attempt(`Secret/${id}`, () => adapters.secrets.observe(id), (o) => (observed.secrets[id] = o));
-    }),
-    ...policyTargets(spec).filter((t) => t.type !== 'dataset').map((t) =>
-      attempt(policyKey(t), () => readPolicy(adapters, t), (p) => (observed.policies[policyKey(t)] = p))),
-    attempt('labelled/Bucket', () => adapters.buckets.listLabelled(spec.gcp.projectId, env), labelled),
-    attempt('labelled/Dataset', () => adapters.datasets.listLabelled(env), labelled),
-    attempt('labelled/Secret', () => adapters.secrets.listLabelled(env), labelled),
+    ...(needsNumber ? [projectNumber()] : []),
+    ...kinds.flatMap((kind) => kind.desired(spec).map((d) => {
+      const id = `${kind.kind}/${d.name}`;
+      return attempt(id, () => conn.client(kind.kind).observe(d.name), (o) => {
+        observed.resources[id] = o;
+        if (o && kind.policyOf) observed.policies[policyKey({ kind: kind.kind, name: d.name, project: spec.gcp.projectId })] = kind.policyOf(o);
+      });
+    })),
+    ...policyTargets(spec, kinds).filter((t) => !embedded.has(t.kind)).map((t) =>
+      attempt(policyKey(t), () => conn.readPolicy(t), (p) => (observed.policies[policyKey(t)] = p))),
+    ...kinds.map((kind) => attempt(`labelled/${kind.kind}`, () => conn.client(kind.kind).listLabelled(env), (found) => observed.labelled.push(...found))),
   ]);
   observed.labelled.sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
   // Rare second wave: only when something undeclared is recorded for deletion.
-  const declared = declaredIds(spec);
+  const declared = declaredIds(spec, kinds);
   const deletable = observed.labelled.filter((r) => !declared.has(`${r.kind}/${r.name}`) && toBeDeleted(r, env));
+  const kindOf = (r: LabelledResource) => kinds.find((k) => k.kind === r.kind)!;
   await Promise.all([
-    ...(deletable.some((r) => r.kind === 'Bucket') && observed.projectNumber === undefined ? [projectNumber()] : []),
-    ...deletable.map((r) => attempt(`${r.kind}/${r.name}`, () => readContents(r, adapters), () => undefined)),
+    ...(deletable.some((r) => kindOf(r).globalNames) && observed.projectNumber === undefined ? [projectNumber()] : []),
+    ...deletable.map((r) => attempt(`${r.kind}/${r.name}`, () => readForDelete(r, kindOf(r), conn), () => undefined)),
   ]);
   return observed;
 }
 
-/** A fresh read of one undeclared resource, as a list would have found it; undefined when it is gone. */
-async function observeLabelled(kind: LabelledResource['kind'], name: string, adapters: Adapters): Promise<LabelledResource | undefined> {
-  const found = kind === 'Bucket' ? await adapters.buckets.observe(name)
-    : kind === 'Dataset' ? await adapters.datasets.observe(name) : await adapters.secrets.observe(name);
-  if (!found) return undefined;
-  const r: LabelledResource = {
-    kind, name, labels: found.labels,
-    ...('projectNumber' in found && found.projectNumber !== undefined ? { projectNumber: found.projectNumber } : {}),
-    version: 'metageneration' in found ? found.metageneration : found.etag,
-  };
-  if (kind !== 'Secret') await readContents(r, adapters);
-  return r;
-}
-
-/** The observation with resource `id` (Bucket/x, Dataset/y, Secret/z) read again: what the executor re-plans from after a 409/412. */
-export async function observeResource(spec: ResolvedSpec, adapters: Adapters, observed: ObservedEnvironment, id: string): Promise<ObservedEnvironment> {
-  const [kind, name] = id.split(/\/(.*)/s) as [LabelledResource['kind'], string];
-  const fresh: ObservedEnvironment = {
-    ...observed, buckets: { ...observed.buckets }, datasets: { ...observed.datasets }, secrets: { ...observed.secrets }, errors: { ...observed.errors },
-  };
+/** The observation with resource `id` (Kind/name) read again: what the executor re-plans from after a 409/412. */
+export async function observeResource(spec: ResolvedSpec, conn: Connection, observed: ObservedEnvironment, id: string): Promise<ObservedEnvironment> {
+  const [kindName, name] = id.split(/\/(.*)/s) as [string, string];
+  const kind = conn.kinds.find((k) => k.kind === kindName);
+  const fresh: ObservedEnvironment = { ...observed, resources: { ...observed.resources }, policies: { ...observed.policies }, errors: { ...observed.errors } };
   delete fresh.errors[id];
+  if (!kind) return fresh;
   const attempt = attempter(fresh);
-  if (!declaredIds(spec).has(id)) {
-    await attempt(id, () => observeLabelled(kind, name, adapters), (r) => {
-      fresh.labelled = [...observed.labelled.filter((x) => `${x.kind}/${x.name}` !== id), ...(r ? [r] : [])];
+  const client = conn.client(kind.kind);
+  if (declaredIds(spec, conn.kinds).has(id)) {
+    await attempt(id, () => client.observe(name), (o) => {
+      fresh.resources[id] = o;
+      if (o && kind.policyOf) fresh.policies[policyKey({ kind: kind.kind, name, project: spec.gcp.projectId })] = kind.policyOf(o);
     });
     return fresh;
   }
-  if (kind === 'Bucket') await attempt(id, () => adapters.buckets.observe(name), (o) => (fresh.buckets[name] = o));
-  if (kind === 'Dataset') await attempt(id, () => adapters.datasets.observe(name), (o) => (fresh.datasets[name] = o));
-  if (kind === 'Secret') await attempt(id, () => adapters.secrets.observe(name), (o) => (fresh.secrets[name] = o));
+  await attempt(id, async () => {
+    const o = await client.observe(name);
+    if (!o) return undefined;
+    const r: LabelledResource = { kind: kind.kind, name, labels: o.labels, version: o.version, ...(o.projectNumber !== undefined ? { projectNumber: o.projectNumber } : {}) };
+    await readForDelete(r, kind, conn);
+    return r;
+  }, (r) => {
+    fresh.labelled = [...observed.labelled.filter((x) => `${x.kind}/${x.name}` !== id), ...(r ? [r] : [])];
+  });
   return fresh;
 }

@@ -3,8 +3,10 @@
  * that plan, re-planning a resource from a fresh read whenever a write meets a conflict → observe again).
  * Level-triggered: it looks at the world as it is now. Cancellable through `signal`.
  */
+import { setMaxListeners } from 'node:events';
 import type { LoadedEnvironment } from '../api/manifests.js';
-import { createAdapters, type Adapters } from '../gcp/adapters.js';
+import type { SecretValue } from '../api/secret-value.js';
+import { KINDS } from '../kinds/registry.js';
 import type { GcpClients } from '../gcp/clients.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
 import { diff, planResource } from '../plan/diff.js';
@@ -12,6 +14,7 @@ import { emptyObservation, type ObservedEnvironment } from '../plan/observed.js'
 import type { Action, Plan } from '../plan/types.js';
 import type { ActionLogger } from './action-log.js';
 import { PlanExecutor, type ActionResult, type ExecuteOptions } from './execute.js';
+import { connect, type Connection } from './connection.js';
 import { observeEnvironment, observeResource } from './observe.js';
 
 export interface ReconcileContext {
@@ -24,9 +27,15 @@ export interface ReconcileContext {
   signal?: AbortSignal;
   /** Bindings environments disagree on (see contestedBindings): planned as conflicts. */
   contested?: Map<string, string>;
+  /** Where generated secret values come from (tests pin it); the CSPRNG by default. */
+  generateSecret?: (length: number) => SecretValue;
+  /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses what moved since. */
+  savedPlan?: Plan;
 }
 
 export interface ReconcileReport {
+  /** The manifest reconciled (defaults filled in): what a saved plan carries to apply. */
+  manifest: LoadedEnvironment['manifest'];
   environment: string;
   namespace: string;
   name: string;
@@ -51,23 +60,23 @@ interface Observation {
   plan: Plan;
 }
 
-async function observeAndPlan(env: LoadedEnvironment, adapters: Adapters, now: Date, log: ActionLogger, ctx: ReconcileContext): Promise<Observation> {
+async function observeAndPlan(env: LoadedEnvironment, conn: Connection, now: Date, log: ActionLogger, ctx: ReconcileContext): Promise<Observation> {
   const options = ctx.contested ? { contested: ctx.contested } : {};
   if (env.spec.policy.suspend) {
     log.info({ event: 'observe', suspended: true, durationMs: 0 }, 'suspended: nothing observed');
     const observed = emptyObservation(now);
-    return { observed, plan: diff(env.spec, observed, options) };
+    return { observed, plan: diff(env.spec, observed, KINDS, options) };
   }
   const started = performance.now();
-  const observed = await observeEnvironment(env.spec, adapters, now);
+  const observed = await observeEnvironment(env.spec, conn, now);
   log.info({
     event: 'observe',
     durationMs: Math.round(performance.now() - started),
-    resources: { buckets: env.spec.buckets.length, datasets: env.spec.datasets.length, secrets: env.spec.secrets.length, policies: Object.keys(observed.policies).length },
+    resources: { ...Object.fromEntries(KINDS.map((k) => [k.kind, k.desired(env.spec).length])), policies: Object.keys(observed.policies).length },
     labelled: observed.labelled.length,
     errors: observed.errors,
   }, 'observed');
-  return { observed, plan: diff(env.spec, observed, options) };
+  return { observed, plan: diff(env.spec, observed, KINDS, options) };
 }
 
 /** One JSON line per action: planned, or what executing it did. */
@@ -89,10 +98,16 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   const now = () => ctx.now?.() ?? new Date();
   const dryRun = mode === 'plan' || env.spec.policy.drift === 'Report';
   const log = ctx.logger.child({ environment: env.spec.environment, object: `${env.namespace}/${env.manifest.metadata.name}`, dryRun });
-  const adapters = createAdapters(ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, ctx.signal);
-  const { observed, plan } = await observeAndPlan(env, adapters, now(), log, ctx);
+  // Every call in flight listens to the run's signal: hundreds at once is expected, not a leak.
+  if (ctx.signal) setMaxListeners(0, ctx.signal);
+  const conn = connect(KINDS, ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, {
+    ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.generateSecret ? { generateSecret: ctx.generateSecret } : {}),
+  });
+  const observation = await observeAndPlan(env, conn, now(), log, ctx);
+  const { observed } = observation;
+  const plan = ctx.savedPlan ?? observation.plan;
   const report: ReconcileReport = {
-    environment: env.spec.environment, namespace: env.namespace, name: env.manifest.metadata.name, project: env.spec.gcp.projectId,
+    manifest: env.manifest, environment: env.spec.environment, namespace: env.namespace, name: env.manifest.metadata.name, project: env.spec.gcp.projectId,
     dryRun, plan, observeErrors: observed.errors, ...(observed.unreachable ? { unreachable: observed.unreachable } : {}), durationMs: 0,
   };
   if (mode === 'plan' || plan.suspended || observed.unreachable || ctx.signal?.aborted) {
@@ -100,14 +115,16 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   } else {
     let latest = observed;
     const replan = async (id: string) => {
-      latest = await observeResource(env.spec, adapters, latest, id);
-      return planResource(env.spec, latest, id);
+      latest = await observeResource(env.spec, conn, latest, id);
+      return planResource(env.spec, latest, KINDS, id);
     };
-    const results = await new PlanExecutor(adapters, observed, replan, { ...ctx.execute, ...(ctx.signal ? { signal: ctx.signal } : {}) }).execute(plan);
+    // A saved plan is applied exactly: a precondition that fails is refused, never re-planned.
+    const executor = new PlanExecutor(conn, ctx.savedPlan ? undefined : replan, { ...ctx.execute, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const results = await executor.execute(plan);
     report.results = Object.fromEntries(results);
     for (const a of plan.actions) logAction(log, a, results.get(a.id), false);
     const wrote = [...results.values()].some((r) => r.outcome !== 'skipped');
-    if (wrote && !ctx.signal?.aborted) report.after = (await observeAndPlan(env, adapters, now(), log, ctx)).plan;
+    if (wrote && !ctx.signal?.aborted) report.after = (await observeAndPlan(env, conn, now(), log, ctx)).plan;
   }
   if (ctx.signal?.aborted) report.cancelled = true;
   report.durationMs = Math.round(performance.now() - started);

@@ -1,14 +1,15 @@
 /** Bindings that one environment wants present and another absent on the same policy: a conflict for both, never a flip-flop. Pure. */
 import type { ResolvedSpec } from '../api/defaults.js';
 import { desiredBindings, type DesiredBinding } from './desired.js';
+import type { KindPlanner } from './kind-planner.js';
 
 export const bindingKey = (b: Pick<DesiredBinding, 'target' | 'role' | 'member'>) => `${JSON.stringify(b.target)} ${b.role} ${b.member}`;
 
 /** Binding key → why it is contested, for every binding some spec wants present and another absent. */
-export function contestedBindings(specs: ResolvedSpec[]): Map<string, string> {
+export function contestedBindings(specs: ResolvedSpec[], kinds: readonly KindPlanner[]): Map<string, string> {
   const wants = new Map<string, { present: string[]; absent: string[] }>();
   for (const spec of specs) {
-    for (const b of desiredBindings(spec)) {
+    for (const b of desiredBindings(spec, kinds)) {
       const key = bindingKey(b);
       const entry = wants.get(key) ?? { present: [], absent: [] };
       entry[b.ensure].push(spec.environment);

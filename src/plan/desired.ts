@@ -1,7 +1,8 @@
-/** The desired state of an environment, in the terms the diff and the adapters use. Pure. */
+/** The desired state shared by every kind: managed labels and IAM bindings. Pure. */
 import type { ResolvedSpec } from '../api/defaults.js';
-import { DELETION_POLICY_LABEL, deletionPolicyLabelValue, managedLabels, secretId } from '../api/naming.js';
+import { DELETION_POLICY_LABEL, deletionPolicyLabelValue, managedLabels } from '../api/naming.js';
 import type { DeletionPolicy } from '../api/types.js';
+import type { KindPlanner } from './kind-planner.js';
 import type { BindingRef, PolicyTarget } from './types.js';
 
 export interface DesiredBinding extends BindingRef {
@@ -16,31 +17,28 @@ export function desiredLabels(spec: ResolvedSpec, declared: Record<string, strin
   return { ...declared, ...managedLabels(spec.environment), [DELETION_POLICY_LABEL]: deletionPolicyLabelValue(deletionPolicy) };
 }
 
+/** project/P, bucket/NAME, secret/ID, dataset/ID: how policies and their read errors are keyed. */
 export function policyKey(target: PolicyTarget): string {
-  switch (target.type) {
-    case 'project': return `project/${target.project}`;
-    case 'bucket': return `bucket/${target.bucket}`;
-    case 'secret': return `secret/${target.secretId}`;
-    case 'dataset': return `dataset/${target.datasetId}`;
-  }
+  return target.kind === 'Project' ? `project/${target.project}` : `${target.kind.toLowerCase()}/${target.name}`;
 }
 
-/** Where each spec.iam entry's binding lives, with secret names resolved to Secret Manager ids. */
-export function desiredBindings(spec: ResolvedSpec): DesiredBinding[] {
+/** The action id of the resource a policy lives on; undefined for the project. */
+export const resourceIdOf = (target: PolicyTarget): string | undefined => (target.kind === 'Project' ? undefined : `${target.kind}/${target.name}`);
+
+/** Where each spec.iam entry's binding lives, with names resolved by their kind (secret names → Secret Manager ids). */
+export function desiredBindings(spec: ResolvedSpec, kinds: readonly KindPlanner[]): DesiredBinding[] {
   const project = spec.gcp.projectId;
   return spec.iam.map((entry) => {
-    const [kind, name = ''] = entry.resource.split('/', 2) as [string, string | undefined];
-    const target: PolicyTarget = kind === 'bucket' ? { type: 'bucket', bucket: name }
-      : kind === 'dataset' ? { type: 'dataset', project, datasetId: name }
-        : kind === 'secret' ? { type: 'secret', project, secretId: secretId(spec.environment, name) }
-          : { type: 'project', project };
+    const [prefix, name = ''] = entry.resource.split('/', 2) as [string, string | undefined];
+    const kind = kinds.find((k) => k.iamPrefix === prefix);
+    const target: PolicyTarget = kind ? { kind: kind.kind, name: kind.nameFor(spec, name), project } : { kind: 'Project', name: project, project };
     return { target, resource: entry.resource, role: entry.role, member: entry.member, ensure: entry.ensure };
   });
 }
 
-/** Every policy the plan needs to read: one per target that some binding touches. */
-export function policyTargets(spec: ResolvedSpec): PolicyTarget[] {
+/** Every policy the plan needs: one per target that some binding touches. */
+export function policyTargets(spec: ResolvedSpec, kinds: readonly KindPlanner[]): PolicyTarget[] {
   const seen = new Map<string, PolicyTarget>();
-  for (const b of desiredBindings(spec)) seen.set(policyKey(b.target), b.target);
+  for (const b of desiredBindings(spec, kinds)) seen.set(policyKey(b.target), b.target);
   return [...seen.values()];
 }

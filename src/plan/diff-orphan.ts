@@ -1,24 +1,14 @@
 /**
  * Resources labelled for the environment but no longer declared. Their recorded deletion policy decides:
- * retain → left exactly as they are (information); delete → deleted, a bucket or dataset only when empty.
+ * retain → left exactly as they are (information); delete → deleted, when the kind requires it only empty.
  */
 import { DELETION_POLICY_LABEL } from '../api/naming.js';
+import type { KindPlanner } from './kind-planner.js';
 import type { LabelledResource } from './observed.js';
 import { ownershipOf, recordedDeletionPolicy, type OwnershipRule } from './ownership.js';
-import type { Action, Step } from './types.js';
+import type { Action } from './types.js';
 
-const CONTENTS: Record<LabelledResource['kind'], string> = { Bucket: 'objects', Dataset: 'tables', Secret: 'versions' };
-
-function deleteStep(project: string, r: LabelledResource): Step {
-  const version = r.version ?? '';
-  switch (r.kind) {
-    case 'Bucket': return { op: 'bucket.delete', bucket: r.name, metageneration: version };
-    case 'Dataset': return { op: 'dataset.delete', project, datasetId: r.name, etag: version };
-    case 'Secret': return { op: 'secret.delete', project, secretId: r.name, etag: version };
-  }
-}
-
-export function diffOrphan(project: string, rule: OwnershipRule, r: LabelledResource, readError?: string): Action {
+export function diffOrphan(kind: KindPlanner, project: string, rule: OwnershipRule, r: LabelledResource, readError?: string): Action {
   const base = { id: `${r.kind}/${r.name}`, kind: r.kind, name: r.name, changes: [], steps: [] };
   const owner = ownershipOf(r, { ...rule, adoptExisting: false });
   if (owner.kind !== 'own') {
@@ -29,14 +19,14 @@ export function diffOrphan(project: string, rule: OwnershipRule, r: LabelledReso
   }
   if (readError) return { ...base, verb: 'error', message: `cannot tell whether it is empty: ${readError}` };
   const held = r.contents?.count ?? 0;
-  if (r.kind !== 'Secret' && held > 0) {
+  if (kind.contentsNoun && held > 0) {
     return {
       ...base, verb: 'conflict',
-      message: `orphan with deletionPolicy delete, but it holds ${held}${r.contents?.more ? '+' : ''} ${CONTENTS[r.kind]}: empty it, or keep it by labelling it ${DELETION_POLICY_LABEL}=retain (or declaring it again)`,
+      message: `orphan with deletionPolicy delete, but it holds ${held}${r.contents?.more ? '+' : ''} ${kind.contentsNoun}: empty it, or keep it by labelling it ${DELETION_POLICY_LABEL}=retain (or declaring it again)`,
     };
   }
   return {
     ...base, verb: 'delete', message: 'orphan, deletionPolicy delete: no longer declared',
-    changes: [{ field: 'exists', before: true, after: false }] as Action['changes'], steps: [deleteStep(project, r)],
+    changes: [{ field: 'exists', before: true, after: false }], steps: [kind.deleteStep(r, project)],
   };
 }

@@ -31,8 +31,8 @@ export function ownershipOf(o: Owned, rule: OwnershipRule): Ownership {
     return {
       kind: 'conflict',
       reason: rule.projectNumber === undefined
-        ? "the manifest project's number could not be read, so the bucket's project cannot be verified: nothing is written to it"
-        : `it is in project number ${o.projectNumber}, not this manifest's project (${rule.projectNumber}): bucket names are global; choose another name`,
+        ? "the manifest project's number could not be read, so the resource's project cannot be verified: nothing is written to it"
+        : `it is in project number ${o.projectNumber}, not this manifest's project (${rule.projectNumber}): its name is global; choose another name`,
     };
   }
   if (owner === rule.environment && o.labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return { kind: 'own' };

@@ -1,5 +1,4 @@
 /** Read-modify-write of an IAM policy: add and remove single member grants, never touching anything else. Pure. */
-import { fromAccessEntry, sameBinding, toAccessEntry } from './dataset-access.js';
 import type { PolicyBinding } from './observed.js';
 import type { BindingRef } from './types.js';
 
@@ -16,15 +15,4 @@ export function editBindings(bindings: PolicyBinding[], add: BindingRef[], remov
     else if (!binding.members.includes(a.member)) binding.members.push(a.member);
   }
   return out.filter((b) => b.members.length > 0);
-}
-
-/** The same edit on a dataset's access list: entries that are not plain grants (views, routines, project groups) are kept as they are. */
-export function editAccess(access: Record<string, unknown>[], add: BindingRef[], remove: BindingRef[]): Record<string, unknown>[] {
-  const kept = access.filter((entry) => {
-    const binding = fromAccessEntry(entry);
-    return !binding || !remove.some((r) => sameBinding(r, binding));
-  });
-  const granted = kept.map(fromAccessEntry).filter((b) => b !== undefined);
-  const missing = add.filter((a) => !granted.some((g) => sameBinding(g, a))).map((a) => toAccessEntry(a.role, a.member));
-  return [...kept, ...missing];
 }

@@ -1,6 +1,6 @@
-/** The plan: pure data a reader can print, test and diff; apply executes exactly its steps. */
+/** The plan: pure data a reader can print, test, diff and save; apply executes exactly its steps. */
 import type { ResourceKind } from '../api/types.js';
-import type { BucketFields } from './observed.js';
+import type { PolicyObservation } from './observed.js';
 
 export type Verb = 'create' | 'update' | 'adopt' | 'delete' | 'none' | 'conflict' | 'pending' | 'orphan' | 'error';
 
@@ -10,35 +10,39 @@ export interface FieldChange {
   after: unknown;
 }
 
-/** Where an IAM binding lives. */
-export type PolicyTarget =
-  | { type: 'project'; project: string }
-  | { type: 'bucket'; bucket: string }
-  | { type: 'secret'; project: string; secretId: string }
-  | { type: 'dataset'; project: string; datasetId: string };
+/** Where an IAM binding lives: the project, or one resource of a kind (by its GCP name). */
+export interface PolicyTarget {
+  kind: ResourceKind | 'Project';
+  name: string;
+  project: string;
+}
 
 export interface BindingRef {
   role: string;
   member: string;
 }
 
-export type DesiredBucketFields = BucketFields;
+/**
+ * One write of a kind, executed by that kind (src/kinds/<kind>). It carries everything it relies on
+ * (the etag or metageneration it was planned against), so a saved plan applies exactly or refuses.
+ */
+export interface KindStep {
+  kind: ResourceKind;
+  op: string;
+  [field: string]: unknown;
+}
 
-/** One write the executor makes; the order inside an action is the dependency order. */
-export type Step =
-  | { op: 'bucket.create'; project: string; bucket: DesiredBucketFields }
-  | { op: 'bucket.patch'; bucket: string; patch: Record<string, unknown>; metageneration: string }
-  | { op: 'bucket.delete'; bucket: string; metageneration: string }
-  | { op: 'dataset.create'; project: string; datasetId: string; body: Record<string, unknown> }
-  | { op: 'dataset.patch'; project: string; datasetId: string; patch: Record<string, unknown>; etag: string }
-  | { op: 'dataset.delete'; project: string; datasetId: string; etag: string }
-  | { op: 'secret.create'; project: string; secretId: string; labels: Record<string, string> }
-  | { op: 'secret.patchLabels'; project: string; secretId: string; labels: Record<string, string>; etag: string }
-  | { op: 'secret.delete'; project: string; secretId: string; etag: string }
-  /** The value is generated at execution, never in the plan. */
-  | { op: 'secret.addGeneratedVersion'; project: string; secretId: string; length: number }
-  | { op: 'secret.disableVersions'; project: string; secretId: string; versions: string[] }
-  | { op: 'iam.modify'; target: PolicyTarget; add: BindingRef[]; remove: BindingRef[] };
+/** An IAM edit, generic over kinds; `base` is the policy it was planned against, when nothing changes its resource first. */
+export interface IamStep {
+  kind: 'IAM';
+  op: 'modify';
+  target: PolicyTarget;
+  add: BindingRef[];
+  remove: BindingRef[];
+  base?: PolicyObservation;
+}
+
+export type Step = KindStep | IamStep;
 
 export interface Action {
   /** Stable id: kind/name. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { minimalReads } from '../../src/engine/observe.js';
+import { KINDS } from '../../src/kinds/registry.js';
 import { loadManifests } from '../../src/api/manifests.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { allOutput, engine } from '../support/engine.js';
@@ -46,7 +47,7 @@ describe('plan → apply → drift → heal, against the sandbox', () => {
     const stats = s.sandbox.stats.snapshot();
     expect(stats.writes).toBe(0);
     const spec = loadManifests([{ file: 's', text: staging }]).environments[0]!.spec;
-    expect(stats.reads).toBe(minimalReads(spec));
+    expect(stats.reads).toBe(minimalReads(spec, KINDS));
     expect(stats.reads).toBe(21);
   });
 

@@ -8,7 +8,8 @@ import { silentLogger } from '../../src/engine/action-log.js';
 import { PlanExecutor } from '../../src/engine/execute.js';
 import { observeEnvironment, observeResource } from '../../src/engine/observe.js';
 import { reconcileEnvironment } from '../../src/engine/reconcile.js';
-import { createAdapters } from '../../src/gcp/adapters.js';
+import { connect } from '../../src/engine/connection.js';
+import { KINDS } from '../../src/kinds/registry.js';
 import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { diff, planResource } from '../../src/plan/diff.js';
@@ -37,14 +38,14 @@ beforeEach(async () => {
 /** Plans from the sandbox as it is now, lets `meanwhile` change it, then executes that plan with the engine's re-plan. */
 async function planThenExecute(env: LoadedEnvironment, meanwhile: () => Promise<unknown>) {
   const caller = new GcpCaller({ retry: FAST_RETRY });
-  const adapters = createAdapters(createGcpClients({ projectId: PROJECT, endpoint: s.url }), PROJECT, caller);
-  const observed = await observeEnvironment(env.spec, adapters, new Date());
-  const plan = diff(env.spec, observed);
+  const conn = connect(KINDS, createGcpClients({ projectId: PROJECT, endpoint: s.url }), PROJECT, caller);
+  const observed = await observeEnvironment(env.spec, conn, new Date());
+  const plan = diff(env.spec, observed, KINDS);
   await meanwhile();
   s.sandbox.stats.reset();
   let latest = observed;
-  const replan = async (id: string) => planResource(env.spec, (latest = await observeResource(env.spec, adapters, latest, id)), id);
-  const results = await new PlanExecutor(adapters, observed, replan, { conflictBackoffMs: 1 }).execute(plan);
+  const replan = async (id: string) => planResource(env.spec, (latest = await observeResource(env.spec, conn, latest, id)), KINDS, id);
+  const results = await new PlanExecutor(conn, replan, { conflictBackoffMs: 1 }).execute(plan);
   return { plan, results };
 }
 

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SecretValue } from '../../src/api/secret-value.js';
-import { generateSecretValue } from '../../src/engine/secret-generator.js';
+import { generateSecretValue } from '../../src/kinds/secret/secret-generator.js';
 import { PolicyWriter } from '../../src/engine/policy-writer.js';
 
 describe('SecretValue', () => {

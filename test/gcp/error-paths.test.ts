@@ -1,12 +1,13 @@
 /** Error paths of the adapters and the executor, with nock standing in for Google (ARCHITECTURE: nock for 429, 503, 403, 409, 412). */
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAdapters } from '../../src/gcp/adapters.js';
+import { connect } from '../../src/engine/connection.js';
+import { KINDS } from '../../src/kinds/registry.js';
 import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { GcpError } from '../../src/gcp/gcp-error.js';
+import { SecretValue } from '../../src/api/secret-value.js';
 import { PlanExecutor } from '../../src/engine/execute.js';
-import { emptyObservation } from '../../src/plan/observed.js';
 import type { Action, Plan, Step } from '../../src/plan/types.js';
 
 const ENDPOINT = 'http://127.0.0.1:19199';
@@ -15,10 +16,10 @@ const google = (code: number, reason: string) => ({ error: { code, message: `${r
 
 function setup() {
   const caller = new GcpCaller({ retry: { baseDelayMs: 1, maxDelayMs: 2, attempts: 5 } });
-  return { caller, adapters: createAdapters(createGcpClients({ projectId: P, endpoint: ENDPOINT }), P, caller) };
+  const conn = connect(KINDS, createGcpClients({ projectId: P, endpoint: ENDPOINT }), P, caller, { generateSecret: () => new SecretValue('v') });
+  return { caller, conn, adapters: { buckets: conn.client('Bucket'), datasets: conn.client('Dataset'), secrets: conn.client('Secret') } };
 }
 
-const emptyObserved = () => emptyObservation(new Date());
 const plan = (actions: Plan['actions']): Plan => ({ environment: 'e', project: P, reportOnly: false, suspended: false, actions, summary: {} as Plan['summary'] });
 
 beforeAll(() => nock.disableNetConnect());
@@ -32,7 +33,7 @@ describe('retries', () => {
       .get('/storage/v1/b/b1').query(true).reply(503, google(503, 'backendError'))
       .get('/storage/v1/b/b1').query(true).reply(200, { name: 'b1', location: 'EU', metageneration: '2' });
     const observed = await adapters.buckets.observe('b1');
-    expect(observed).toMatchObject({ name: 'b1', location: 'EU', metageneration: '2' });
+    expect(observed).toMatchObject({ name: 'b1', location: 'EU', version: '2' });
     expect(caller.counts).toMatchObject({ reads: 3, retries: 2 });
     scope.done();
   });
@@ -48,10 +49,10 @@ describe('retries', () => {
   });
 
   it('never retries adding a secret version (a lost answer must not add two)', async () => {
-    const { caller, adapters } = setup();
-    nock(ENDPOINT).post(`/v1/projects/${P}/secrets/s1:addVersion`).query(true).reply(503, google(503, 'backendError'));
-    const { SecretValue } = await import('../../src/api/secret-value.js');
-    await expect(adapters.secrets.addVersion('s1', new SecretValue('v'))).rejects.toThrow(/HTTP 503/);
+    const { caller, conn } = setup();
+    nock(ENDPOINT).get(`/v1/projects/${P}/secrets/s1/versions`).query(true).reply(200, { versions: [] })
+      .post(`/v1/projects/${P}/secrets/s1:addVersion`).query(true).reply(503, google(503, 'backendError'));
+    await expect(conn.execute({ kind: 'Secret', op: 'addGeneratedVersion', secretId: 's1', length: 8, newestVersion: '' })).rejects.toThrow(/HTTP 503/);
     expect(caller.counts.writes).toBe(1);
   });
 });
@@ -72,10 +73,11 @@ describe('permissions and missing resources', () => {
   });
 
   it('reports a 409 on a retried create as a conflict for the executor to re-read, never as success', async () => {
-    const { adapters } = setup();
+    const { conn } = setup();
     nock(ENDPOINT).post('/storage/v1/b').query(true).reply(503, google(503, 'backendError'))
       .post('/storage/v1/b').query(true).reply(409, google(409, 'conflict'));
-    const error = await adapters.buckets.create({ name: 'b2', location: 'EU', storageClass: 'STANDARD', versioning: false, labels: {} }).catch((e: unknown) => e);
+    const bucket = { name: 'b2', location: 'EU', storageClass: 'STANDARD', versioning: false, labels: {} };
+    const error = await conn.execute({ kind: 'Bucket', op: 'create', bucket }).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 409, info: { code: 409, reason: 'conflict' } });
   });
 
@@ -103,24 +105,24 @@ describe('permissions and missing resources', () => {
 
 describe('concurrent changes', () => {
   it('re-reads and retries a bucket patch refused with 412 (metageneration moved)', async () => {
-    const { adapters } = setup();
+    const { adapters, conn } = setup();
     const scope = nock(ENDPOINT)
       .patch('/storage/v1/b/b1').query({ ifMetagenerationMatch: '3' }).reply(412, google(412, 'conditionNotMet'))
       .get('/storage/v1/b/b1').query(true).reply(200, { name: 'b1', location: 'EU', metageneration: '4' })
       .patch('/storage/v1/b/b1', { versioning: { enabled: true } }).query({ ifMetagenerationMatch: '4' }).reply(200, { name: 'b1' });
     const planned: Action = {
       id: 'Bucket/b1', kind: 'Bucket', name: 'b1', verb: 'update', changes: [],
-      steps: [{ op: 'bucket.patch', bucket: 'b1', patch: { versioning: { enabled: true } }, metageneration: '3' }],
+      steps: [{ kind: 'Bucket', op: 'patch', bucket: 'b1', patch: { versioning: { enabled: true } }, metageneration: '3' }],
     };
     // A stand-in for the engine's re-plan: the fresh read's metageneration in the same patch.
-    const replan = async () => ({ ...planned, steps: [{ ...planned.steps[0]!, metageneration: (await adapters.buckets.observe('b1'))!.metageneration } as Step] });
-    const results = await new PlanExecutor(adapters, emptyObserved(), replan, { conflictBackoffMs: 1 }).execute(plan([planned]));
+    const replan = async () => ({ ...planned, steps: [{ ...planned.steps[0]!, metageneration: (await adapters.buckets.observe('b1'))!.version } as Step] });
+    const results = await new PlanExecutor(conn, replan, { conflictBackoffMs: 1 }).execute(plan([planned]));
     expect(results.get('Bucket/b1')).toMatchObject({ outcome: 'ok' });
     scope.done();
   });
 
   it('re-reads a secret policy after a 409 ABORTED and writes the binding onto the fresh policy', async () => {
-    const { adapters } = setup();
+    const { conn } = setup();
     const member = 'serviceAccount:vm@p.iam.gserviceaccount.com';
     let written: { policy: { bindings: unknown[] } } | undefined;
     const scope = nock(ENDPOINT)
@@ -129,9 +131,9 @@ describe('concurrent changes', () => {
       .get(`/v1/projects/${P}/secrets/s1:getIamPolicy`).query(true).reply(200, { etag: 'CAI=', bindings: [{ role: 'roles/viewer', members: ['user:other@x.io'] }] })
       .post(`/v1/projects/${P}/secrets/s1:setIamPolicy`, (body: { policy: { bindings: unknown[] } }) => ((written = body), true)).query(true).reply(200, { etag: 'CAM=' });
     const replan = async (id: string): Promise<Action> => ({ id, kind: 'Secret', name: 's1', verb: 'none', changes: [], steps: [] });
-    const results = await new PlanExecutor(adapters, emptyObserved(), replan, { conflictBackoffMs: 1 }).execute(plan([{
+    const results = await new PlanExecutor(conn, replan, { conflictBackoffMs: 1 }).execute(plan([{
       id: 'IAMBinding/x', kind: 'IAMBinding', name: 'x', verb: 'create', changes: [], dependsOn: 'Secret/s1',
-      steps: [{ op: 'iam.modify', target: { type: 'secret', project: P, secretId: 's1' }, add: [{ role: 'roles/secretmanager.secretAccessor', member }], remove: [] }],
+      steps: [{ kind: 'IAM', op: 'modify', target: { kind: 'Secret', name: 's1', project: P }, add: [{ role: 'roles/secretmanager.secretAccessor', member }], remove: [] }],
     }]));
     expect(results.get('IAMBinding/x')).toMatchObject({ outcome: 'ok' });
     expect(written!.policy.bindings).toEqual([

@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { loadManifests } from '../../src/api/manifests.js';
 import type { ResolvedSpec } from '../../src/api/defaults.js';
-import { diff } from '../../src/plan/diff.js';
-import type { BucketObservation, DatasetObservation, ObservedEnvironment, SecretObservation } from '../../src/plan/observed.js';
-import { editAccess, editBindings } from '../../src/plan/policy-edit.js';
-import { fromAccessEntry, toAccessEntry } from '../../src/plan/dataset-access.js';
+import type { BucketObservation } from '../../src/kinds/bucket/bucket-plan.js';
+import { editAccess, fromAccessEntry, toAccessEntry } from '../../src/kinds/dataset/access.js';
+import { datasetPolicy } from '../../src/kinds/dataset/dataset-client.js';
+import type { DatasetObservation } from '../../src/kinds/dataset/dataset-plan.js';
+import { KINDS } from '../../src/kinds/registry.js';
+import type { SecretObservation } from '../../src/kinds/secret/secret-plan.js';
+import { contestedBindings as contestedOver } from '../../src/plan/contested-bindings.js';
+import { diff as diffOver, type DiffOptions } from '../../src/plan/diff.js';
+import type { LabelledResource, ObservedEnvironment, PolicyObservation } from '../../src/plan/observed.js';
+import { editBindings } from '../../src/plan/policy-edit.js';
 import { isInSync, isReady, type Action } from '../../src/plan/types.js';
-import { contestedBindings } from '../../src/plan/contested-bindings.js';
 import { exampleText, mutated, type Doc } from '../support/manifests.js';
 
 const NOW = '2026-11-25T12:00:00.000Z';
@@ -22,17 +27,43 @@ function spec(mutate?: (d: Doc) => void): ResolvedSpec {
   return environments[0]!.spec;
 }
 
+/** What the kinds observed, kind by kind (the tests change it field by field). */
+interface World {
+  observedAt: string;
+  buckets: Record<string, BucketObservation | undefined>;
+  datasets: Record<string, DatasetObservation | undefined>;
+  secrets: Record<string, SecretObservation | undefined>;
+  policies: Record<string, PolicyObservation | undefined>;
+  labelled: LabelledResource[];
+  errors: Record<string, string>;
+  projectNumber?: string;
+}
+
+/** The observation the engine assembles from the kinds: resources by id, a dataset's IAM from its access list. */
+function observedFrom(w: World): ObservedEnvironment {
+  const byId = (kind: string, m: Record<string, unknown>) => Object.entries(m).map(([name, o]) => [`${kind}/${name}`, o]);
+  const datasetPolicies = Object.entries(w.datasets).filter(([, o]) => o).map(([name, o]) => [`dataset/${name}`, datasetPolicy(o!)]);
+  return {
+    observedAt: w.observedAt, labelled: w.labelled, errors: w.errors, ...(w.projectNumber ? { projectNumber: w.projectNumber } : {}),
+    resources: Object.fromEntries([...byId('Bucket', w.buckets), ...byId('Dataset', w.datasets), ...byId('Secret', w.secrets)]),
+    policies: { ...w.policies, ...Object.fromEntries(datasetPolicies) },
+  };
+}
+
+const diff = (s: ResolvedSpec, w: World, options?: DiffOptions) => diffOver(s, observedFrom(w), KINDS, options);
+const contestedBindings = (specs: ResolvedSpec[]) => contestedOver(specs, KINDS);
+
 /** The staging environment exactly as apply leaves it. */
-function inSync(): ObservedEnvironment {
+function inSync(): World {
   const bucket: BucketObservation = {
     name: BUCKET, location: 'EU', storageClass: 'STANDARD', versioning: true, labels: { team: 'data', layer: 'bronze', ...managed },
-    lifecycleDeleteAfterDays: 365, lifecycleRuleCount: 1, uniformAccess: true, publicAccessPrevention: 'enforced', metageneration: '3', projectNumber: '42',
+    lifecycleDeleteAfterDays: 365, lifecycleRuleCount: 1, uniformAccess: true, publicAccessPrevention: 'enforced', version: '3', projectNumber: '42',
   };
   const dataset = (id: string, layer: string, description: string): DatasetObservation => ({
     datasetId: id, location: 'EU', description, labels: { team: 'data', layer, ...managed },
-    access: [{ role: 'roles/bigquery.dataEditor', member: SA }], rawAccess: [toAccessEntry('roles/bigquery.dataEditor', SA)], etag: 'e1',
+    access: [{ role: 'roles/bigquery.dataEditor', member: SA }], rawAccess: [toAccessEntry('roles/bigquery.dataEditor', SA)], version: 'e1',
   });
-  const secret = (id: string, versions: SecretObservation['versions']): SecretObservation => ({ secretId: id, labels: { ...managed }, etag: 'se1', versions });
+  const secret = (id: string, versions: SecretObservation['versions']): SecretObservation => ({ secretId: id, labels: { ...managed }, version: 'se1', versions });
   const v1 = [{ number: '1', state: 'ENABLED' as const, createTime: '2026-11-01T00:00:00Z' }];
   const accessor = (id: string) => [`secret/${id}`, { etag: 'CAE=', bindings: [{ role: 'roles/secretmanager.secretAccessor', members: [SA] }] }] as const;
   return {
@@ -72,12 +103,12 @@ describe('diff', () => {
     expect(bucketIam.dependsOn).toBe(`Bucket/${BUCKET}`);
     const datasetIam = plan.actions.find((a) => a.kind === 'IAMBinding' && a.name.startsWith('dataset/staging_silver'))!;
     expect(datasetIam.steps).toEqual([]);
-    expect(action(plan.actions, 'Dataset/staging_silver').steps[0]).toMatchObject({ op: 'dataset.create', body: { access: [{ role: 'WRITER', userByEmail: SA.slice('serviceAccount:'.length) }] } });
-    expect(action(plan.actions, `Secret/${PG}`).steps.map((s) => s.op)).toEqual(['secret.create', 'secret.addGeneratedVersion']);
-    expect(action(plan.actions, 'Secret/jobmatch-staging-llm-api-key').steps.map((s) => s.op)).toEqual(['secret.create']);
+    expect(action(plan.actions, 'Dataset/staging_silver').steps[0]).toMatchObject({ kind: 'Dataset', op: 'create', body: { access: [{ role: 'WRITER', userByEmail: SA.slice('serviceAccount:'.length) }] } });
+    expect(action(plan.actions, `Secret/${PG}`).steps.map((s) => s.op)).toEqual(['create', 'addGeneratedVersion']);
+    expect(action(plan.actions, 'Secret/jobmatch-staging-llm-api-key').steps.map((s) => s.op)).toEqual(['create']);
   });
 
-  const drift: [string, (o: ObservedEnvironment) => void, string, { field: string; before: unknown; after: unknown }[]][] = [
+  const drift: [string, (o: World) => void, string, { field: string; before: unknown; after: unknown }[]][] = [
     ['versioning turned off', (o) => (o.buckets[BUCKET]!.versioning = false), `Bucket/${BUCKET}`, [{ field: 'versioning', before: false, after: true }]],
     ['storage class changed', (o) => (o.buckets[BUCKET]!.storageClass = 'COLDLINE'), `Bucket/${BUCKET}`, [{ field: 'storageClass', before: 'COLDLINE', after: 'STANDARD' }]],
     ['lifecycle rule changed', (o) => (o.buckets[BUCKET]!.lifecycleDeleteAfterDays = 30), `Bucket/${BUCKET}`, [{ field: 'lifecycle.deleteAfterDays', before: 30, after: 365 }]],
@@ -107,7 +138,7 @@ describe('diff', () => {
     const observed = inSync();
     observed.secrets[PG]!.labels = { owner: 'me', ...owned };
     const step = action(diff(spec(), observed).actions, `Secret/${PG}`).steps[0]!;
-    expect(step).toEqual({ op: 'secret.patchLabels', project: 'job-match-v0', secretId: PG, labels: { owner: 'me', ...managed }, etag: 'se1' });
+    expect(step).toEqual({ kind: 'Secret', op: 'patchLabels', secretId: PG, labels: { owner: 'me', ...managed }, etag: 'se1' });
   });
 
   it('plans a missing IAM binding and removes one only when told ensure: absent', () => {
@@ -129,7 +160,7 @@ describe('diff', () => {
 
   it('treats dataset access entries as the dataset\'s IAM', () => {
     const observed = inSync();
-    observed.datasets.staging_gold!.access = [];
+    observed.datasets.staging_gold!.rawAccess = [];
     const plan = diff(spec(), observed);
     expect(changed(plan.actions)).toEqual([`create IAMBinding/dataset/staging_gold roles/bigquery.dataEditor ${SA}`]);
   });
@@ -139,13 +170,13 @@ describe('diff', () => {
     observed.secrets[PG]!.versions = [{ number: '1', state: 'DISABLED', createTime: '2026-01-01T00:00:00Z' }];
     observed.secrets['jobmatch-staging-llm-api-key']!.versions = [];
     const plan = diff(spec(), observed);
-    expect(action(plan.actions, `Secret/${PG}`)).toMatchObject({ verb: 'update', steps: [{ op: 'secret.addGeneratedVersion', length: 32 }] });
+    expect(action(plan.actions, `Secret/${PG}`)).toMatchObject({ verb: 'update', steps: [{ kind: 'Secret', op: 'addGeneratedVersion', length: 32, newestVersion: '1' }] });
     expect(action(plan.actions, 'Secret/jobmatch-staging-llm-api-key')).toMatchObject({ verb: 'pending', steps: [], pending: expect.stringContaining('gcloud secrets versions add jobmatch-staging-llm-api-key') });
   });
 
   it.each([
     [89, []],
-    [91, ['secret.addGeneratedVersion']],
+    [91, ['addGeneratedVersion']],
   ])('rotates when the newest enabled version is older than rotationDays (%i days → %j)', (days, ops) => {
     const observed = inSync();
     observed.secrets[PG]!.versions = [{ number: '1', state: 'ENABLED', createTime: new Date(Date.parse(NOW) - days * 86_400_000).toISOString() }];
@@ -160,8 +191,8 @@ describe('diff', () => {
       { number: '2', state: 'ENABLED', createTime: old }, { number: '1', state: 'ENABLED', createTime: old },
     ];
     expect(action(diff(spec(), observed).actions, `Secret/${PG}`).steps).toEqual([
-      { op: 'secret.addGeneratedVersion', project: 'job-match-v0', secretId: PG, length: 32 },
-      { op: 'secret.disableVersions', project: 'job-match-v0', secretId: PG, versions: ['2', '1'] },
+      { kind: 'Secret', op: 'addGeneratedVersion', secretId: PG, length: 32, newestVersion: '4' },
+      { kind: 'Secret', op: 'disableVersions', secretId: PG, versions: ['2', '1'] },
     ]);
   });
 
@@ -173,7 +204,7 @@ describe('diff', () => {
     expect(action(plan.actions, `IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin ${SA}`)).toMatchObject({ verb: 'conflict', steps: [] });
   });
 
-  const unmanaged: [string, (o: ObservedEnvironment) => void, string][] = [
+  const unmanaged: [string, (o: World) => void, string][] = [
     ['an unlabelled dataset', (o) => (o.datasets.staging_gold!.labels = {}), 'Dataset/staging_gold'],
     ['a secret whose managed-by label was stripped', (o) => delete o.secrets[PG]!.labels['managed-by'], `Secret/${PG}`],
     ['a bucket carrying only managed-by', (o) => (o.buckets[BUCKET]!.labels = { 'managed-by': 'jobmatch-operator' }), `Bucket/${BUCKET}`],
@@ -235,11 +266,11 @@ describe('orphans and deletion policy', () => {
 
   it('deletes an empty orphan recorded delete, with the precondition it was observed at', () => {
     expect(orphan('Bucket', 'old-bucket', deleting, { projectNumber: '42', version: '7', contents: { count: 0, more: false } }))
-      .toMatchObject({ verb: 'delete', steps: [{ op: 'bucket.delete', bucket: 'old-bucket', metageneration: '7' }] });
+      .toMatchObject({ verb: 'delete', steps: [{ kind: 'Bucket', op: 'delete', bucket: 'old-bucket', metageneration: '7' }] });
     expect(orphan('Dataset', 'old_ds', deleting, { version: 'e9', contents: { count: 0, more: false } }))
-      .toMatchObject({ verb: 'delete', steps: [{ op: 'dataset.delete', datasetId: 'old_ds', etag: 'e9' }] });
+      .toMatchObject({ verb: 'delete', steps: [{ kind: 'Dataset', op: 'delete', datasetId: 'old_ds', etag: 'e9' }] });
     expect(orphan('Secret', 'jobmatch-staging-old', deleting, { version: 's9' }))
-      .toMatchObject({ verb: 'delete', steps: [{ op: 'secret.delete', secretId: 'jobmatch-staging-old', etag: 's9' }] });
+      .toMatchObject({ verb: 'delete', steps: [{ kind: 'Secret', op: 'delete', secretId: 'jobmatch-staging-old', etag: 's9' }] });
   });
 
   it('refuses to delete a bucket or dataset that still holds data: Conflict saying what it holds', () => {

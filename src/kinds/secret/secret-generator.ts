@@ -1,6 +1,6 @@
 /** Generated secret values, from the CSPRNG, wrapped so they print as [redacted]. */
 import { randomBytes } from 'node:crypto';
-import { SecretValue } from '../api/secret-value.js';
+import { SecretValue } from '../../api/secret-value.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 

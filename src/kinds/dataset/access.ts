@@ -1,5 +1,8 @@
 /** Dataset IAM is the dataset's access list: the mapping between IAM bindings and BigQuery access entries. */
-import type { AccessEntry } from './observed.js';
+import type { PolicyBinding } from '../../plan/observed.js';
+import type { BindingRef } from '../../plan/types.js';
+
+type AccessEntry = BindingRef;
 
 const BASIC_ROLES: Record<string, string> = {
   'roles/bigquery.dataViewer': 'READER',
@@ -34,3 +37,19 @@ export function fromAccessEntry(entry: Record<string, unknown>): AccessEntry | u
 }
 
 export const sameBinding = (a: AccessEntry, b: AccessEntry) => a.role === b.role && a.member === b.member;
+
+/** The access list as IAM bindings, one member each (entries that are not grants are left out). */
+export function accessBindings(access: Record<string, unknown>[]): PolicyBinding[] {
+  return access.map(fromAccessEntry).filter((b) => b !== undefined).map((b) => ({ role: b.role, members: [b.member] }));
+}
+
+/** The same edit as editBindings on a dataset's access list: entries that are not plain grants (views, routines, project groups) are kept as they are. */
+export function editAccess(access: Record<string, unknown>[], add: AccessEntry[], remove: AccessEntry[]): Record<string, unknown>[] {
+  const kept = access.filter((entry) => {
+    const binding = fromAccessEntry(entry);
+    return !binding || !remove.some((r) => sameBinding(r, binding));
+  });
+  const granted = kept.map(fromAccessEntry).filter((b) => b !== undefined);
+  const missing = add.filter((a) => !granted.some((g) => sameBinding(g, a))).map((a) => toAccessEntry(a.role, a.member));
+  return [...kept, ...missing];
+}

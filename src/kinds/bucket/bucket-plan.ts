@@ -1,21 +1,46 @@
-/** Bucket drift: declared fields that differ; location can only be replaced, which the operator never does. */
-import type { ResolvedBucket } from '../api/defaults.js';
-import type { BucketObservation } from './observed.js';
-import { labelChanges, ownershipOf, type OwnershipRule } from './ownership.js';
-import type { Action, DesiredBucketFields, FieldChange } from './types.js';
+/** Bucket drift: declared fields that differ; location can only be replaced, which the operator never does. Pure. */
+import type { ResolvedBucket, ResolvedSpec } from '../../api/defaults.js';
+import { desiredLabels } from '../../plan/desired.js';
+import type { PlanContext } from '../../plan/kind-planner.js';
+import type { Observation } from '../../plan/observed.js';
+import { labelChanges } from '../../plan/ownership.js';
+import type { Action, FieldChange } from '../../plan/types.js';
 
-export function desiredBucket(bucket: ResolvedBucket, labels: Record<string, string>): DesiredBucketFields {
-  return {
-    name: bucket.name,
-    location: bucket.location.toUpperCase(),
-    storageClass: bucket.storageClass,
-    versioning: bucket.versioning,
-    labels,
-    ...(bucket.lifecycle ? { lifecycleDeleteAfterDays: bucket.lifecycle.deleteAfterDays } : {}),
-  };
+/** The bucket fields the operator declares, whether wanted or seen. */
+export interface BucketFields {
+  name: string;
+  location: string;
+  storageClass: string;
+  versioning: boolean;
+  labels: Record<string, string>;
+  /** The age of the single Delete rule the operator manages, if the bucket has exactly that. */
+  lifecycleDeleteAfterDays?: number;
 }
 
-function fieldChanges(d: DesiredBucketFields, o: BucketObservation): FieldChange[] {
+export interface BucketObservation extends BucketFields, Observation {
+  lifecycleRuleCount: number;
+  uniformAccess: boolean;
+  publicAccessPrevention: string;
+  /** version is the metageneration. */
+}
+
+export type BucketStep =
+  | { kind: 'Bucket'; op: 'create'; bucket: BucketFields }
+  | { kind: 'Bucket'; op: 'patch'; bucket: string; patch: Record<string, unknown>; metageneration: string }
+  | { kind: 'Bucket'; op: 'delete'; bucket: string; metageneration: string };
+
+export function desiredBuckets(spec: ResolvedSpec): BucketFields[] {
+  return spec.buckets.map((b: ResolvedBucket) => ({
+    name: b.name,
+    location: b.location.toUpperCase(),
+    storageClass: b.storageClass,
+    versioning: b.versioning,
+    labels: desiredLabels(spec, b.labels, b.deletionPolicy),
+    ...(b.lifecycle ? { lifecycleDeleteAfterDays: b.lifecycle.deleteAfterDays } : {}),
+  }));
+}
+
+function fieldChanges(d: BucketFields, o: BucketObservation): FieldChange[] {
   const changes: FieldChange[] = [];
   const compare = (field: string, before: unknown, after: unknown) => {
     if (before !== after) changes.push({ field, before, after });
@@ -30,7 +55,8 @@ function fieldChanges(d: DesiredBucketFields, o: BucketObservation): FieldChange
   return [...changes, ...labelChanges(o.labels, d.labels)];
 }
 
-function patchFor(d: DesiredBucketFields, changes: FieldChange[]): Record<string, unknown> {
+/** The PATCH body of exactly the changed fields (labels: only the ones that change; others' labels stay). */
+function patchFor(d: BucketFields, changes: FieldChange[]): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
   const labels: Record<string, string> = {};
   for (const c of changes) {
@@ -45,7 +71,7 @@ function patchFor(d: DesiredBucketFields, changes: FieldChange[]): Record<string
   return patch;
 }
 
-export function diffBucket(project: string, rule: OwnershipRule, d: DesiredBucketFields, o: BucketObservation | undefined): Action {
+export function diffBucket(d: BucketFields, o: BucketObservation | undefined, _ctx: PlanContext): Action {
   const base = { id: `Bucket/${d.name}`, kind: 'Bucket' as const, name: d.name };
   if (!o) {
     const changes: FieldChange[] = [
@@ -57,10 +83,8 @@ export function diffBucket(project: string, rule: OwnershipRule, d: DesiredBucke
       { field: 'publicAccessPrevention', before: null, after: 'enforced' },
       ...labelChanges({}, d.labels),
     ];
-    return { ...base, verb: 'create', changes, steps: [{ op: 'bucket.create', project, bucket: d }] };
+    return { ...base, verb: 'create', changes, steps: [{ kind: 'Bucket', op: 'create', bucket: d } satisfies BucketStep] };
   }
-  const owner = ownershipOf(o, rule);
-  if (owner.kind === 'conflict') return { ...base, verb: 'conflict', changes: [], steps: [], message: owner.reason };
   if (o.location !== d.location) {
     return {
       ...base, verb: 'conflict', changes: [{ field: 'location', before: o.location, after: d.location }], steps: [],
@@ -69,11 +93,6 @@ export function diffBucket(project: string, rule: OwnershipRule, d: DesiredBucke
   }
   const changes = fieldChanges(d, o);
   if (changes.length === 0) return { ...base, verb: 'none', changes, steps: [] };
-  return {
-    ...base,
-    verb: owner.kind === 'adopt' ? 'adopt' : 'update',
-    changes,
-    steps: [{ op: 'bucket.patch', bucket: d.name, patch: patchFor(d, changes), metageneration: o.metageneration }],
-    ...(owner.kind === 'adopt' ? { message: 'existing unmanaged bucket of this project: adopted (spec.policy.adoptExisting)' } : {}),
-  };
+  const step: BucketStep = { kind: 'Bucket', op: 'patch', bucket: d.name, patch: patchFor(d, changes), metageneration: o.version };
+  return { ...base, verb: 'update', changes, steps: [step] };
 }

@@ -1,10 +1,13 @@
-/** Cloud Storage buckets: observe, create, patch, delete, list by label, and their IAM policy. No policy of its own. */
+/** Cloud Storage buckets over @google-cloud/storage: observe, execute the bucket steps, list by label, contents, IAM. No policy of its own. */
 import type { Bucket, Storage } from '@google-cloud/storage';
-import { ENVIRONMENT_LABEL } from '../api/naming.js';
-import type { BucketObservation, LabelledResource, PolicyObservation, ResourceContents } from '../plan/observed.js';
-import type { DesiredBucketFields } from '../plan/types.js';
-import { unlessNotFound, type GcpCaller } from './gcp-caller.js';
-import type { CallMeta } from './gcp-error.js';
+import { ENVIRONMENT_LABEL } from '../../api/naming.js';
+import { unlessNotFound } from '../../gcp/gcp-caller.js';
+import type { CallMeta } from '../../gcp/gcp-error.js';
+import type { LabelledResource, PolicyObservation, ResourceContents } from '../../plan/observed.js';
+import { editBindings } from '../../plan/policy-edit.js';
+import type { BindingRef } from '../../plan/types.js';
+import type { CallContext, KindClient } from '../kind.js';
+import type { BucketFields, BucketObservation, BucketStep } from './bucket-plan.js';
 
 type Json = Record<string, any>;
 
@@ -24,16 +27,16 @@ export function toBucketObservation(md: Json): BucketObservation {
     lifecycleRuleCount: rules.length,
     uniformAccess: md.iamConfiguration?.uniformBucketLevelAccess?.enabled === true,
     publicAccessPrevention: md.iamConfiguration?.publicAccessPrevention ?? 'inherited',
-    metageneration: String(md.metageneration ?? ''),
+    version: String(md.metageneration ?? ''),
     ...(md.projectNumber !== undefined ? { projectNumber: String(md.projectNumber) } : {}),
   };
 }
 
-export class BucketClient {
-  constructor(private readonly storage: Storage, private readonly caller: GcpCaller, private readonly signal?: AbortSignal) {}
+export class BucketClient implements KindClient<BucketObservation, BucketStep> {
+  constructor(private readonly storage: Storage, private readonly ctx: CallContext) {}
 
   private call<T>(m: CallMeta, fn: () => Promise<T>): Promise<T> {
-    return this.caller.call(m, fn, this.signal);
+    return this.ctx.caller.call(m, fn, this.ctx.signal);
   }
 
   async observe(name: string): Promise<BucketObservation | undefined> {
@@ -42,7 +45,15 @@ export class BucketClient {
     return md ? toBucketObservation(md) : undefined;
   }
 
-  async create(d: DesiredBucketFields): Promise<void> {
+  execute(step: BucketStep): Promise<void> {
+    switch (step.op) {
+      case 'create': return this.create(step.bucket);
+      case 'patch': return this.patch(step.bucket, step.patch, step.metageneration);
+      case 'delete': return this.delete(step.bucket, step.metageneration);
+    }
+  }
+
+  private async create(d: BucketFields): Promise<void> {
     await this.call(meta('buckets.insert', 'write', d.name, 'storage.buckets.create'), () => this.storage.createBucket(d.name, {
       location: d.location,
       storageClass: d.storageClass,
@@ -54,20 +65,20 @@ export class BucketClient {
   }
 
   /** Patches with the metageneration it was planned against; someone else's change in between is a 412. */
-  async patch(name: string, patch: Json, metageneration: string): Promise<void> {
+  private async patch(name: string, patch: Json, metageneration: string): Promise<void> {
     await this.call(meta('buckets.patch', 'write', name, 'storage.buckets.update'),
       () => this.storage.bucket(name).setMetadata(patch, metageneration ? { ifMetagenerationMatch: Number(metageneration) } : {}));
   }
 
   /** Deletes only the generation it was planned against; Cloud Storage itself refuses a bucket that is not empty. */
-  async delete(name: string, metageneration: string): Promise<void> {
+  private async delete(name: string, metageneration: string): Promise<void> {
     await this.call(meta('buckets.delete', 'write', name, 'storage.buckets.delete'),
       () => this.storage.bucket(name).delete(metageneration ? { ifMetagenerationMatch: Number(metageneration) } : {}));
   }
 
   /** Buckets of the project labelled for an environment (GCS lists cannot filter by label: one list, filtered here). */
-  async listLabelled(project: string, environment: string): Promise<LabelledResource[]> {
-    const [buckets] = await this.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${project}` },
+  async listLabelled(environment: string): Promise<LabelledResource[]> {
+    const [buckets] = await this.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${this.ctx.project}` },
       () => this.storage.getBuckets({ autoPaginate: true }));
     return buckets.filter((b) => b.metadata.labels?.[ENVIRONMENT_LABEL] === environment).map((b) => ({
       kind: 'Bucket' as const, name: b.name, labels: (b.metadata.labels ?? {}) as Record<string, string>,
@@ -83,15 +94,16 @@ export class BucketClient {
     return { count: files.length, more: Boolean((next as { pageToken?: string } | null)?.pageToken) };
   }
 
-  async getPolicy(name: string): Promise<PolicyObservation> {
-    const [policy] = await this.call(meta('buckets.getIamPolicy', 'read', name, 'storage.buckets.getIamPolicy'),
-      () => this.storage.bucket(name).iam.getPolicy({ requestedPolicyVersion: 3 }));
+  async readPolicy(name: string): Promise<PolicyObservation | undefined> {
+    const policy = await unlessNotFound(this.call(meta('buckets.getIamPolicy', 'read', name, 'storage.buckets.getIamPolicy'),
+      async () => (await this.storage.bucket(name).iam.getPolicy({ requestedPolicyVersion: 3 }))[0]));
+    if (!policy) return undefined;
     return { etag: String(policy.etag ?? ''), bindings: (policy.bindings ?? []).map((b) => ({ role: b.role, members: b.members ?? [], ...(b.condition ? { condition: b.condition } : {}) })) };
   }
 
-  async setPolicy(name: string, policy: PolicyObservation): Promise<void> {
+  async commitPolicy(name: string, base: PolicyObservation, add: BindingRef[], remove: BindingRef[]): Promise<void> {
+    const bindings = editBindings(base.bindings, add, remove);
     await this.call(meta('buckets.setIamPolicy', 'write', name, 'storage.buckets.setIamPolicy'),
-      () => this.storage.bucket(name).iam.setPolicy({ bindings: policy.bindings, etag: policy.etag, version: 3 } as Parameters<Bucket["iam"]["setPolicy"]>[0]));
+      () => this.storage.bucket(name).iam.setPolicy({ bindings, etag: base.etag, version: 3 } as Parameters<Bucket['iam']['setPolicy']>[0]));
   }
 }
-

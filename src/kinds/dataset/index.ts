@@ -1,0 +1,17 @@
+/** The Dataset kind: BigQuery datasets; their IAM is their access list. */
+import type { Kind } from '../kind.js';
+import { DatasetClient, datasetPolicy } from './dataset-client.js';
+import { desiredDatasets, diffDataset, type DatasetObservation, type DatasetStep, type DesiredDataset } from './dataset-plan.js';
+
+export const datasetKind: Kind<DesiredDataset, DatasetObservation, DatasetStep> = {
+  kind: 'Dataset',
+  iamPrefix: 'dataset',
+  contentsNoun: 'tables',
+  embeddedPolicy: true,
+  desired: desiredDatasets,
+  nameFor: (_spec, name) => name,
+  diff: diffDataset,
+  deleteStep: (r) => ({ kind: 'Dataset', op: 'delete', datasetId: r.name, etag: r.version ?? '' }),
+  policyOf: datasetPolicy,
+  connect: (clients, ctx) => new DatasetClient(clients.bigquery, ctx),
+};
