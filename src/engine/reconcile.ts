@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { LoadedEnvironment } from '../api/manifests.js';
 import type { SecretValue } from '../api/secret-value.js';
+import type { Kind } from '../kinds/kind.js';
 import { KINDS } from '../kinds/registry.js';
 import type { GcpClients } from '../gcp/clients.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
@@ -29,6 +30,8 @@ export interface ReconcileContext {
   contested?: Map<string, string>;
   /** Where generated secret values come from (tests pin it); the CSPRNG by default. */
   generateSecret?: (length: number) => SecretValue;
+  /** The kinds to reconcile; the registry by default (tests add one to prove the engine knows no kind). */
+  kinds?: readonly Kind[];
   /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses what moved since. */
   savedPlan?: Plan;
 }
@@ -65,18 +68,18 @@ async function observeAndPlan(env: LoadedEnvironment, conn: Connection, now: Dat
   if (env.spec.policy.suspend) {
     log.info({ event: 'observe', suspended: true, durationMs: 0 }, 'suspended: nothing observed');
     const observed = emptyObservation(now);
-    return { observed, plan: diff(env.spec, observed, KINDS, options) };
+    return { observed, plan: diff(env.spec, observed, conn.kinds, options) };
   }
   const started = performance.now();
   const observed = await observeEnvironment(env.spec, conn, now);
   log.info({
     event: 'observe',
     durationMs: Math.round(performance.now() - started),
-    resources: { ...Object.fromEntries(KINDS.map((k) => [k.kind, k.desired(env.spec).length])), policies: Object.keys(observed.policies).length },
+    resources: { ...Object.fromEntries(conn.kinds.map((k) => [k.kind, k.desired(env.spec).length])), policies: Object.keys(observed.policies).length },
     labelled: observed.labelled.length,
     errors: observed.errors,
   }, 'observed');
-  return { observed, plan: diff(env.spec, observed, KINDS, options) };
+  return { observed, plan: diff(env.spec, observed, conn.kinds, options) };
 }
 
 /** One JSON line per action: planned, or what executing it did. */
@@ -100,7 +103,7 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   const log = ctx.logger.child({ environment: env.spec.environment, object: `${env.namespace}/${env.manifest.metadata.name}`, dryRun });
   // Every call in flight listens to the run's signal: hundreds at once is expected, not a leak.
   if (ctx.signal) setMaxListeners(0, ctx.signal);
-  const conn = connect(KINDS, ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, {
+  const conn = connect(ctx.kinds ?? KINDS, ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, {
     ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.generateSecret ? { generateSecret: ctx.generateSecret } : {}),
   });
   const observation = await observeAndPlan(env, conn, now(), log, ctx);
@@ -116,7 +119,7 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
     let latest = observed;
     const replan = async (id: string) => {
       latest = await observeResource(env.spec, conn, latest, id);
-      return planResource(env.spec, latest, KINDS, id);
+      return planResource(env.spec, latest, conn.kinds, id);
     };
     // A saved plan is applied exactly: a precondition that fails is refused, never re-planned.
     const executor = new PlanExecutor(conn, ctx.savedPlan ? undefined : replan, { ...ctx.execute, ...(ctx.signal ? { signal: ctx.signal } : {}) });
