@@ -1,9 +1,10 @@
 /** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per the API contract. */
+import { setMaxListeners } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { createActionLogger } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
-import { createGcpClients, type GcpClients } from '../gcp/clients.js';
+import { createGcpClients, warmUp, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
@@ -111,6 +112,11 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const logger = createActionLogger(destination, logLevel);
   const timeoutSeconds = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   const signal = AbortSignal.timeout(timeoutSeconds * 1000);
+  // Every call in flight listens to the run's signal (at most the caller's concurrency per API): not a leak, no warning.
+  setMaxListeners(0, signal);
+  // Every project's clients set up at once before the first read, so each API's first request leaves with the others.
+  await Promise.all([...new Set(environments.map((e) => e.spec.gcp.projectId))].map((project) =>
+    warmUp(clientsFor(project), { ...(endpoint ? { endpoint } : {}), signal })));
   const contested = contestedBindings(environments.map((e) => e.spec));
   const policyWriter = new PolicyWriter();
   let crashed = false;
