@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { createActionLogger } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
-import { createGcpClients, warmUp, type GcpClients } from '../gcp/clients.js';
+import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
@@ -114,9 +114,6 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const signal = AbortSignal.timeout(timeoutSeconds * 1000);
   // Every call in flight listens to the run's signal (at most the caller's concurrency per API): not a leak, no warning.
   setMaxListeners(0, signal);
-  // Every project's clients set up at once before the first read, so each API's first request leaves with the others.
-  await Promise.all([...new Set(environments.map((e) => e.spec.gcp.projectId))].map((project) =>
-    warmUp(clientsFor(project), { ...(endpoint ? { endpoint } : {}), signal })));
   const contested = contestedBindings(environments.map((e) => e.spec));
   const policyWriter = new PolicyWriter();
   let crashed = false;

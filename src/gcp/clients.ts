@@ -114,28 +114,3 @@ export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETR
     ...gaxClients(gaxEndpoint(base)),
   };
 }
-
-/**
- * Does the clients' first-use set-up now, all of it at once: each gax client's stub (its auth client, and the
- * service's protos resolved) and every auth client with its first request headers (a self-signed JWT against an
- * endpoint, access tokens against Google). Left to the first calls, it runs in the middle of the first wave of
- * reads: BigQuery's and Secret Manager's requests left 70–150 ms after Storage's. Never rejects (a failure, no
- * credentials say, is met again and reported by the call that needs it) and gives up waiting when `signal` aborts.
- */
-export async function warmUp(clients: GcpClients, { endpoint, signal }: { endpoint?: string; signal?: AbortSignal } = {}): Promise<void> {
-  const headers = async (auth: { getClient: () => Promise<unknown> }) =>
-    ((await auth.getClient()) as { getRequestHeaders?: () => Promise<unknown> }).getRequestHeaders?.();
-  const work = [
-    clients.secrets.initialize().then(() => headers(clients.secrets.auth)),
-    clients.projects.initialize().then(() => headers(clients.projects.auth)),
-    headers(clients.bigquery.authClient),
-    // Against an endpoint Storage sends no credentials: its auth client would only go looking for some.
-    ...(endpoint ? [] : [headers(clients.storage.authClient)]),
-  ];
-  const settled = Promise.all(work.map((p) => p.catch(() => undefined)));
-  if (!signal) return void (await settled);
-  if (signal.aborted) return;
-  let stop = () => {};
-  await Promise.race([settled, new Promise<void>((resolve) => signal.addEventListener('abort', (stop = () => resolve()), { once: true }))]);
-  signal.removeEventListener('abort', stop);
-}
