@@ -4,7 +4,8 @@
  * - whole-process wall time (spawn to exit) at 0 latency: start-up, module loading, client set-up, the reads;
  * - at L = 50 ms per request, the span of the plan's requests in the sandbox's own request log (first
  *   arrival to last answer), ÷ L: how long the process keeps the sandbox busy once it starts talking to it.
- * `npm run bench:cli` (add `-- --json`, `-- --runs N`); `npm run bench` runs it after the engine's.
+ * `npm run bench:cli` (add `-- --json`, `-- --runs N`, or `-- --bin PATH` to measure another build's
+ * bin/jobmatch-operator.js, such as a checkout of the code before); `npm run bench` runs it after the engine's.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const LATENCY_MS = 50;
-const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
+const ownBin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
 const staging = fileURLToPath(new URL('../manifests/examples/staging.yaml', import.meta.url));
 
 interface LoggedRequest { time: string; durationMs: number; path: string }
@@ -29,14 +30,15 @@ export interface CliFigures {
   latencyMs: number;
 }
 
+/** The sandbox is always this build's, so two builds' CLIs meet the same server. */
 async function startSandbox(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [bin, 'sandbox', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [ownBin, 'sandbox', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { url: /listening on (\S+)/.exec(line)![1]!, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
 }
 
 /** One CLI run; its exit code and wall time (spawn to exit), in seconds. */
-async function cli(args: string[]): Promise<{ code: number; seconds: number; stderr: string }> {
+async function cli(bin: string, args: string[]): Promise<{ code: number; seconds: number; stderr: string }> {
   const started = performance.now();
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -59,17 +61,17 @@ export const range = (values: number[], digits: number) => {
   return sorted[0]!.toFixed(digits) === sorted.at(-1)!.toFixed(digits) ? sorted[0]!.toFixed(digits) : `${sorted[0]!.toFixed(digits)}–${sorted.at(-1)!.toFixed(digits)}`;
 };
 
-export async function cliBench(runs = 5): Promise<CliFigures> {
+export async function cliBench(runs = 5, bin = ownBin): Promise<CliFigures> {
   const sb = await startSandbox();
   try {
     const plan = ['plan', '-f', staging, '--gcp-endpoint', sb.url, '--log-level', 'silent'];
-    const applied = await cli(['apply', '-f', staging, '--gcp-endpoint', sb.url, '--log-level', 'silent']);
+    const applied = await cli(bin, ['apply', '-f', staging, '--gcp-endpoint', sb.url, '--log-level', 'silent']);
     if (applied.code !== 0) throw new Error(`apply exited ${applied.code}: ${applied.stderr}`);
-    const checked = await cli(plan);
+    const checked = await cli(bin, plan);
     if (checked.code !== 0) throw new Error(`an in-sync plan exited ${checked.code}: ${checked.stderr}`);
 
     const wallSeconds: number[] = [];
-    for (let i = 0; i < runs; i++) wallSeconds.push((await cli(plan)).seconds);
+    for (let i = 0; i < runs; i++) wallSeconds.push((await cli(bin, plan)).seconds);
 
     await config(sb.url, { latencyMs: LATENCY_MS });
     const spanOverLatency: number[] = [];
@@ -77,7 +79,7 @@ export async function cliBench(runs = 5): Promise<CliFigures> {
     let requests = 0;
     for (let i = 0; i < runs; i++) {
       await fetch(`${sb.url}/__sandbox/reset-stats`, { method: 'POST' });
-      const run = await cli(plan);
+      const run = await cli(bin, plan);
       if (run.code !== 0) throw new Error(`plan exited ${run.code}: ${run.stderr}`);
       const { requests: log } = await (await fetch(`${sb.url}/__sandbox/requests?limit=1000`)).json() as { requests: LoggedRequest[] };
       requests = log.length;
@@ -99,7 +101,7 @@ export function describeCli(f: CliFigures): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const runsArg = process.argv.indexOf('--runs');
-  const figures = await cliBench(runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5);
+  const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+  const figures = await cliBench(Number(arg('--runs') ?? 5), arg('--bin') ?? ownBin);
   console.log(process.argv.includes('--json') ? JSON.stringify(figures) : describeCli(figures));
 }
