@@ -16,8 +16,8 @@ if (printWarning) {
   process.on('warning', (w) => w.name !== 'MetadataLookupWarning' && !DEPENDENCY_DEPRECATIONS.has(w.code) && printWarning(w));
 }
 
-// The CLI bundled with what it uses (scripts/bundle.mjs, run by `npm run build`): one file to read and compile
-// instead of ~1,500 modules to resolve; each command's own code, and Google's clients, load only when it runs.
+// The CLI bundled with what it uses (scripts/bundle.mjs, run by `npm run build`): a handful of files to read and compile
+// instead of 600-odd modules to resolve; each command's own code, and Google's clients, load only when it runs.
 const { runCli } = await import('../dist/bundle/main.js');
 const code = await runCli(process.argv.slice(2));
 // Exit now, once output is flushed: a request abandoned at the deadline must not keep the process alive.

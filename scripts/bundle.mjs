@@ -1,6 +1,6 @@
 /**
  * Bundles the CLI (src/cli/main.ts and everything it imports, node_modules included) into dist/bundle/ with
- * esbuild, for bin/jobmatch-operator.js: one file to read and compile instead of ~1,500 modules to resolve.
+ * esbuild, for bin/jobmatch-operator.js: a handful of files to read and compile instead of 600-odd modules to resolve.
  * ESM with code splitting, so every `import()` stays lazy: each command, and what only it uses, is a chunk
  * loaded when the command runs. dist/bundle/ sits at the same depth as dist/cli/, so the `../../package.json`
  * and `../../manifests/` paths the CLI computes from import.meta.url still resolve.
