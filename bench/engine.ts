@@ -1,6 +1,7 @@
 /**
  * Engine benchmark (not a test): the seed's staging environment against the sandbox (own process) with
- * L = 50 ms of latency on every API request, then 100 environments at once. Figures, not assertions.
+ * L = 50 ms of latency on every API request, then 100 environments at once, in this process; then the CLI
+ * as users run it, a process per run (bench/cli.ts). Figures, not assertions.
  * `npm run bench` (add `-- --json` for one JSON object).
  */
 import { spawn } from 'node:child_process';
@@ -17,6 +18,7 @@ import { reconcileEnvironment, type ReconcileReport } from '../src/engine/reconc
 import { createGcpClients, type GcpClients } from '../src/gcp/clients.js';
 import { GcpCaller } from '../src/gcp/gcp-caller.js';
 import type { Plan } from '../src/plan/types.js';
+import { cliBench, describeCli } from './cli.js';
 
 const LATENCY_MS = 50;
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
@@ -80,6 +82,7 @@ async function run(url: string, envs: LoadedEnvironment[], mode: 'plan' | 'apply
 async function main() {
   const json = process.argv.includes('--json');
   const sb = await sandbox();
+  let engine: object = {};
   try {
     const single = loadManifests([{ file: 'staging', text: stagingText }]).environments;
     const L = LATENCY_MS / 1000;
@@ -128,9 +131,9 @@ async function main() {
       concurrencyPerApi: 16,
       node: process.version,
     };
-    if (json) console.log(JSON.stringify(result));
+    if (json) engine = result;
     else {
-      console.log(`staging, L = ${LATENCY_MS} ms per request:`);
+      console.log(`staging, L = ${LATENCY_MS} ms per request, in process:`);
       console.log(`  in-sync plan: ${result.inSyncPlanWallSeconds} s = ${result.inSyncPlanWallOverLatency} × L; ${result.inSyncReads} reads (minimal ${result.minimalReads}, ratio ${result.inSyncReadsOverMinimal}), ${result.inSyncPlanWrites} writes`);
       console.log(`  cold apply: ${result.coldApplyWallSeconds} s = ${result.coldApplyWallOverCriticalPath} × (critical path ${depth} × L)`);
       console.log(`  in-sync apply: ${result.inSyncWrites} writes`);
@@ -139,6 +142,9 @@ async function main() {
   } finally {
     await sb.stop();
   }
+  // Then the CLI, with this process idle: its runs are processes of their own, against a sandbox of their own.
+  const cli = await cliBench(5);
+  console.log(json ? JSON.stringify({ ...engine, cli }) : describeCli(cli));
 }
 
 await main();

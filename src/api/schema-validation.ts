@@ -1,31 +1,8 @@
 /** Validates documents against the CRD's own openAPIV3Schema (compiled with ajv), applying its defaults. */
-import { Ajv, type ErrorObject } from 'ajv';
-import { OPENAPI_SCHEMA } from './crd.js';
+import type { ErrorObject } from 'ajv';
+import { validateDocument } from './document-validator.js';
 import type { OpenApiSchema } from './openapi.js';
 import { fieldError, joinPath, type FieldError } from './field-error.js';
-
-/**
- * The apiserver prunes or rejects unknown fields of a structural schema; ajv needs that said explicitly,
- * so every object that lists its properties is closed here (the CRD itself may not carry additionalProperties beside properties).
- */
-function closeObjects(schema: OpenApiSchema): OpenApiSchema {
-  const out: OpenApiSchema = { ...schema };
-  if (schema.properties) {
-    out.properties = Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, closeObjects(v)]));
-    out.additionalProperties = false;
-  }
-  if (schema.items) out.items = closeObjects(schema.items);
-  if (typeof schema.additionalProperties === 'object') out.additionalProperties = closeObjects(schema.additionalProperties);
-  return out;
-}
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
-ajv.addKeyword('x-kubernetes-list-type');
-ajv.addKeyword('x-kubernetes-list-map-keys');
-ajv.addKeyword('x-kubernetes-map-type');
-ajv.addFormat('date-time', { type: 'string', validate: (s: string) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)) });
-
-const validateDocument = ajv.compile(closeObjects(OPENAPI_SCHEMA));
 
 function pathOf(e: ErrorObject): (string | number)[] {
   return e.instancePath
