@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { renderEnvCommand } from './render-env-command.js';
 import type { ReconcileCommandOptions } from './reconcile-command.js';
+import type { RunCommandOptions } from './run-command.js';
 import type { SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
 
@@ -75,6 +76,23 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         setExit((await runReconcile(io, mode, opts, terminal)).code);
       });
   }
+
+  program
+    .command('run')
+    .description('The long-running reconciler: watches JobMatchEnvironments in a cluster (or a directory with --manifests) and keeps GCP as declared.')
+    .option('--manifests <dir>', 'watch this directory of manifests instead of a cluster')
+    .option('--state <file>', 'with --manifests: keep statuses and inventories in this file across restarts')
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster config, else KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('-n, --namespace <ns>', 'watch one namespace (default: all)')
+    .option('--concurrency <n>', 'environments reconciled at once', '4')
+    .option('--gcp-endpoint <url>', endpointHelp)
+    .option('--gcp-qps <n>', 'at most N GCP requests a second per API, across all environments')
+    .option('--listen <host:port>', '/healthz, /readyz, /metrics (and /status with --manifests)', '0.0.0.0:8080')
+    .option('--no-leader-election', 'do not elect a leader (a single replica)')
+    .option('--leader-election-namespace <ns>', "the Lease's namespace (default: the pod's namespace in a cluster)")
+    .option('--log-level <level>', 'JSON action log level on stdout', 'info')
+    .action(async (opts: RunCommandOptions) => setExit(await (await import('./run-command.js')).runCommand(io, opts, stopSignal())));
 
   program
     .command('demo')

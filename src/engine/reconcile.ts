@@ -30,6 +30,8 @@ export interface ReconcileContext {
   contested?: Map<string, string>;
   /** Where generated secret values come from (tests pin it); the CSPRNG by default. */
   generateSecret?: (length: number) => SecretValue;
+  /** The environment itself is being deleted: retained orphans are released (see diffOrphan). */
+  release?: boolean;
   /** The kinds to reconcile; the registry by default (tests add one to prove the engine knows no kind). */
   kinds?: readonly Kind[];
   /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses what moved since. */
@@ -64,7 +66,7 @@ interface Observation {
 }
 
 async function observeAndPlan(env: LoadedEnvironment, conn: Connection, now: Date, log: ActionLogger, ctx: ReconcileContext): Promise<Observation> {
-  const options = ctx.contested ? { contested: ctx.contested } : {};
+  const options = { ...(ctx.contested ? { contested: ctx.contested } : {}), ...(ctx.release ? { release: true } : {}) };
   if (env.spec.policy.suspend) {
     log.info({ event: 'observe', suspended: true, durationMs: 0 }, 'suspended: nothing observed');
     const observed = emptyObservation(now);

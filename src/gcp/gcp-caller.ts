@@ -30,6 +30,10 @@ export interface CallerOptions {
   retry?: Partial<RetryPolicy>;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
   random?: () => number;
+  /** At most this many requests a second per API, across every environment of the process (GCP quota is money). */
+  qpsPerApi?: number;
+  /** Told of every request's outcome (metrics): the HTTP status, or 0 for no answer. */
+  onResponse?: (meta: CallMeta, code: number) => void;
 }
 
 /** The signal of the call in progress, for clients whose requests we can abort from inside (see clients.ts). */
@@ -42,8 +46,10 @@ export class GcpCaller {
   private readonly limits = new Map<string, LimitFunction>();
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<unknown>;
   private readonly random: () => number;
+  /** Per API: when the next request may leave (the --gcp-qps rate limit). */
+  private readonly nextSlot = new Map<string, number>();
 
-  constructor(options: CallerOptions = {}) {
+  constructor(private readonly options: CallerOptions = {}) {
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.sleep = options.sleep ?? ((ms, signal) => sleepMs(ms, undefined, signal ? { signal } : {}));
     this.random = options.random ?? Math.random;
@@ -66,6 +72,7 @@ export class GcpCaller {
     return new Promise<T>((resolve, reject) => {
       void this.limit(meta.api)(async () => {
         if (signal?.aborted) return reject(new AbortedError(signal.reason));
+        await this.rateLimit(meta.api, signal);
         this.counts[meta.kind === 'read' ? 'reads' : 'writes'] += 1;
         this.counts.byOperation[meta.operation] = (this.counts.byOperation[meta.operation] ?? 0) + 1;
         // One controller per attempt, everything detached once it settles: nothing holds the answer after.
@@ -77,12 +84,22 @@ export class GcpCaller {
         attempt.signal.addEventListener('abort', answerEarly, { once: true });
         const live = callSignal.run(attempt.signal, fn);
         live.then(resolve, reject);
-        await live.catch(() => undefined);
+        await live.then(() => this.options.onResponse?.(meta, 200), (e: unknown) => this.options.onResponse?.(meta, httpStatusOf(e) ?? 0));
         clearTimeout(timer);
         signal?.removeEventListener('abort', cancel);
         attempt.signal.removeEventListener('abort', answerEarly);
       });
     });
+  }
+
+  /** Waits for this API's next slot when a rate is set: slots are handed out in order, 1/qps apart. */
+  private async rateLimit(api: string, signal: AbortSignal | undefined): Promise<void> {
+    const qps = this.options.qpsPerApi;
+    if (!qps) return;
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSlot.get(api) ?? now);
+    this.nextSlot.set(api, slot + 1000 / qps);
+    if (slot > now) await this.sleep(slot - now, signal).catch(() => undefined);
   }
 
   /** Runs one API call with the policy; throws a GcpError naming the operation and the resource. */

@@ -63,6 +63,8 @@ export function planResource(spec: ResolvedSpec, observed: ObservedEnvironment, 
 export interface DiffOptions {
   /** Bindings other environments want the other way (see contestedBindings): binding key → why. */
   contested?: Map<string, string>;
+  /** The environment is being deleted: retained resources are released (see diffOrphan). */
+  release?: boolean;
 }
 
 /** The plan that brings `observed` to `spec`; a suspended environment plans nothing. */
@@ -78,7 +80,7 @@ export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: r
     .filter((r) => !byId.has(`${r.kind}/${r.name}`))
     .flatMap((r) => {
       const kind = kinds.find((k) => k.kind === r.kind);
-      return kind ? [diffOrphan(kind, spec.gcp.projectId, rule, r, observed.errors[`${r.kind}/${r.name}`])] : [];
+      return kind ? [diffOrphan(kind, spec.gcp.projectId, rule, r, observed.errors[`${r.kind}/${r.name}`], options.release)] : [];
     });
   const actions = [...resources, ...iam, ...orphans];
   return { ...base, actions, summary: summarize(actions) };

@@ -45,6 +45,8 @@ export interface KindPlanner<D extends DesiredResource = DesiredResource, O exte
   diff(d: D, o: O | undefined, ctx: PlanContext): Action;
   /** The step that deletes an orphan, with the precondition it was observed at. */
   deleteStep(r: LabelledResource, project: string): KindStep;
+  /** The step that releases a retained resource when its environment is deleted: the operator's labels removed. */
+  releaseStep(r: LabelledResource): KindStep;
   /** The IAM policy inside an observation (embeddedPolicy kinds). */
   policyOf?(o: O): PolicyObservation;
 }

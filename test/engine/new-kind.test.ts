@@ -56,6 +56,7 @@ function toyKind(store: Map<string, Observed>, log: string[], race: { armed: boo
       return { ...base, verb: o ? 'update' : 'create', changes, steps: [{ kind: 'Deployment', op: 'put', name: d.name, zone: d.zone, labels: d.labels, expect: o?.version ?? '' }] };
     },
     deleteStep: (r) => ({ kind: 'Deployment', op: 'delete', name: r.name }),
+    releaseStep: (r) => ({ kind: 'Deployment', op: 'release', name: r.name }),
     connect: () => client,
   };
 }

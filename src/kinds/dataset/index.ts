@@ -1,4 +1,5 @@
 /** The Dataset kind: BigQuery datasets; their IAM is their access list. */
+import { MANAGED_KEYS } from '../../plan/diff-orphan.js';
 import type { Kind } from '../kind.js';
 import { DatasetClient, datasetPolicy } from './dataset-client.js';
 import { desiredDatasets, diffDataset, type DatasetObservation, type DatasetStep, type DesiredDataset } from './dataset-plan.js';
@@ -12,6 +13,7 @@ export const datasetKind: Kind<DesiredDataset, DatasetObservation, DatasetStep> 
   nameFor: (_spec, name) => name,
   diff: diffDataset,
   deleteStep: (r) => ({ kind: 'Dataset', op: 'delete', datasetId: r.name, etag: r.version ?? '' }),
+  releaseStep: (r) => ({ kind: 'Dataset', op: 'patch', datasetId: r.name, patch: { labels: Object.fromEntries(MANAGED_KEYS.map((k) => [k, null])) }, etag: r.version ?? '' }),
   policyOf: datasetPolicy,
   connect: (clients, ctx) => new DatasetClient(clients.bigquery, ctx),
 };

@@ -1,0 +1,102 @@
+/**
+ * `run`: the long-running reconciler. With --manifests DIR it watches a directory; otherwise it watches
+ * JobMatchEnvironments in a cluster (in-cluster config or --kubeconfig), elects a leader, and writes
+ * status and Events. Health and metrics on one port. SIGTERM/SIGINT: stop taking work, cancel what is
+ * in flight within a bound, release the Lease, exit 0.
+ */
+import { stat } from 'node:fs/promises';
+import { createActionLogger } from '../engine/action-log.js';
+import { PolicyWriter } from '../engine/policy-writer.js';
+import { Controller } from '../controller/controller.js';
+import { DirectoryStore } from '../controller/directory-store.js';
+import { serveHttp } from '../controller/http-server.js';
+import { ControllerMetrics } from '../controller/metrics.js';
+import { createGcpClients, type GcpClients } from '../gcp/clients.js';
+import { GcpCaller } from '../gcp/gcp-caller.js';
+import { missingCredentials, preflightCredentials } from './credentials.js';
+import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
+
+export interface RunCommandOptions {
+  manifests?: string;
+  state?: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  concurrency?: string;
+  gcpEndpoint?: string;
+  gcpQps?: string;
+  listen?: string;
+  logLevel?: string;
+  leaderElection?: boolean;
+  leaderElectionNamespace?: string;
+  /** How long in-flight reconciles may finish after SIGTERM before they are cancelled. */
+  shutdownGrace?: string;
+}
+
+export const STOP_GRACE_MS = 3000;
+
+function positive(value: string | undefined, flag: string, fallback: number): number | string {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : `${flag} must be a number greater than 0, got "${value}"`;
+}
+
+/** Runs until `stop` resolves; returns the exit code. */
+export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Promise<void>): Promise<number> {
+  const fail = (message: string) => {
+    io.stderr(`error: ${message}\n`);
+    return EXIT_ERROR;
+  };
+  const concurrency = positive(options.concurrency, '--concurrency', 4);
+  const qps = options.gcpQps === undefined ? undefined : positive(options.gcpQps, '--gcp-qps', 0);
+  if (typeof concurrency === 'string') return fail(concurrency);
+  if (typeof qps === 'string') return fail(qps);
+  const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
+  if (!endpoint) {
+    try {
+      await preflightCredentials();
+    } catch (e) {
+      return fail(missingCredentials(e));
+    }
+  }
+  const logger = createActionLogger({ write: (line: string) => io.stdout(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
+  const metrics = new ControllerMetrics();
+  const caller = new GcpCaller({ ...(qps ? { qpsPerApi: qps } : {}), onResponse: (meta, code) => metrics.gcpResponse(meta, code) });
+  const clients = new Map<string, GcpClients>();
+  const engine = {
+    caller, logger,
+    clientsFor: (project: string) => clients.get(project) ?? clients.set(project, createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) })).get(project)!,
+    execute: { policyWriter: new PolicyWriter() },
+  };
+  if (!options.manifests) {
+    const { runInCluster } = await import('../controller/cluster-runner.js');
+    return runInCluster(io, { ...options, concurrency, engine, metrics, logger }, stop);
+  }
+  if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
+  const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });
+  let keys: string[];
+  try {
+    keys = await store.load();
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const controller = new Controller({ store, engine, logger, metrics, concurrency });
+  let synced = false;
+  const http = await serveHttp(options.listen ?? '0.0.0.0:8080', {
+    healthy: () => true, ready: () => synced, metrics: metrics.registry, status: () => store.allStatuses(),
+  }).catch((e: unknown) => (e as Error));
+  if (http instanceof Error) return fail(`--listen ${options.listen ?? '0.0.0.0:8080'}: ${http.message}`);
+  logger.info({ event: 'start', mode: 'manifests', dir: options.manifests, http: http.url, environments: keys.length }, `watching ${options.manifests}; health and metrics on ${http.url}`);
+  store.watch((changed, removed) => {
+    controller.forget(removed);
+    controller.enqueue(changed);
+  });
+  controller.enqueue(keys);
+  synced = true;
+  await stop;
+  logger.info({ event: 'stop' }, 'stopping: no new work; in-flight reconciles get a moment to finish');
+  await controller.stop(Number(options.shutdownGrace ?? STOP_GRACE_MS));
+  await store.close();
+  await new Promise((resolve) => http.server.close(resolve));
+  return EXIT_OK;
+}

@@ -1,0 +1,99 @@
+/** `run` in a cluster: the KubeStore informer, the controller, leader election and the health/metrics port, wired and stopped in order. */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import * as k8s from '@kubernetes/client-node';
+import type { CliIo } from '../cli/io.js';
+import type { RunCommandOptions } from '../cli/run-command.js';
+import type { ActionLogger } from '../engine/action-log.js';
+import type { ReconcileContext } from '../engine/reconcile.js';
+import { Controller } from './controller.js';
+import { serveHttp } from './http-server.js';
+import { KubeStore } from './kube-store.js';
+import { LeaderElector } from './leader-election.js';
+import type { ControllerMetrics } from './metrics.js';
+
+const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+export const LEASE_NAME = 'jobmatch-operator';
+
+export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'> {
+  concurrency: number;
+  engine: Omit<ReconcileContext, 'signal' | 'contested'>;
+  metrics: ControllerMetrics;
+  logger: ActionLogger;
+}
+
+function kubeConfig(options: ClusterRunOptions): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else kc.loadFromDefault();
+  if (options.context) kc.setCurrentContext(options.context);
+  return kc;
+}
+
+function leaseNamespace(options: ClusterRunOptions, kc: k8s.KubeConfig): string {
+  if (options.leaderElectionNamespace) return options.leaderElectionNamespace;
+  try {
+    return readFileSync(SA_NAMESPACE, 'utf8').trim();
+  } catch {
+    return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'jobmatch-system';
+  }
+}
+
+export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: Promise<void>): Promise<number> {
+  const { logger, metrics } = options;
+  let kc: k8s.KubeConfig;
+  try {
+    kc = kubeConfig(options);
+    if (!kc.getCurrentCluster()) throw new Error('no cluster in the kubeconfig');
+  } catch (e) {
+    io.stderr(`error: cannot load a Kubernetes configuration (${(e as Error).message}): run in a cluster, pass --kubeconfig FILE, or use --manifests DIR\n`);
+    return 1;
+  }
+  let controller!: Controller;
+  const store = new KubeStore(kc, {
+    ...(options.namespace ? { namespace: options.namespace } : {}), logger,
+    onChange: (changed, removed) => {
+      controller.forget(removed);
+      controller.enqueue(changed);
+    },
+  });
+  controller = new Controller({ store, engine: options.engine, logger, metrics, concurrency: options.concurrency });
+  const leaderElection = options.leaderElection !== false;
+  let lost!: () => void;
+  const leadershipLost = new Promise<void>((resolve) => (lost = resolve));
+  const elector = leaderElection ? new LeaderElector(kc, {
+    namespace: leaseNamespace(options, kc), name: LEASE_NAME, identity: `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`, logger,
+    onStartedLeading: () => {
+      metrics.leader.set(1);
+      controller.setActive(true);
+    },
+    onStoppedLeading: () => {
+      metrics.leader.set(0);
+      lost();
+    },
+  }) : undefined;
+  if (elector) controller.setActive(false);
+  else metrics.leader.set(1);
+  const http = await serveHttp(options.listen ?? '0.0.0.0:8080', { healthy: () => true, ready: () => store.synced, metrics: metrics.registry })
+    .catch((e: unknown) => e as Error);
+  if (http instanceof Error) {
+    io.stderr(`error: --listen ${options.listen ?? '0.0.0.0:8080'}: ${http.message}\n`);
+    return 1;
+  }
+  try {
+    await store.start();
+  } catch (e) {
+    io.stderr(`error: cannot list JobMatchEnvironments (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?\n`);
+    await new Promise((resolve) => http.server.close(resolve));
+    return 1;
+  }
+  logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection }, `watching JobMatchEnvironments; health and metrics on ${http.url}`);
+  elector?.start();
+  const why = await Promise.race([stop.then(() => 'stop' as const), leadershipLost.then(() => 'lost' as const)]);
+  logger.info({ event: 'stop', why }, why === 'lost' ? 'lost the leader Lease: stopping so a restart starts afresh' : 'stopping: no new work');
+  await controller.stop(Number(options.shutdownGrace ?? 3000));
+  await elector?.stop();
+  await store.stop();
+  await new Promise((resolve) => http.server.close(resolve));
+  return why === 'lost' ? 1 : 0;
+}

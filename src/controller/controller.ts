@@ -1,0 +1,87 @@
+/**
+ * The long-running loop: a source says which objects changed, the work queue coalesces and bounds the
+ * work, the reconciler does it through the one engine. Stopping takes no new work, cancels what is in
+ * flight after a grace period, and waits for it.
+ */
+import type { ActionLogger } from '../engine/action-log.js';
+import type { ReconcileContext } from '../engine/reconcile.js';
+import type { ControllerMetrics } from './metrics.js';
+import type { ObjectStore } from './object-store.js';
+import { EnvironmentReconciler } from './reconciler.js';
+import { WorkQueue, type Clock } from './work-queue.js';
+
+export interface ControllerOptions {
+  store: ObjectStore;
+  engine: Omit<ReconcileContext, 'signal' | 'contested'>;
+  logger: ActionLogger;
+  metrics: ControllerMetrics;
+  concurrency: number;
+  clock?: Clock;
+  /** Backoff of a failing key (1 s → 5 min by default). */
+  backoff?: { baseDelayMs: number; maxDelayMs: number };
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly reconciler: EnvironmentReconciler;
+  private readonly abort = new AbortController();
+  /** While false (a standby replica), keys are remembered but nothing is reconciled. */
+  private active = true;
+  private readonly pending = new Set<string>();
+
+  constructor(private readonly options: ControllerOptions) {
+    this.reconciler = new EnvironmentReconciler({
+      store: options.store, engine: options.engine, logger: options.logger, metrics: options.metrics, signal: this.abort.signal,
+    });
+    this.queue = new WorkQueue(async (key) => {
+      const outcome = await this.reconciler.reconcile(key);
+      options.metrics.workqueueDepth.set(this.queue.depth - 1);
+      options.metrics.countEnvironments(options.store.list().map((o) => o.status));
+      return outcome;
+    }, {
+      concurrency: options.concurrency,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.backoff ?? {}),
+    });
+  }
+
+  /** Something about these objects changed: reconcile them (coalesced with work already queued). */
+  enqueue(keys: Iterable<string>): void {
+    for (const key of keys) {
+      if (!this.active) this.pending.add(key);
+      else this.queue.add(key);
+    }
+    this.options.metrics.workqueueDepth.set(this.queue.depth);
+  }
+
+  forget(keys: Iterable<string>): void {
+    for (const key of keys) {
+      this.pending.delete(key);
+      this.queue.forget(key);
+    }
+  }
+
+  /** Leader election: a standby keeps its cache and remembers keys; it reconciles (writes) only once it leads. */
+  setActive(active: boolean): void {
+    this.active = active;
+    if (active) {
+      this.enqueue(this.options.store.list().map((o) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`));
+      this.pending.clear();
+    }
+  }
+
+  /** Stops taking work; in-flight reconciles are cancelled after `graceMs`, and waited for. */
+  async stop(graceMs: number): Promise<void> {
+    const timer = setTimeout(() => this.abort.abort(new Error('the controller is stopping')), graceMs);
+    try {
+      await this.queue.shutDown();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The cancellation of every reconcile (for leadership loss). */
+  cancelInFlight(reason: string): void {
+    this.abort.abort(new Error(reason));
+  }
+}

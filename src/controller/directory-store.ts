@@ -1,0 +1,148 @@
+/**
+ * `run --manifests DIR`: the controller's loop over a watched directory instead of a cluster. Objects
+ * come from the directory's manifests; their status lives in memory, is printed as a JSON line when it
+ * changes, and is kept in a state file (written atomically) so a restart forgets nothing — the
+ * inventory above all. No finalizers here: deleting a file stops managing its environment.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseYamlDocuments } from '../api/yaml-documents.js';
+import type { ActionLogger } from '../engine/action-log.js';
+import { objectKey, type EnvironmentObject } from './environment-object.js';
+import type { EnvironmentStatus } from './inventory.js';
+import type { EventType, ObjectStore } from './object-store.js';
+
+const MANIFEST_FILE = /\.(ya?ml|json)$/;
+
+interface Stored {
+  object: EnvironmentObject;
+  specJson: string;
+}
+
+export class DirectoryStore implements ObjectStore {
+  readonly finalizers = false;
+  private readonly objects = new Map<string, Stored>();
+  private statuses: Record<string, EnvironmentStatus> = {};
+  private readonly eventCounts = new Map<string, number>();
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dir: string, private readonly logger: ActionLogger,
+    private readonly options: { stateFile?: string; printStatus?: (line: string) => void } = {},
+  ) {}
+
+  list(): EnvironmentObject[] {
+    return [...this.objects.values()].map((s) => this.withStatus(s.object));
+  }
+
+  get(key: string): EnvironmentObject | undefined {
+    const stored = this.objects.get(key);
+    return stored ? this.withStatus(stored.object) : undefined;
+  }
+
+  statusOf(key: string): EnvironmentStatus | undefined {
+    return this.statuses[key];
+  }
+
+  allStatuses(): Record<string, EnvironmentStatus> {
+    return Object.fromEntries([...this.objects.keys()].map((k) => [k, this.statuses[k]]).filter(([, s]) => s));
+  }
+
+  private withStatus(object: EnvironmentObject): EnvironmentObject {
+    const status = this.statuses[objectKey(object)];
+    return status ? { ...object, status } : object;
+  }
+
+  async writeStatus(object: EnvironmentObject, status: EnvironmentStatus): Promise<void> {
+    const key = objectKey(object);
+    this.statuses[key] = status;
+    this.options.printStatus?.(`${JSON.stringify({ object: key, status })}\n`);
+    await this.saveState();
+  }
+
+  async addFinalizer(): Promise<void> {}
+  async removeFinalizer(): Promise<void> {}
+
+  async event(object: EnvironmentObject, type: EventType, reason: string, message: string): Promise<void> {
+    const key = `${objectKey(object)} ${reason} ${message}`;
+    const count = (this.eventCounts.get(key) ?? 0) + 1;
+    this.eventCounts.set(key, count);
+    // Aggregated like Kubernetes events: the first, then every tenth repeat.
+    if (count === 1 || count % 10 === 0) this.logger[type === 'Warning' ? 'warn' : 'info']({ event: 'k8s-event', object: objectKey(object), type, reason, count }, message);
+  }
+
+  /** Loads the state file (if any) and the directory; the keys present. */
+  async load(): Promise<string[]> {
+    if (this.options.stateFile) {
+      try {
+        this.statuses = JSON.parse(await readFile(this.options.stateFile, 'utf8')) as Record<string, EnvironmentStatus>;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`--state ${this.options.stateFile}: cannot read it (${(e as Error).message}); move it away to start afresh`);
+      }
+    }
+    return this.rescan().then((r) => r.changed);
+  }
+
+  /** Re-reads every manifest; which keys changed (added or spec edited) and which are gone. */
+  async rescan(): Promise<{ changed: string[]; removed: string[] }> {
+    const names = (await readdir(this.dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
+    const seen = new Map<string, EnvironmentObject>();
+    for (const name of names) {
+      const file = join(this.dir, name);
+      const parsed = parseYamlDocuments(await readFile(file, 'utf8').catch(() => ''), file);
+      for (const e of parsed.errors) this.logger.error({ event: 'manifest', file, error: e.message }, 'cannot read a manifest');
+      for (const doc of parsed.documents) {
+        const value = doc.value as EnvironmentObject['manifest'] | null;
+        if (!value?.metadata?.name) {
+          this.logger.error({ event: 'manifest', file, document: doc.index }, 'a document without metadata.name is skipped');
+          continue;
+        }
+        seen.set(objectKey({ manifest: value }), { manifest: value });
+      }
+    }
+    const changed: string[] = [];
+    for (const [key, object] of seen) {
+      const specJson = JSON.stringify(object.manifest);
+      const before = this.objects.get(key);
+      if (before?.specJson === specJson) continue;
+      const generation = (before?.object.manifest.metadata.generation ?? 0) + 1;
+      object.manifest.metadata = { ...object.manifest.metadata, generation, creationTimestamp: before?.object.manifest.metadata.creationTimestamp ?? new Date().toISOString() };
+      this.objects.set(key, { object, specJson });
+      changed.push(key);
+    }
+    const removed = [...this.objects.keys()].filter((k) => !seen.has(k));
+    for (const key of removed) this.objects.delete(key);
+    return { changed, removed };
+  }
+
+  /** Watches the directory; `onChange` gets the keys to reconcile and the ones gone. */
+  watch(onChange: (changed: string[], removed: string[]) => void): void {
+    this.watcher = watch(this.dir, () => {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.rescan().then(({ changed, removed }) => onChange(changed, removed), (e: unknown) => {
+        this.logger.error({ event: 'manifest', error: (e as Error).message }, 'cannot rescan the manifests directory');
+      }), 100);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.watcher?.close();
+    clearTimeout(this.debounce);
+    await this.writing;
+  }
+
+  /** Atomically: a temp file, then rename; writes never interleave. */
+  private saveState(): Promise<void> {
+    const file = this.options.stateFile;
+    if (!file) return Promise.resolve();
+    this.writing = this.writing.then(async () => {
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, `${JSON.stringify(this.statuses, null, 2)}\n`, { mode: 0o600 });
+      await rename(tmp, file);
+    });
+    return this.writing;
+  }
+}

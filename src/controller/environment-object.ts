@@ -1,0 +1,32 @@
+/** A JobMatchEnvironment as a source holds it (the API server, or a watched directory), and how the controller reads it. */
+import { loadManifests, type LoadedEnvironment } from '../api/manifests.js';
+import { formatFieldError } from '../api/field-error.js';
+import type { JobMatchEnvironment, ObjectMeta } from '../api/types.js';
+import type { EnvironmentStatus } from './inventory.js';
+
+export const FINALIZER = 'jobmatch.io/cleanup';
+export const PAUSED_ANNOTATION = 'jobmatch.io/paused';
+export const RECONCILE_AT_ANNOTATION = 'jobmatch.io/reconcile-at';
+export const ORPHAN_ON_DELETE_ANNOTATION = 'jobmatch.io/orphan-on-delete';
+
+export interface EnvironmentObject {
+  manifest: JobMatchEnvironment & { metadata: ObjectMeta & { finalizers?: string[]; deletionTimestamp?: string; creationTimestamp?: string } };
+  status?: EnvironmentStatus;
+}
+
+export const objectKey = (o: { manifest: { metadata: { namespace?: string; name: string } } }) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`;
+
+/** Validates and defaults one object exactly as the CLI does a file; the API server's own metadata and the status are not the user's. */
+export function loadObject(o: EnvironmentObject): { env: LoadedEnvironment } | { errors: string[] } {
+  const { name, namespace, labels, annotations } = o.manifest.metadata;
+  const manifest = {
+    apiVersion: o.manifest.apiVersion, kind: o.manifest.kind,
+    metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    spec: o.manifest.spec,
+  };
+  const loaded = loadManifests([{ file: objectKey(o), text: JSON.stringify(manifest) }]);
+  if (loaded.errors.length > 0) return { errors: loaded.errors.map(({ source: _, ...e }) => formatFieldError(e)) };
+  return { env: loaded.environments[0]! };
+}
+
+export const annotation = (o: EnvironmentObject, key: string) => o.manifest.metadata.annotations?.[key];

@@ -1,0 +1,65 @@
+/**
+ * The inventory: what the controller created, adopted and granted, kept in status so a binding dropped
+ * from the spec can be revoked and a deleted environment cleaned up. Pure; names only, never a value.
+ */
+import type { ResolvedSpec } from '../api/defaults.js';
+import type { JobMatchEnvironmentStatus, ResourceKind } from '../api/types.js';
+import type { ReconcileReport } from '../engine/reconcile.js';
+import type { Action } from '../plan/types.js';
+
+export interface InventoryBinding {
+  resource: string;
+  role: string;
+  member: string;
+}
+
+export interface Inventory {
+  resources: { kind: ResourceKind; name: string }[];
+  bindings: InventoryBinding[];
+}
+
+export type EnvironmentStatus = JobMatchEnvironmentStatus & { inventory?: Inventory };
+
+export const emptyInventory = (): Inventory => ({ resources: [], bindings: [] });
+
+const bindingKey = (b: InventoryBinding) => `${b.resource} ${b.role} ${b.member}`;
+
+/** Bindings the inventory holds that the spec no longer declares (present): to revoke. */
+export function droppedBindings(spec: ResolvedSpec, inventory: Inventory | undefined): InventoryBinding[] {
+  const declared = new Set(spec.iam.filter((b) => b.ensure === 'present').map(bindingKey));
+  return (inventory?.bindings ?? []).filter((b) => !declared.has(bindingKey(b)));
+}
+
+/** The spec with an `ensure: absent` entry for every dropped binding, so the one engine plans their revocation. */
+export function withRevocations(spec: ResolvedSpec, inventory: Inventory | undefined): ResolvedSpec {
+  const dropped = droppedBindings(spec, inventory);
+  if (dropped.length === 0) return spec;
+  const explicit = new Set(spec.iam.map(bindingKey));
+  return { ...spec, iam: [...spec.iam, ...dropped.filter((b) => !explicit.has(bindingKey(b))).map((b) => ({ ...b, ensure: 'absent' as const }))] };
+}
+
+const ok = (a: Action, report: ReconcileReport) => report.results?.[a.id]?.outcome === 'ok';
+
+/** The inventory after a reconcile: what is now ours and granted, minus what was deleted or revoked. */
+export function nextInventory(previous: Inventory | undefined, report: ReconcileReport, spec: ResolvedSpec): Inventory {
+  const resources = new Map((previous?.resources ?? []).map((r) => [`${r.kind}/${r.name}`, r]));
+  const bindings = new Map((previous?.bindings ?? []).map((b) => [bindingKey(b), b]));
+  const entries = new Map(spec.iam.map((b) => [`IAMBinding/${b.resource} ${b.role} ${b.member}`, b]));
+  for (const a of report.plan.actions) {
+    const executed = ok(a, report);
+    if (a.kind === 'IAMBinding') {
+      const entry = entries.get(a.id);
+      if (!entry) continue;
+      const key = bindingKey(entry);
+      if (entry.ensure === 'present' && (a.verb === 'none' || executed)) bindings.set(key, { resource: entry.resource, role: entry.role, member: entry.member });
+      if (entry.ensure === 'absent' && (a.verb === 'none' || executed)) bindings.delete(key);
+      continue;
+    }
+    if (a.verb === 'delete' && executed) resources.delete(a.id);
+    else if ((a.verb === 'none' || a.verb === 'pending' || ((a.verb === 'create' || a.verb === 'update' || a.verb === 'adopt') && executed))) {
+      resources.set(a.id, { kind: a.kind, name: a.name });
+    }
+  }
+  const sort = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v);
+  return { resources: sort(resources), bindings: sort(bindings) };
+}

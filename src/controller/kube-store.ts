@@ -1,0 +1,182 @@
+/**
+ * The API server as the controller's object store: a list+watch informer cache of JobMatchEnvironments,
+ * status written with a merge patch carrying the resourceVersion read (409 → re-read), finalizers, and
+ * aggregated Events. Only spec, annotation, finalizer or deletion changes wake the reconciler: our own
+ * status writes do not (controller-runtime's GenerationChangedPredicate).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND } from '../api/types.js';
+import type { ActionLogger } from '../engine/action-log.js';
+import { FINALIZER, objectKey, type EnvironmentObject } from './environment-object.js';
+import type { EnvironmentStatus } from './inventory.js';
+import { StaleObjectError, type EventType, type ObjectStore } from './object-store.js';
+
+const VERSION = API_VERSION.split('/')[1]!;
+const PLURAL = 'jobmatchenvironments';
+const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const COMPONENT = 'jobmatch-operator';
+
+export interface KubeStoreOptions {
+  namespace?: string;
+  logger: ActionLogger;
+  /** Called with the keys to reconcile, and the keys gone. */
+  onChange: (changed: string[], removed: string[]) => void;
+}
+
+const isConflict = (e: unknown) => (e as { code?: number }).code === 409;
+
+function wakes(before: EnvironmentObject | undefined, after: EnvironmentObject): boolean {
+  if (!before) return true;
+  const a = before.manifest.metadata;
+  const b = after.manifest.metadata;
+  return a.generation !== b.generation || JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
+    || a.deletionTimestamp !== b.deletionTimestamp || JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []);
+}
+
+export class KubeStore implements ObjectStore {
+  readonly finalizers = true;
+  private readonly cache = new Map<string, EnvironmentObject>();
+  private readonly objects: k8s.CustomObjectsApi;
+  private readonly events: k8s.CoreV1Api;
+  private readonly eventNames = new Map<string, { name: string; namespace: string; count: number; first: string }>();
+  private informer: k8s.Informer<k8s.KubernetesObject> | undefined;
+  private stopped = false;
+  private restartDelayMs = 1000;
+  synced = false;
+
+  constructor(private readonly kc: k8s.KubeConfig, private readonly options: KubeStoreOptions) {
+    this.objects = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.events = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  list(): EnvironmentObject[] {
+    return [...this.cache.values()];
+  }
+
+  get(key: string): EnvironmentObject | undefined {
+    return this.cache.get(key);
+  }
+
+  private path(): string {
+    return this.options.namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${this.options.namespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  }
+
+  /** Lists, then watches (resourceVersion kept, relist on 410, re-watch when the server closes); restarts with backoff on errors. */
+  async start(): Promise<void> {
+    const ns = this.options.namespace;
+    const listFn = () => (ns
+      ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
+      : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+    const informer = k8s.makeInformer(this.kc, this.path(), listFn);
+    this.informer = informer;
+    const upsert = (obj: k8s.KubernetesObject) => {
+      const object = toEnvironmentObject(obj);
+      const key = objectKey(object);
+      const before = this.cache.get(key);
+      this.cache.set(key, object);
+      if (wakes(before, object)) this.options.onChange([key], []);
+    };
+    informer.on(k8s.ADD, upsert);
+    informer.on(k8s.UPDATE, upsert);
+    informer.on(k8s.DELETE, (obj) => {
+      const key = objectKey(toEnvironmentObject(obj));
+      this.cache.delete(key);
+      this.options.onChange([], [key]);
+    });
+    informer.on(k8s.CONNECT, () => {
+      this.synced = true;
+      this.restartDelayMs = 1000;
+    });
+    informer.on(k8s.ERROR, (err) => {
+      if (this.stopped) return;
+      this.options.logger.warn({ event: 'watch', error: String((err as Error)?.message ?? err), retryInMs: this.restartDelayMs }, 'the watch failed: restarting it');
+      const delay = this.restartDelayMs;
+      this.restartDelayMs = Math.min(30_000, this.restartDelayMs * 2);
+      setTimeout(() => void (!this.stopped && informer.start().catch(() => undefined)), delay).unref();
+    });
+    await informer.start();
+    this.synced = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.informer?.stop();
+  }
+
+  private async patch(object: EnvironmentObject, body: object, status: boolean): Promise<EnvironmentObject> {
+    const { name, namespace = 'default', resourceVersion } = object.manifest.metadata;
+    const params = { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { ...body, metadata: { ...(body as { metadata?: object }).metadata, resourceVersion } } };
+    try {
+      const updated = status
+        ? await this.objects.patchNamespacedCustomObjectStatus(params, MERGE)
+        : await this.objects.patchNamespacedCustomObject(params, MERGE);
+      const next = toEnvironmentObject(updated as k8s.KubernetesObject);
+      // Keep the cache at least as fresh as what we wrote, so the next reconcile reads it.
+      this.cache.set(objectKey(next), next);
+      return next;
+    } catch (e) {
+      if (isConflict(e)) throw new StaleObjectError(`${namespace}/${name} changed since it was read: reconciling again`);
+      throw e;
+    }
+  }
+
+  async writeStatus(object: EnvironmentObject, status: EnvironmentStatus): Promise<void> {
+    await this.patch(object, { status: statusPatch(object.status, status) }, true);
+  }
+
+  async addFinalizer(object: EnvironmentObject): Promise<void> {
+    await this.patch(object, { metadata: { finalizers: [...(object.manifest.metadata.finalizers ?? []), FINALIZER] } }, false);
+  }
+
+  async removeFinalizer(object: EnvironmentObject): Promise<void> {
+    await this.patch(object, { metadata: { finalizers: (object.manifest.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } }, false);
+  }
+
+  /** core/v1 Events, aggregated: the same reason and message on the same object patches one Event's count. */
+  async event(object: EnvironmentObject, type: EventType, reason: string, message: string): Promise<void> {
+    const { name, namespace = 'default', uid, resourceVersion } = object.manifest.metadata;
+    const key = `${namespace}/${name} ${type} ${reason} ${message}`;
+    const now = new Date();
+    const seen = this.eventNames.get(key);
+    try {
+      if (seen) {
+        seen.count += 1;
+        await this.events.patchNamespacedEvent({ name: seen.name, namespace, body: { count: seen.count, lastTimestamp: now } }, MERGE);
+        return;
+      }
+      const eventName = `${name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+      await this.events.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: eventName, namespace },
+          involvedObject: { apiVersion: API_VERSION, kind: KIND, name, namespace, ...(uid ? { uid: String(uid) } : {}), ...(resourceVersion ? { resourceVersion } : {}) },
+          type, reason, message: message.slice(0, 1024), count: 1, firstTimestamp: now, lastTimestamp: now,
+          source: { component: COMPONENT }, reportingComponent: COMPONENT, reportingInstance: COMPONENT,
+        },
+      });
+      this.eventNames.set(key, { name: eventName, namespace, count: 1, first: now.toISOString() });
+    } catch (e) {
+      this.options.logger.warn({ event: 'k8s-event', reason, error: (e as Error).message }, 'could not record an Event');
+    }
+  }
+}
+
+export function toEnvironmentObject(obj: k8s.KubernetesObject): EnvironmentObject {
+  const { status, ...manifest } = obj as unknown as EnvironmentObject['manifest'] & { status?: EnvironmentObject['status'] };
+  const metadata = { ...manifest.metadata } as EnvironmentObject['manifest']['metadata'] & { creationTimestamp?: unknown; deletionTimestamp?: unknown };
+  // client-node turns timestamps into Date objects; the controller compares strings.
+  for (const field of ['creationTimestamp', 'deletionTimestamp'] as const) {
+    const value = metadata[field] as unknown;
+    if (value instanceof Date) (metadata as Record<string, unknown>)[field] = value.toISOString();
+  }
+  return { manifest: { ...manifest, metadata }, ...(status ? { status } : {}) };
+}
+
+/** A merge patch from one status to the next: what is gone is set to null (a merge patch keeps what it does not name). */
+export function statusPatch(previous: EnvironmentStatus | undefined, next: EnvironmentStatus): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...next };
+  for (const key of Object.keys(previous ?? {})) if (!(key in next)) patch[key] = null;
+  const gone = Object.keys(previous?.exports ?? {}).filter((k) => !(k in (next.exports ?? {})));
+  if (gone.length > 0) patch.exports = { ...next.exports, ...Object.fromEntries(gone.map((k) => [k, null])) };
+  return patch;
+}

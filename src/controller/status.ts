@@ -1,0 +1,139 @@
+/**
+ * The status of a JobMatchEnvironment from a reconcile report. Pure. Condition times move only when a
+ * condition's status changes, and lastReconcileTime is written only along with another change, so an
+ * in-sync resync computes exactly the status already stored and writes nothing.
+ */
+import type { ResolvedSpec } from '../api/defaults.js';
+import { configHash, resourceExports } from '../api/env-file.js';
+import type { Condition, ConditionStatus, ConditionType, ResourceState, ResourceStatus } from '../api/types.js';
+import type { EnvironmentStatus as JobMatchEnvironmentStatus } from './inventory.js';
+import type { ReconcileReport } from '../engine/reconcile.js';
+import { hasChanges, isInSync, isReady, type Action, type Plan } from '../plan/types.js';
+
+type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
+
+const EXECUTED: Partial<Record<Action['verb'], ResourceState>> = { create: 'Created', update: 'Updated', adopt: 'Adopted' };
+const PLANNED: Partial<Record<Action['verb'], ResourceState>> = {
+  none: 'InSync', create: 'Drifted', update: 'Drifted', adopt: 'Drifted', delete: 'Drifted',
+  conflict: 'Conflict', error: 'Error', pending: 'Pending', orphan: 'Orphaned',
+};
+
+function resourceState(a: Action, report: ReconcileReport): { state: ResourceState; message?: string } | undefined {
+  const result = report.results?.[a.id];
+  if (result?.outcome === 'ok') return a.verb === 'delete' ? undefined : { state: EXECUTED[a.verb] ?? 'InSync', ...(a.pending ? { message: `needs a value: ${a.pending}` } : {}) };
+  if (result && result.outcome !== 'skipped') return { state: result.outcome === 'conflict' ? 'Conflict' : 'Error', message: result.error ?? result.outcome };
+  const state = a.pending && a.verb !== 'conflict' ? 'Pending' : PLANNED[a.verb] ?? 'InSync';
+  const message = a.pending ? `needs a value: ${a.pending}` : a.message ?? (a.changes.length > 0 ? a.changes.map((c) => c.field).join(', ') : undefined);
+  return { state, ...(message && state !== 'InSync' ? { message } : {}) };
+}
+
+export function resourceStatuses(report: ReconcileReport): ResourceStatus[] {
+  return report.plan.actions.flatMap((a) => {
+    const s = resourceState(a, report);
+    return s ? [{ kind: a.kind, name: a.name, state: s.state, ...(s.message ? { message: s.message.slice(0, 1024) } : {}) }] : [];
+  });
+}
+
+function readyCondition(report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
+  if (paused) return { status: 'False', reason: 'Paused', message: 'jobmatch.io/paused is "true": observed, nothing written' };
+  if (final.suspended) return { status: 'Unknown', reason: 'Suspended', message: 'spec.policy.suspend: nothing observed, nothing changed' };
+  if (isReady(final)) return { status: 'True', reason: 'Ready', message: 'every resource matches the manifest and every secret has a value' };
+  const s = final.summary;
+  if (s.conflict > 0) return { status: 'False', reason: 'Conflict', message: `${s.conflict} resource(s) in conflict: see status.resources` };
+  if (s.error > 0 || Object.values(report.results ?? {}).some((r) => r.outcome === 'error')) return { status: 'False', reason: 'ReconcileError', message: 'some reads or writes failed: see status.resources' };
+  if (hasChanges(final)) return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: final.reportOnly ? 'policy.drift is Report: drift is reported, never healed' : 'changes are still to be applied' };
+  return { status: 'False', reason: 'SecretsMissing', message: `${s.pending} secret(s) still need a value: the apps cannot start until then` };
+}
+
+function syncedCondition(report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
+  if (paused || final.suspended) return { status: 'Unknown', reason: paused ? 'Paused' : 'Suspended', message: 'no writes while paused or suspended' };
+  const failed = Object.values(report.results ?? {}).filter((r) => r.outcome === 'error' || r.outcome === 'conflict' || r.outcome === 'cancelled').length;
+  if (failed > 0 || !isInSync(final)) {
+    if (final.reportOnly && final.summary.conflict === 0 && final.summary.error === 0) return { status: 'False', reason: 'DriftReported', message: 'policy.drift is Report: nothing written' };
+    return { status: 'False', reason: 'ReconcileError', message: `${failed} action(s) failed; ${final.summary.conflict} in conflict, ${final.summary.error} could not be read` };
+  }
+  return { status: 'True', reason: 'ReconcileSucceeded', message: 'GCP matches the manifest' };
+}
+
+function driftCondition(report: ReconcileReport): ConditionValue {
+  const drifted = report.plan.actions.filter((a) => (a.verb === 'update' || a.verb === 'delete' || a.verb === 'create') && a.kind !== 'IAMBinding' ? true : a.kind === 'IAMBinding' && a.verb !== 'none' && a.verb !== 'conflict' && a.verb !== 'error');
+  if (drifted.length === 0) return { status: 'False', reason: 'NoDrift', message: 'GCP matched the manifest when observed' };
+  const detail = drifted.slice(0, 10).map((a) => `${a.verb} ${a.kind} ${a.name}${a.changes.length ? ` (${a.changes.map((c) => c.field).join(', ')})` : ''}`).join('; ');
+  return { status: 'True', reason: report.plan.reportOnly ? 'DriftReported' : 'DriftHealed', message: detail.slice(0, 4000) };
+}
+
+/** Conditions with their transition times kept while their status does not change. */
+export function withTransitions(previous: Condition[] | undefined, next: Record<ConditionType, ConditionValue>, generation: number | undefined, now: string): Condition[] {
+  return (Object.entries(next) as [ConditionType, ConditionValue][]).map(([type, value]) => {
+    const before = previous?.find((c) => c.type === type);
+    const changed = !before || before.status !== value.status;
+    return {
+      type, ...value, lastTransitionTime: changed ? now : before.lastTransitionTime,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    };
+  });
+}
+
+export interface StatusInput {
+  spec: ResolvedSpec;
+  report: ReconcileReport;
+  previous: JobMatchEnvironmentStatus | undefined;
+  generation: number | undefined;
+  paused: boolean;
+  now: string;
+}
+
+/** The status to store, without lastReconcileTime (added only when something else changed: see withReconcileTime). */
+export function computeStatus({ spec, report, previous, generation, paused, now }: StatusInput): JobMatchEnvironmentStatus {
+  const final = report.after ?? report.plan;
+  const drift = driftCondition(report);
+  const conditions = withTransitions(previous?.conditions, {
+    Ready: readyCondition(report, final, paused),
+    Synced: syncedCondition(report, final, paused),
+    Deployed: { status: 'Unknown', reason: 'NotManaged', message: 'the VM rollout is not managed by this version of the operator' },
+    DriftDetected: drift,
+  }, generation, now);
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    conditions,
+    resources: resourceStatuses(report),
+    exports: resourceExports(spec),
+    configHash: configHash(spec),
+    ...(previous?.deployedConfigHash ? { deployedConfigHash: previous.deployedConfigHash } : {}),
+    ...(drift.status === 'True' ? { lastDriftTime: now } : previous?.lastDriftTime ? { lastDriftTime: previous.lastDriftTime } : {}),
+    ...(previous?.inventory ? { inventory: previous.inventory } : {}),
+  };
+}
+
+/** The status of an object whose spec is invalid: every message, no GCP call made. */
+export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict', messages: string[], now: string): JobMatchEnvironmentStatus {
+  const message = messages.join('\n').slice(0, 30_000);
+  const no: ConditionValue = { status: 'False', reason, message };
+  return {
+    ...previous,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    conditions: withTransitions(previous?.conditions, {
+      Ready: no, Synced: no,
+      Deployed: { status: 'Unknown', reason: 'NotManaged', message: 'the VM rollout is not managed by this version of the operator' },
+      DriftDetected: { status: 'Unknown', reason, message: 'nothing observed' },
+    }, generation, now),
+  };
+}
+
+const withoutTime = ({ lastReconcileTime: _, ...rest }: JobMatchEnvironmentStatus) => rest;
+
+/** Whether `next` says anything `previous` does not (lastReconcileTime aside). */
+export function statusChanged(previous: JobMatchEnvironmentStatus | undefined, next: JobMatchEnvironmentStatus): boolean {
+  return JSON.stringify(canonical(withoutTime(previous ?? {}))) !== JSON.stringify(canonical(withoutTime(next)));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
+  return value;
+}
+
+export const withReconcileTime = (status: JobMatchEnvironmentStatus, now: string): JobMatchEnvironmentStatus => ({ ...status, lastReconcileTime: now });
+
+export const conditionStatus = (status: JobMatchEnvironmentStatus | undefined, type: ConditionType): ConditionStatus | undefined =>
+  status?.conditions?.find((c) => c.type === type)?.status;
