@@ -88,6 +88,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--concurrency <n>', 'environments reconciled at once', '4')
     .option('--gcp-endpoint <url>', endpointHelp)
     .option('--gcp-qps <n>', 'at most N GCP requests a second per API, across all environments')
+    .option('--resync-seconds <s>', "override every environment's spec.policy.resyncSeconds")
     .option('--listen <host:port>', '/healthz, /readyz, /metrics (and /status with --manifests)', '0.0.0.0:8080')
     .option('--no-leader-election', 'do not elect a leader (a single replica)')
     .option('--leader-election-namespace <ns>', "the Lease's namespace (default: the pod's namespace in a cluster)")
@@ -96,8 +97,12 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('demo')
-    .description('The main job end to end against an in-process sandbox: plan, apply, out-of-band drift, plan, heal (npm start).')
-    .action(async () => setExit(await (await import('./demo-command.js')).demoCommand(io, isTty())));
+    .description('The main job on a laptop (npm start): the controller watches manifests/examples against an in-process GCP sandbox, heals drift made behind its back; Ctrl-C stops it.')
+    .option('--once', 'stop once the scripted drift is healed (tests, CI)')
+    .option('--resync-seconds <s>', 'resync period of the demo', '4')
+    .action(async (opts: { once?: boolean; resyncSeconds: string }) => setExit(await (await import('./demo-command.js')).demoCommand(io, {
+      color: isTty(), ...(opts.once ? { once: true } : {}), resyncSeconds: Number(opts.resyncSeconds), stop: stopSignal(),
+    })));
 
   program
     .command('sandbox')

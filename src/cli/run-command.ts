@@ -31,6 +31,8 @@ export interface RunCommandOptions {
   leaderElectionNamespace?: string;
   /** How long in-flight reconciles may finish after SIGTERM before they are cancelled. */
   shutdownGrace?: string;
+  /** Overrides every spec's policy.resyncSeconds. */
+  resyncSeconds?: string;
 }
 
 export const STOP_GRACE_MS = 3000;
@@ -51,6 +53,8 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   const qps = options.gcpQps === undefined ? undefined : positive(options.gcpQps, '--gcp-qps', 0);
   if (typeof concurrency === 'string') return fail(concurrency);
   if (typeof qps === 'string') return fail(qps);
+  const resync = options.resyncSeconds === undefined ? undefined : positive(options.resyncSeconds, '--resync-seconds', 0);
+  if (typeof resync === 'string') return fail(resync);
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   if (!endpoint) {
     try {
@@ -70,7 +74,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   };
   if (!options.manifests) {
     const { runInCluster } = await import('../controller/cluster-runner.js');
-    return runInCluster(io, { ...options, concurrency, engine, metrics, logger }, stop);
+    return runInCluster(io, { ...options, concurrency, engine, metrics, logger, ...(resync ? { resync } : {}) }, stop);
   }
   if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
   const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });
@@ -80,7 +84,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   } catch (e) {
     return fail((e as Error).message);
   }
-  const controller = new Controller({ store, engine, logger, metrics, concurrency });
+  const controller = new Controller({ store, engine, logger, metrics, concurrency, ...(resync ? { resyncSeconds: resync } : {}) });
   let synced = false;
   const http = await serveHttp(options.listen ?? '0.0.0.0:8080', {
     healthy: () => true, ready: () => synced, metrics: metrics.registry, status: () => store.allStatuses(),

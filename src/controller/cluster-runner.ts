@@ -20,6 +20,7 @@ export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'
   engine: Omit<ReconcileContext, 'signal' | 'contested'>;
   metrics: ControllerMetrics;
   logger: ActionLogger;
+  resync?: number;
 }
 
 function kubeConfig(options: ClusterRunOptions): k8s.KubeConfig {
@@ -57,7 +58,7 @@ export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: 
       controller.enqueue(changed);
     },
   });
-  controller = new Controller({ store, engine: options.engine, logger, metrics, concurrency: options.concurrency });
+  controller = new Controller({ store, engine: options.engine, logger, metrics, concurrency: options.concurrency, ...(options.resync ? { resyncSeconds: options.resync } : {}) });
   const leaderElection = options.leaderElection !== false;
   let lost!: () => void;
   const leadershipLost = new Promise<void>((resolve) => (lost = resolve));

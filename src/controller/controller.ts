@@ -19,6 +19,8 @@ export interface ControllerOptions {
   clock?: Clock;
   /** Backoff of a failing key (1 s → 5 min by default). */
   backoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** Overrides every spec's policy.resyncSeconds. */
+  resyncSeconds?: number;
 }
 
 export class Controller {
@@ -32,6 +34,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.reconciler = new EnvironmentReconciler({
       store: options.store, engine: options.engine, logger: options.logger, metrics: options.metrics, signal: this.abort.signal,
+      ...(options.resyncSeconds !== undefined ? { resyncSeconds: options.resyncSeconds } : {}),
     });
     this.queue = new WorkQueue(async (key) => {
       const outcome = await this.reconciler.reconcile(key);

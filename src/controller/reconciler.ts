@@ -27,8 +27,8 @@ export interface ReconcilerOptions {
   signal?: AbortSignal;
   now?: () => Date;
   random?: () => number;
-  /** Resync when a reconcile fails to write status because the object moved: quickly. */
-  staleRetryMs?: number;
+  /** Overrides every spec's policy.resyncSeconds (run --resync-seconds, the demo). */
+  resyncSeconds?: number;
 }
 
 const VERB_EVENT: Record<string, string> = { create: 'Created', update: 'Updated', adopt: 'Adopted', delete: 'Deleted' };
@@ -120,7 +120,7 @@ export class EnvironmentReconciler {
     await this.recordEvents(object, report);
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
-    return { requeueAfterMs: jittered(loaded.env.spec.policy.resyncSeconds, this.options.random) };
+    return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds, this.options.random) };
   }
 
   private async recordEvents(object: EnvironmentObject, report: ReconcileReport): Promise<void> {

@@ -22,6 +22,8 @@ function resourceState(a: Action, report: ReconcileReport): { state: ResourceSta
   const result = report.results?.[a.id];
   if (result?.outcome === 'ok') return a.verb === 'delete' ? undefined : { state: EXECUTED[a.verb] ?? 'InSync', ...(a.pending ? { message: `needs a value: ${a.pending}` } : {}) };
   if (result && result.outcome !== 'skipped') return { state: result.outcome === 'conflict' ? 'Conflict' : 'Error', message: result.error ?? result.outcome };
+  // Done as part of another action (a dataset's access granted as it is created).
+  if (report.results && a.steps.length === 0 && EXECUTED[a.verb] && !a.pending) return { state: EXECUTED[a.verb]!, ...(a.message ? { message: a.message } : {}) };
   const state = a.pending && a.verb !== 'conflict' ? 'Pending' : PLANNED[a.verb] ?? 'InSync';
   const message = a.pending ? `needs a value: ${a.pending}` : a.message ?? (a.changes.length > 0 ? a.changes.map((c) => c.field).join(', ') : undefined);
   return { state, ...(message && state !== 'InSync' ? { message } : {}) };
@@ -55,7 +57,8 @@ function syncedCondition(report: ReconcileReport, final: Plan, paused: boolean):
   return { status: 'True', reason: 'ReconcileSucceeded', message: 'GCP matches the manifest' };
 }
 
-function driftCondition(report: ReconcileReport): ConditionValue {
+function driftCondition(report: ReconcileReport, specChanged: boolean): ConditionValue {
+  if (specChanged) return { status: 'False', reason: 'SpecChanged', message: 'the changes made follow a new or edited spec, not drift' };
   const drifted = report.plan.actions.filter((a) => (a.verb === 'update' || a.verb === 'delete' || a.verb === 'create') && a.kind !== 'IAMBinding' ? true : a.kind === 'IAMBinding' && a.verb !== 'none' && a.verb !== 'conflict' && a.verb !== 'error');
   if (drifted.length === 0) return { status: 'False', reason: 'NoDrift', message: 'GCP matched the manifest when observed' };
   const detail = drifted.slice(0, 10).map((a) => `${a.verb} ${a.kind} ${a.name}${a.changes.length ? ` (${a.changes.map((c) => c.field).join(', ')})` : ''}`).join('; ');
@@ -86,7 +89,9 @@ export interface StatusInput {
 /** The status to store, without lastReconcileTime (added only when something else changed: see withReconcileTime). */
 export function computeStatus({ spec, report, previous, generation, paused, now }: StatusInput): JobMatchEnvironmentStatus {
   const final = report.after ?? report.plan;
-  const drift = driftCondition(report);
+  // Drift is GCP moving away from a spec that did not change since it was last applied.
+  const specChanged = previous?.observedGeneration !== generation || previous?.conditions?.find((c) => c.type === 'Synced')?.status !== 'True';
+  const drift = driftCondition(report, specChanged);
   const conditions = withTransitions(previous?.conditions, {
     Ready: readyCondition(report, final, paused),
     Synced: syncedCondition(report, final, paused),
