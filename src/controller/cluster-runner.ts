@@ -9,7 +9,7 @@ import type { ReconcileContext } from '../engine/reconcile.js';
 import { Controller } from './controller.js';
 import { serveHttp } from './http-server.js';
 import { KubeStore } from './kube-store.js';
-import { LeaderElector } from './leader-election.js';
+import { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
 import type { ControllerMetrics } from './metrics.js';
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -21,13 +21,27 @@ export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'
   metrics: ControllerMetrics;
   logger: ActionLogger;
   resync?: number;
+  /** Tests shorten the Lease timings. */
+  leaseTimings?: Pick<LeaderElectionOptions, 'leaseDurationSeconds' | 'renewDeadlineMs' | 'retryPeriodMs'>;
 }
 
-function kubeConfig(options: ClusterRunOptions): k8s.KubeConfig {
+export interface ClusterController {
+  store: KubeStore;
+  controller: Controller;
+  elector: LeaderElector | undefined;
+  httpUrl: string;
+  /** Resolves if this replica loses the Lease (it then stops: a restart starts afresh). */
+  leadershipLost: Promise<void>;
+  /** No new work, in-flight reconciles cancelled after the grace period, the Lease released, the watch and the port closed. */
+  stop(): Promise<void>;
+}
+
+export function loadKubeConfig(options: Pick<RunCommandOptions, 'kubeconfig' | 'context'>): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
+  if (!kc.getCurrentCluster()) throw new Error('no cluster in the kubeconfig');
   return kc;
 }
 
@@ -40,16 +54,9 @@ function leaseNamespace(options: ClusterRunOptions, kc: k8s.KubeConfig): string 
   }
 }
 
-export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: Promise<void>): Promise<number> {
+/** Starts the controller against a cluster; throws with a message a person can act on when it cannot. */
+export async function startClusterController(kc: k8s.KubeConfig, options: ClusterRunOptions): Promise<ClusterController> {
   const { logger, metrics } = options;
-  let kc: k8s.KubeConfig;
-  try {
-    kc = kubeConfig(options);
-    if (!kc.getCurrentCluster()) throw new Error('no cluster in the kubeconfig');
-  } catch (e) {
-    io.stderr(`error: cannot load a Kubernetes configuration (${(e as Error).message}): run in a cluster, pass --kubeconfig FILE, or use --manifests DIR\n`);
-    return 1;
-  }
   let controller!: Controller;
   const store = new KubeStore(kc, {
     ...(options.namespace ? { namespace: options.namespace } : {}), logger,
@@ -64,6 +71,7 @@ export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: 
   const leadershipLost = new Promise<void>((resolve) => (lost = resolve));
   const elector = leaderElection ? new LeaderElector(kc, {
     namespace: leaseNamespace(options, kc), name: LEASE_NAME, identity: `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`, logger,
+    ...options.leaseTimings,
     onStartedLeading: () => {
       metrics.leader.set(1);
       controller.setActive(true);
@@ -75,26 +83,46 @@ export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: 
   }) : undefined;
   if (elector) controller.setActive(false);
   else metrics.leader.set(1);
-  const http = await serveHttp(options.listen ?? '0.0.0.0:8080', { healthy: () => true, ready: () => store.synced, metrics: metrics.registry })
-    .catch((e: unknown) => e as Error);
-  if (http instanceof Error) {
-    io.stderr(`error: --listen ${options.listen ?? '0.0.0.0:8080'}: ${http.message}\n`);
-    return 1;
-  }
+  const listen = options.listen ?? '0.0.0.0:8080';
+  const http = await serveHttp(listen, { healthy: () => true, ready: () => store.synced, metrics: metrics.registry }).catch((e: unknown) => {
+    throw new Error(`--listen ${listen}: ${(e as Error).message}`);
+  });
   try {
     await store.start();
   } catch (e) {
-    io.stderr(`error: cannot list JobMatchEnvironments (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?\n`);
     await new Promise((resolve) => http.server.close(resolve));
-    return 1;
+    throw new Error(`cannot list JobMatchEnvironments (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?`);
   }
   logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection }, `watching JobMatchEnvironments; health and metrics on ${http.url}`);
   elector?.start();
-  const why = await Promise.race([stop.then(() => 'stop' as const), leadershipLost.then(() => 'lost' as const)]);
-  logger.info({ event: 'stop', why }, why === 'lost' ? 'lost the leader Lease: stopping so a restart starts afresh' : 'stopping: no new work');
-  await controller.stop(Number(options.shutdownGrace ?? 3000));
-  await elector?.stop();
-  await store.stop();
-  await new Promise((resolve) => http.server.close(resolve));
+  return {
+    store, controller, elector, httpUrl: http.url, leadershipLost,
+    stop: async () => {
+      await controller.stop(Number(options.shutdownGrace ?? 3000));
+      await elector?.stop();
+      await store.stop();
+      await new Promise((resolve) => http.server.close(resolve));
+    },
+  };
+}
+
+export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: Promise<void>): Promise<number> {
+  let kc: k8s.KubeConfig;
+  try {
+    kc = loadKubeConfig(options);
+  } catch (e) {
+    io.stderr(`error: cannot load a Kubernetes configuration (${(e as Error).message}): run in a cluster, pass --kubeconfig FILE, or use --manifests DIR\n`);
+    return 1;
+  }
+  let running: ClusterController;
+  try {
+    running = await startClusterController(kc, options);
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const why = await Promise.race([stop.then(() => 'stop' as const), running.leadershipLost.then(() => 'lost' as const)]);
+  options.logger.info({ event: 'stop', why }, why === 'lost' ? 'lost the leader Lease: stopping so a restart starts afresh' : 'stopping: no new work');
+  await running.stop();
   return why === 'lost' ? 1 : 0;
 }

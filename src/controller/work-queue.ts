@@ -51,6 +51,11 @@ export class WorkQueue {
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
   }
 
+  /** Keys being processed now. */
+  get active(): number {
+    return this.running.size;
+  }
+
   /** Keys waiting or running: the workqueue depth metric. */
   get depth(): number {
     return this.queued.size + this.running.size;

@@ -1,0 +1,317 @@
+/**
+ * The controller against a real kube-apiserver and etcd (test/kube), with the sandbox as GCP and the
+ * real @kubernetes/client-node: status, finalizer, Events, inventory, deletion policies, leader
+ * election, RBAC of manifests/install, an apiserver restart. The first run builds the binaries
+ * (10–17 min on 2 cores, cached afterwards).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
+import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { createActionLogger } from '../../src/engine/action-log.js';
+import { PolicyWriter } from '../../src/engine/policy-writer.js';
+import { createGcpClients } from '../../src/gcp/clients.js';
+import { GcpCaller } from '../../src/gcp/gcp-caller.js';
+import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
+import { FAST_RETRY } from '../support/engine.js';
+import { leaks } from '../support/leaks.js';
+import { PROJECT, useSandbox } from '../support/sandbox.js';
+
+const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
+const CRD = new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url).pathname;
+const STAGING = parse(readFileSync(new URL('../../manifests/examples/staging.yaml', import.meta.url), 'utf8')) as Env;
+const G = { group: 'jobmatch.io', version: 'v1alpha1', plural: 'jobmatchenvironments' };
+const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+interface Env {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; generation?: number; resourceVersion?: string; annotations?: Record<string, string>; finalizers?: string[] };
+  spec: any;
+  status?: any;
+}
+
+const s = useSandbox();
+let kube: Kube;
+let output = '';
+const running: ClusterController[] = [];
+
+beforeAll(async () => {
+  kube = await startKube();
+  await applyCrd(kube, CRD);
+}, 30 * 60_000);
+
+afterAll(async () => {
+  for (const c of running.splice(0)) await c.stop().catch(() => undefined);
+  await kube?.stop();
+}, 60_000);
+
+/** An environment of its own (names from `id`), so tests never share a GCP resource. */
+function environment(ns: string, id: string, mutate?: (e: Env) => void): Env {
+  const e = structuredClone(STAGING);
+  e.metadata = { name: id, namespace: ns };
+  e.spec.environment = id;
+  e.spec.buckets[0].name = `jobmatch-${id}-bronze`;
+  e.spec.datasets = e.spec.datasets.map((d: any) => ({ ...d, datasetId: d.datasetId.replace('staging', id.replaceAll('-', '_')) }));
+  e.spec.iam = e.spec.iam.map((b: any) => ({
+    ...b, member: b.member.replace('jobmatch-staging-vm', `jobmatch-${id}-vm`),
+    resource: b.resource.replace('jobmatch-staging-bronze-job-match-v0', `jobmatch-${id}-bronze`).replace(/staging_/, `${id.replaceAll('-', '_')}_`),
+  }));
+  e.spec.vm.name = `jobmatch-${id}-vm`;
+  mutate?.(e);
+  return e;
+}
+
+async function controllerAs(kc: k8s.KubeConfig, ns: string | undefined, extra: { leaderElection?: boolean; leaseNamespace?: string; concurrency?: number } = {}) {
+  const logger = createActionLogger({ write: (l: string) => { output += l; } } as unknown as NodeJS.WritableStream, 'info');
+  const clients = createGcpClients({ projectId: PROJECT, endpoint: s.url });
+  const c = await startClusterController(kc, {
+    ...(ns ? { namespace: ns } : {}), concurrency: extra.concurrency ?? 4, listen: '127.0.0.1:0', logger, metrics: new ControllerMetrics(),
+    engine: { caller: new GcpCaller({ retry: FAST_RETRY }), clientsFor: () => clients, logger, execute: { policyWriter: new PolicyWriter() } },
+    leaderElection: extra.leaderElection ?? false, ...(extra.leaseNamespace ? { leaderElectionNamespace: extra.leaseNamespace } : {}),
+    leaseTimings: { leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 300 }, shutdownGrace: '1000',
+  });
+  running.push(c);
+  return c;
+}
+
+const api = () => kube.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
+const get = async (ns: string, name: string) => (await api().getNamespacedCustomObject({ ...G, namespace: ns, name })) as Env;
+const create = (e: Env) => api().createNamespacedCustomObject({ ...G, namespace: e.metadata.namespace, body: e });
+const patch = (ns: string, name: string, body: object) => api().patchNamespacedCustomObject({ ...G, namespace: ns, name, body }, MERGE);
+const condition = (e: Env, type: string) => e.status?.conditions?.find((c: any) => c.type === type);
+const events = async (ns: string) => (await kube.kubeconfig.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: ns })).items;
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)?.slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const synced = (ns: string, name: string, generation?: number) => until(`${ns}/${name} Synced`, () => get(ns, name),
+  (e) => condition(e, 'Synced')?.status === 'True' && (generation === undefined || e.status?.observedGeneration === generation));
+
+describe('the controller in a cluster', () => {
+  it('reconciles a new object through one engine, follows spec edits, and a no-op resync writes nothing to Kubernetes or GCP', async () => {
+    const ns = await createNamespace(kube, 'ctl-basic');
+    const c = await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'basic'));
+    let e = await synced(ns, 'basic', 1);
+    expect(e.metadata.finalizers).toEqual(['jobmatch.io/cleanup']);
+    expect(condition(e, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretsMissing', observedGeneration: 1 });
+    expect(e.status.exports).toMatchObject({ GCS_BUCKET: 'jobmatch-basic-bronze' });
+    await patch(ns, 'basic', { spec: { buckets: [{ ...e.spec.buckets[0], versioning: false }] } });
+    e = await synced(ns, 'basic', 2);
+    expect((await s.clients.storage.bucket('jobmatch-basic-bronze').getMetadata())[0].versioning?.enabled).toBe(false);
+    // A resync of an object in sync: the same status, so no write; reads only in GCP.
+    await c.controller.queue.idle();
+    const before = { rv: (await get(ns, 'basic')).metadata.resourceVersion, events: (await events(ns)).length };
+    s.sandbox.stats.reset();
+    c.controller.queue.add(`${ns}/basic`);
+    await c.controller.queue.idle();
+    expect(s.sandbox.stats.snapshot()).toMatchObject({ writes: 0 });
+    expect(s.sandbox.stats.snapshot().reads).toBeGreaterThan(10);
+    expect({ rv: (await get(ns, 'basic')).metadata.resourceVersion, events: (await events(ns)).length }).toEqual(before);
+  });
+
+  it('heals drift made through Google\'s client; with policy Report it only says so; paused writes nothing; reconcile-at forces a reconcile', async () => {
+    const ns = await createNamespace(kube, 'ctl-drift');
+    const c = await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'drift'));
+    await synced(ns, 'drift', 1);
+    const bucket = s.clients.storage.bucket('jobmatch-drift-bronze');
+    await bucket.setMetadata({ versioning: { enabled: false } });
+    c.controller.queue.add(`${ns}/drift`); // the resync, due now
+    let e = await until('drift healed', () => get(ns, 'drift'), (x) => condition(x, 'DriftDetected')?.status === 'True');
+    expect(condition(e, 'DriftDetected')).toMatchObject({ reason: 'DriftHealed', message: expect.stringContaining('versioning') });
+    expect((await bucket.getMetadata())[0].versioning?.enabled).toBe(true);
+    expect((await events(ns)).some((ev) => ev.reason === 'Updated' && ev.message?.includes('jobmatch-drift-bronze'))).toBe(true);
+
+    await patch(ns, 'drift', { spec: { policy: { drift: 'Report' } } });
+    await synced(ns, 'drift', 2).catch(() => undefined);
+    await bucket.setMetadata({ versioning: { enabled: false } });
+    c.controller.queue.add(`${ns}/drift`);
+    e = await until('drift reported', () => get(ns, 'drift'), (x) => condition(x, 'DriftDetected')?.reason === 'DriftReported');
+    expect((await bucket.getMetadata())[0].versioning?.enabled).toBe(false);
+
+    await patch(ns, 'drift', { metadata: { annotations: { 'jobmatch.io/paused': 'true' } }, spec: { policy: { drift: 'Heal' } } });
+    e = await until('paused', () => get(ns, 'drift'), (x) => condition(x, 'Ready')?.reason === 'Paused');
+    expect((await bucket.getMetadata())[0].versioning?.enabled).toBe(false);
+
+    s.sandbox.stats.reset();
+    await patch(ns, 'drift', { metadata: { annotations: { 'jobmatch.io/paused': 'false', 'jobmatch.io/reconcile-at': new Date().toISOString() } } });
+    await until('healed after unpausing', () => bucket.getMetadata().then((m) => m[0].versioning?.enabled), (v) => v === true);
+    expect(s.sandbox.stats.snapshot().writes).toBeGreaterThan(0);
+  });
+
+  it('revokes a binding it granted once it leaves the spec, and reports an invalid spec with zero GCP calls', async () => {
+    const ns = await createNamespace(kube, 'ctl-inventory');
+    await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'inv'));
+    let e = await synced(ns, 'inv', 1);
+    expect(e.status.inventory.bindings).toHaveLength(8);
+    const member = 'serviceAccount:jobmatch-inv-vm@job-match-v0.iam.gserviceaccount.com';
+    const projectRoles = async () => ((await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` }))[0].bindings ?? []).filter((b) => b.members?.includes(member)).map((b) => b.role);
+    expect(await projectRoles()).toEqual(['roles/bigquery.jobUser']);
+    await patch(ns, 'inv', { spec: { iam: e.spec.iam.filter((b: any) => b.resource !== 'project') } });
+    e = await synced(ns, 'inv', 2);
+    expect(await projectRoles()).toEqual([]);
+    expect(e.status.inventory.bindings).toHaveLength(7);
+
+    s.sandbox.stats.reset();
+    await create(environment(ns, 'bad', (x) => (x.spec.app.config.NOTES = 'sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789ABCD')));
+    const bad = await until('InvalidSpec', () => get(ns, 'bad'), (x) => condition(x, 'Ready')?.reason === 'InvalidSpec');
+    expect(condition(bad, 'Ready').message).toMatch(/spec\.app\.config\.NOTES/);
+    expect(s.sandbox.stats.requests().filter((r) => r.path.includes('-bad-') || r.path.includes('_bad_'))).toEqual([]);
+  });
+
+  it('gives the later of two objects claiming one bucket a Conflict, and reconciles the first', async () => {
+    const ns = await createNamespace(kube, 'ctl-claims');
+    await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'first'));
+    await synced(ns, 'first', 1);
+    await create(environment(ns, 'second', (x) => (x.spec.buckets[0].name = 'jobmatch-first-bronze')));
+    const second = await until('Conflict', () => get(ns, 'second'), (x) => condition(x, 'Ready')?.reason === 'Conflict');
+    expect(condition(second, 'Ready').message).toContain('bucket jobmatch-first-bronze is already claimed by ctl-claims/first');
+  });
+
+  it('on delete applies each deletion policy: Delete deletes (only when empty), Retain releases, orphan-on-delete lets go', async () => {
+    const ns = await createNamespace(kube, 'ctl-delete');
+    await controllerAs(kube.kubeconfig, ns);
+    const keep = environment(ns, 'keep');
+    const drop = environment(ns, 'drop', (x) => {
+      x.spec.buckets[0].deletionPolicy = 'Delete';
+      x.spec.datasets = x.spec.datasets.map((d: any) => ({ ...d, deletionPolicy: 'Delete' }));
+      x.spec.secrets = x.spec.secrets.map((d: any) => ({ ...d, deletionPolicy: 'Delete' }));
+    });
+    await create(keep);
+    await create(drop);
+    await synced(ns, 'keep', 1);
+    await synced(ns, 'drop', 1);
+    // A file in the Delete bucket: the finalizer must hold until it is emptied or orphaned.
+    await s.clients.storage.bucket('jobmatch-drop-bronze').file('a.json').save('{}');
+    await api().deleteNamespacedCustomObject({ ...G, namespace: ns, name: 'drop' });
+    await until('CleanupBlocked', () => events(ns), (evs) => evs.some((ev) => ev.reason === 'CleanupBlocked' && ev.message?.includes('holds 1 objects')));
+    expect((await get(ns, 'drop')).metadata.finalizers).toEqual(['jobmatch.io/cleanup']);
+    expect((await s.clients.bigquery.dataset('drop_silver').exists())[0]).toBe(false);
+    await patch(ns, 'drop', { metadata: { annotations: { 'jobmatch.io/orphan-on-delete': 'true' } } });
+    await until('drop gone', () => get(ns, 'drop').then(() => 'there', () => 'gone'), (v) => v === 'gone');
+    expect((await s.clients.storage.bucket('jobmatch-drop-bronze').exists())[0]).toBe(true);
+
+    await api().deleteNamespacedCustomObject({ ...G, namespace: ns, name: 'keep' });
+    await until('keep gone', () => get(ns, 'keep').then(() => 'there', () => 'gone'), (v) => v === 'gone');
+    const labels = (await s.clients.storage.bucket('jobmatch-keep-bronze').getMetadata())[0].labels ?? {};
+    expect(labels).toEqual({ team: 'data', layer: 'bronze' });
+    const projectRoles = ((await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` }))[0].bindings ?? [])
+      .filter((b) => b.members?.includes('serviceAccount:jobmatch-keep-vm@job-match-v0.iam.gserviceaccount.com'));
+    expect(projectRoles).toEqual([]);
+  });
+
+  it('works with only the RBAC of manifests/install (a ServiceAccount token), which the apiserver accepts as a server-side dry run', async () => {
+    const out = execFileSync('kubectl', ['--kubeconfig', kube.kubeconfigPath, 'apply', '-k', 'manifests/install', '--dry-run=server'], { encoding: 'utf8' });
+    expect(out).toMatch(/clusterrole\.rbac\.authorization\.k8s\.io\/jobmatch-operator (created|configured|unchanged) \(server dry run\)/);
+    execFileSync('kubectl', ['--kubeconfig', kube.kubeconfigPath, 'apply', '-k', 'manifests/install'], { encoding: 'utf8' });
+    const token = await kube.serviceAccountToken('jobmatch-system', 'jobmatch-operator');
+    const ns = await createNamespace(kube, 'ctl-rbac');
+    const c = await controllerAs(kube.kubeConfigForToken(token), undefined, { leaderElection: true, leaseNamespace: 'jobmatch-system' });
+    await until('leader', async () => c.elector?.isLeader, (v) => v === true);
+    await create(environment(ns, 'rbac'));
+    await synced(ns, 'rbac', 1);
+    expect((await events(ns)).some((ev) => ev.reason === 'Created')).toBe(true);
+    await c.stop();
+    running.splice(running.indexOf(c), 1);
+    const lease = await kube.kubeconfig.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'jobmatch-operator', namespace: 'jobmatch-system' });
+    expect(lease.spec?.holderIdentity ?? '').toBe(''); // released on stop
+  });
+
+  it('elects one leader of two replicas (no duplicate writes), and the standby takes over when the leader stops', async () => {
+    const ns = await createNamespace(kube, 'ctl-leader');
+    await createNamespace(kube, 'ctl-leases');
+    const a = await controllerAs(kube.kubeconfig, ns, { leaderElection: true, leaseNamespace: 'ctl-leases' });
+    await until('a leads', async () => a.elector?.isLeader, (v) => v === true);
+    const b = await controllerAs(kube.kubeconfig, ns, { leaderElection: true, leaseNamespace: 'ctl-leases' });
+    s.sandbox.stats.reset();
+    await create(environment(ns, 'leader'));
+    await synced(ns, 'leader', 1);
+    await a.controller.queue.idle();
+    expect(b.elector?.isLeader).toBe(false);
+    expect(s.sandbox.stats.snapshot().byApi.storage?.['buckets.insert']).toBe(1);
+    const started = Date.now();
+    await a.stop();
+    running.splice(running.indexOf(a), 1);
+    await until('b leads', async () => b.elector?.isLeader, (v) => v === true, 10_000);
+    const takeoverMs = Date.now() - started;
+    expect(takeoverMs).toBeLessThan(3000); // released on stop: no need to wait for the lease to expire
+    await patch(ns, 'leader', { spec: { buckets: [{ ...(await get(ns, 'leader')).spec.buckets[0], versioning: false }] } });
+    await synced(ns, 'leader', 2);
+  });
+
+  it('as processes: SIGKILL the leader and the standby takes over within the lease duration; SIGTERM exits 0 and releases the Lease', async () => {
+    const ns = await createNamespace(kube, 'ctl-processes');
+    await createNamespace(kube, 'ctl-proc-leases');
+    const leases = kube.kubeconfig.makeApiClient(k8s.CoordinationV1Api);
+    const holder = async () => (await leases.readNamespacedLease({ name: 'jobmatch-operator', namespace: 'ctl-proc-leases' }).catch(() => undefined))?.spec?.holderIdentity ?? '';
+    const start = () => {
+      const child = spawn(process.execPath, [BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--namespace', ns, '--leader-election-namespace', 'ctl-proc-leases',
+        '--gcp-endpoint', s.url, '--listen', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      child.stdout.on('data', (d: Buffer) => (log += d));
+      child.stderr.on('data', (d: Buffer) => (log += d));
+      return { child, log: () => log, exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
+    };
+    const first = start();
+    const firstHolder = await until('a leader', holder, (h) => h !== '', 30_000);
+    const second = start();
+    await until('the standby is up', async () => second.log(), (l) => l.includes('"event":"start"'), 30_000);
+    const leader = firstHolder.includes(`_${first.child.pid}_`) ? first : second;
+    const standby = leader === first ? second : first;
+    const killedAt = Date.now();
+    leader.child.kill('SIGKILL');
+    await until('the standby leads', holder, (h) => h.includes(`_${standby.child.pid}_`), 30_000);
+    const takeoverMs = Date.now() - killedAt;
+    process.stderr.write(`leader takeover after SIGKILL: ${takeoverMs} ms (lease 15 s, retry 2 s)\n`);
+    expect(takeoverMs).toBeLessThan(15_000 + 2_000 + 1_000);
+    standby.child.kill('SIGTERM');
+    expect(await standby.exited).toBe(0);
+    expect(await holder()).toBe('');
+  }, 90_000);
+
+  it('recovers from an apiserver restart without restarting, and keeps reconciling', async () => {
+    const ns = await createNamespace(kube, 'ctl-restart');
+    await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'restart'));
+    await synced(ns, 'restart', 1);
+    await kube.restart();
+    await patch(ns, 'restart', { spec: { buckets: [{ ...(await get(ns, 'restart')).spec.buckets[0], versioning: false }] } });
+    await synced(ns, 'restart', 2);
+  }, 60_000);
+
+  it('brings 50 environments to Synced with at most --concurrency reconciles at once', async () => {
+    const ns = await createNamespace(kube, 'ctl-fifty');
+    const c = await controllerAs(kube.kubeconfig, ns, { concurrency: 4 });
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, c.controller.queue.active)), 5);
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => create(environment(ns, `e${String(i).padStart(2, '0')}`))));
+    await until('50 Synced', async () => (await api().listNamespacedCustomObject({ ...G, namespace: ns }) as { items: Env[] }).items,
+      (items) => items.length === 50 && items.every((e) => condition(e, 'Synced')?.status === 'True'), 180_000);
+    clearInterval(sampler);
+    process.stderr.write(`50 environments Synced in ${Date.now() - started} ms; peak concurrent reconciles ${peak}; test process RSS ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB\n`);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+  }, 240_000);
+
+  it('never writes a secret value to Kubernetes or its own log', async () => {
+    const values = Object.values(s.sandbox.store.data.projects).flatMap((p) => Object.values(p.secrets)).flatMap((x) => x.versions.map((v) => Buffer.from(v.data, 'base64').toString())).filter((v) => v.length >= 16);
+    expect(values.length).toBeGreaterThan(4);
+    const everything = JSON.stringify(await api().listClusterCustomObject(G)) + JSON.stringify(await kube.kubeconfig.makeApiClient(k8s.CoreV1Api).listEventForAllNamespaces()) + output;
+    expect(leaks(values, everything)).toEqual([]);
+  });
+});
