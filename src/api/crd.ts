@@ -1,29 +1,50 @@
 /**
  * The JobMatchEnvironment CRD. Its openAPIV3Schema is the one source of truth for the shape:
  * the validator compiles it, and crds/jobmatchenvironments.jobmatch.io.yaml is generated from it.
+ * It also carries every rule about one object that the apiserver can check (patterns, list-map keys,
+ * CEL x-kubernetes-validations), built from the patterns, lists and wording the CLI's semantic checks use
+ * (semantic-validation.ts), so `kubectl apply` refuses what the CLI refuses. What stays CLI-only: rules
+ * across manifests (claims.ts) and the heuristics on config values (secret-detection.ts's secretValueShape).
  */
-import { bool, int, list, obj, oneOf, str, stringMap, type OpenApiSchema } from './openapi.js';
+import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
+import { bool, cel, celList, celString, int, list, obj, oneOf, str, stringMap, type OpenApiSchema } from './openapi.js';
 import {
-  ABSOLUTE_PATH_PATTERN, BUCKET_NAME_PATTERN, DATASET_ID_PATTERN, ENV_VAR_PATTERN, ENVIRONMENT_PATTERN,
-  HTTP_URL_PATTERN, IAM_MEMBER_PATTERN, IAM_RESOURCE_PATTERN, LOCATION_PATTERN, NO_WHITESPACE_PATTERN,
-  PROJECT_ID_PATTERN, ROLE_PATTERN, VM_NAME_PATTERN, ZONE_PATTERN,
+  ABSOLUTE_PATH_PATTERN, BUCKET_NAME_PATTERN, BUCKET_NAME_RULES, DATASET_ID_PATTERN, ENV_VAR_PATTERN, ENVIRONMENT_PATTERN,
+  HTTP_URL_PATTERN, IAM_MEMBER_PATTERN, IAM_RESOURCE_PATTERN, LABEL_KEY_PATTERN, LABEL_KEY_RULE, LABEL_VALUE_PATTERN,
+  LOCATION_PATTERN, NO_WHITESPACE_PATTERN, PROJECT_ID_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, ROLE_PATTERN,
+  SECRET_ID_MAX_LENGTH, SECRET_ID_OVERHEAD, VM_NAME_PATTERN, ZONE_PATTERN, reservedLabelFix,
 } from './naming.js';
+import { SECRET_KEY_PATTERN } from './secret-detection.js';
+import { LINE_BREAK_PATTERN, RESERVED_CONFIG_FIX, TEXT } from './semantic-validation.js';
 import {
   CONDITION_STATUSES, CONDITION_TYPES, DELETION_POLICIES, DRIFT_POLICIES, ENV_MODES, GROUP, IAM_ENSURE, KIND, PLURAL,
   RESOURCE_KINDS, RESOURCE_STATES, SECRET_SOURCES, STORAGE_CLASSES, VERSION,
 } from './types.js';
 
+const and = (items: readonly string[]) => `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+
 const envExport = (what: string) =>
   str(`Name of the .env variable that exports this ${what} to the app (e.g. GCS_BUCKET). Omit to export nothing.`, {
     pattern: ENV_VAR_PATTERN,
     maxLength: 128,
+    'x-kubernetes-validations': [
+      cel(`!(self in ${celList(RESERVED_KEYS)})`, `the operator sets ${and(RESERVED_KEYS)}: ${TEXT.envExportFix}`),
+    ],
   });
 
 const labels = (what: string) =>
   stringMap(
     `Extra GCP labels on the ${what}. The operator always adds jobmatch-environment and managed-by; labels added by others are left alone.`,
     'Label value: lowercase letters, digits, "_" and "-", at most 63 characters.',
-    { maxProperties: 62 },
+    {
+      maxProperties: 62,
+      'x-kubernetes-validations': [
+        cel(`self.all(k, k.matches(${celString(LABEL_KEY_PATTERN)}))`, `every label key ${LABEL_KEY_RULE}: ${TEXT.labelFix}`),
+        ...RESERVED_LABEL_KEYS.map((key) =>
+          cel(`!(${celString(key)} in self)`, `the operator owns the "${key}" label: ${reservedLabelFix(key)}`)),
+      ],
+    },
+    { pattern: LABEL_VALUE_PATTERN },
   );
 
 const location = (what: string) =>
@@ -39,12 +60,21 @@ const deletionPolicy = (what: string) =>
     { default: 'Retain' },
   );
 
+/** A list of objects keyed by `keys`: the apiserver refuses two items with the same key (and server-side apply merges by it). */
+const listMap = (keys: string | string[], maxItems: number) => ({
+  maxItems,
+  'x-kubernetes-list-type': 'map' as const,
+  'x-kubernetes-list-map-keys': typeof keys === 'string' ? [keys] : keys,
+});
+
 const bucket = obj(
   'A Cloud Storage bucket of this environment. Created with uniform bucket-level access and public access prevention enforced.',
   {
     name: str('Globally unique bucket name (GCS naming rules: 3-63 characters, lowercase letters, digits, "-", "_", ".").', {
       pattern: BUCKET_NAME_PATTERN,
       maxLength: 222,
+      'x-kubernetes-validations': BUCKET_NAME_RULES.map((r) =>
+        cel(`!self.matches(${celString(r.forbid)})`, `${r.problem}: ${TEXT.bucketNameFix}`)),
     }),
     env: envExport('bucket name'),
     location: location('bucket'),
@@ -103,6 +133,10 @@ const secret = obj(
     deletionPolicy: deletionPolicy('secret'),
   },
   ['name', 'source'],
+  {
+    'x-kubernetes-validations': ['generate', 'rotationDays'].map((field) =>
+      cel(`self.source == 'generate' || !has(self.${field})`, `${field} ${TEXT.externalOnly}: remove ${field}, or set source: generate`, `.${field}`)),
+  },
 );
 
 const iamBinding = obj(
@@ -123,13 +157,33 @@ const iamBinding = obj(
     ensure: oneOf('present: add the binding if missing; absent: remove it if it exists.', IAM_ENSURE, { default: 'present' }),
   },
   ['member', 'role', 'resource'],
+  {
+    'x-kubernetes-validations': (['secret', 'bucket'] as const).map((kind) =>
+      cel(`!(self.member in ${celList(PUBLIC_MEMBERS)}) || !self.resource.startsWith('${kind}/')`,
+        `${and(PUBLIC_MEMBERS)} may not be granted on a ${kind}: ${TEXT.publicFix[kind]}`, '.member')),
+  },
 );
+
+const reservedConfigKeys = RESERVED_KEYS.filter((k) => !(OVERRIDABLE_KEYS as readonly string[]).includes(k));
 
 const app = obj('The application deployed with docker-compose on the VM.', {
   config: stringMap(
     'Explicit non-secret variables written to the .env (seed option C). Keys or values that look secret are rejected: declare them in spec.secrets (or list a false positive in notSecret).',
     'Variable value: a single line, no secret.',
-    { maxProperties: 500 },
+    {
+      maxProperties: 500,
+      'x-kubernetes-validations': [
+        cel(`self.all(k, k.matches(${celString(ENV_VAR_PATTERN)}))`, `every key of spec.app.config must be a variable name: ${TEXT.envNameFix}`),
+        ...reservedConfigKeys.map((key) =>
+          cel(`!(${celString(key)} in self)`, `${key} is set by the operator: ${RESERVED_CONFIG_FIX[key]}`)),
+      ],
+    },
+    {
+      'x-kubernetes-validations': [
+        cel(`!self.matches(${celString(LINE_BREAK_PATTERN)})`, `${TEXT.lineBreak}: ${TEXT.lineBreakFix}`),
+        cel(`!self.contains(${celString("'")})`, `${TEXT.quote}: ${TEXT.quoteFix}`),
+      ],
+    },
   ),
   notSecret: list(
     'Keys of spec.app.config that only look secret (by name, or by a value such as a URL with a password, a known token shape, a PEM block, a JWT or a long random string) but are not: they skip those checks. Each must be a key of spec.app.config.',
@@ -167,7 +221,50 @@ const app = obj('The application deployed with docker-compose on the VM.', {
     },
     ['url'],
   ),
+}, [], {
+  'x-kubernetes-validations': [
+    cel(`!has(self.config) || self.config.all(k, !k.matches(${celString(SECRET_KEY_PATTERN)}) || (has(self.notSecret) && k in self.notSecret))`,
+      `a key of spec.app.config (with a word such as PASSWORD, SECRET, TOKEN or API_KEY) ${TEXT.secretLike}: declare it in spec.secrets and let the app read it from Secret Manager, ${TEXT.notSecretEscape}`,
+      '.config'),
+    cel('!has(self.notSecret) || self.notSecret.all(k, has(self.config) && k in self.config)',
+      `every entry of spec.app.notSecret must be a key of spec.app.config: ${TEXT.notSecretUnknownFix}`, '.notSecret'),
+  ],
 });
+
+/** `body` holds for every item of the optional list spec.<list>, as `v`. */
+const every = (listName: string, v: string, body: string) => `(!has(self.${listName}) || self.${listName}.all(${v}, ${body}))`;
+/** Some item of the optional list spec.<list>, as `v`, satisfies `body`. */
+const some = (listName: string, v: string, body: string) => `(has(self.${listName}) && self.${listName}.exists(${v}, ${body}))`;
+const exportsVariable = (v: string, variable: string) => `has(${v}.env) && ${v}.env == ${variable}`;
+
+/** The rules across fields of one spec. */
+const specRules = [
+  cel(`!has(self.environment) || ${every('secrets', 's', `size(self.environment) + size(s.name) <= ${SECRET_ID_MAX_LENGTH - SECRET_ID_OVERHEAD}`)}`,
+    `the Secret Manager id jobmatch-<environment>-<name> of each secret must be at most ${SECRET_ID_MAX_LENGTH} characters: ${TEXT.secretIdFix}`,
+    '.secrets'),
+  // .env exports: each declared once (a dataset's clashing with a bucket's is reported on the dataset, as the CLI does),
+  // none also a secret's name
+  cel(every('buckets', 'b', `!has(b.env) || self.buckets.exists_one(x, ${exportsVariable('x', 'b.env')})`),
+    'two buckets export the same .env variable (env): declare it once', '.buckets'),
+  cel(every('datasets', 'd', `!has(d.env) || (self.datasets.exists_one(x, ${exportsVariable('x', 'd.env')}) && !${some('buckets', 'b', exportsVariable('b', 'd.env'))})`),
+    'a dataset exports the same .env variable (env) as another dataset or a bucket: declare it once', '.datasets'),
+  ...(['buckets', 'datasets'] as const).map((listName) =>
+    cel(every(listName, 'r', `!has(r.env) || !${some('secrets', 's', 's.name == r.env')}`),
+      `a ${listName.slice(0, -1)} exports (env) a variable also declared as a secret: ${TEXT.secretClashFix}`, `.${listName}`)),
+  cel(`!has(self.app) || !has(self.app.config) || (${every('buckets', 'b', '!has(b.env) || !(b.env in self.app.config)')}`
+    + ` && ${every('datasets', 'd', '!has(d.env) || !(d.env in self.app.config)')})`,
+  `a key of spec.app.config is already exported by a bucket or dataset (env): ${TEXT.exportedFix}`, '.app.config'),
+  cel(`!has(self.app) || !has(self.app.config) || ${every('secrets', 's', '!(s.name in self.app.config)')}`,
+    'a key of spec.app.config is declared in spec.secrets; secrets never go into the .env: remove it from spec.app.config and let the app read it from Secret Manager',
+    '.app.config'),
+  ...([['bucket', 'buckets', 'name'], ['dataset', 'datasets', 'datasetId'], ['secret', 'secrets', 'name']] as const).map(([kind, listName, key]) =>
+    // `in` a list costs its length, whatever the strings': cheaper for the cost budget than comparing each pair
+    cel(every('iam', 'b', `!b.resource.startsWith('${kind}/') || (has(self.${listName}) && b.resource.substring(${kind.length + 1}) in self.${listName}.map(x, x.${key}))`),
+      `an IAM binding on ${kind}/<name> must name a ${kind} declared in spec.${listName}: declare it there, ${TEXT.undeclaredFix}`, '.iam')),
+  cel('!has(self.vm) || (has(self.app) && has(self.app.compose))', `${TEXT.vmWithoutCompose}: ${TEXT.vmWithoutComposeFix}`, '.app.compose'),
+  ...(['compose', 'healthCheck'] as const).map((field) =>
+    cel(`has(self.vm) || !has(self.app) || !has(self.app.${field})`, `spec.app.${field} needs a VM to deploy to: ${TEXT.needsVmFix}`, `.app.${field}`)),
+];
 
 const spec = obj(
   'The desired state of one JobMatch environment: its GCP resources, secrets, IAM, VM and app configuration.',
@@ -188,10 +285,10 @@ const spec = obj(
       },
       ['projectId', 'location'],
     ),
-    buckets: list('Cloud Storage buckets of this environment.', bucket, { maxItems: 100 }),
-    datasets: list('BigQuery datasets of this environment.', dataset, { maxItems: 100 }),
-    secrets: list('Secret Manager secrets of this environment (containers and IAM only; never values).', secret, { maxItems: 100 }),
-    iam: list('IAM bindings on the project or on resources declared above.', iamBinding, { maxItems: 500 }),
+    buckets: list('Cloud Storage buckets of this environment.', bucket, listMap('name', 100)),
+    datasets: list('BigQuery datasets of this environment.', dataset, listMap('datasetId', 100)),
+    secrets: list('Secret Manager secrets of this environment (containers and IAM only; never values).', secret, listMap('name', 100)),
+    iam: list('IAM bindings on the project or on resources declared above.', iamBinding, listMap(['member', 'role', 'resource'], 500)),
     vm: obj(
       'The Compute Engine VM that runs the app; the operator rolls out config through its metadata.',
       {
@@ -217,6 +314,7 @@ const spec = obj(
     ),
   },
   ['environment', 'gcp'],
+  { 'x-kubernetes-validations': specRules },
 );
 
 const condition = obj(

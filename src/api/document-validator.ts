@@ -32,6 +32,8 @@ export function compileDocumentValidator(code?: CodeOptions): { ajv: Ajv; valida
   ajv.addKeyword('x-kubernetes-list-type');
   ajv.addKeyword('x-kubernetes-list-map-keys');
   ajv.addKeyword('x-kubernetes-map-type');
+  // The CRD's CEL rules: the CLI checks the same rules in semantic-validation.ts, with per-key messages.
+  ajv.addKeyword('x-kubernetes-validations');
   ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
   return { ajv, validate: ajv.compile(closeObjects(OPENAPI_SCHEMA)) };
 }

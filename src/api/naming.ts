@@ -1,4 +1,8 @@
-/** GCP and seed naming rules, shared by the CRD schema (patterns) and the semantic checks (reasons). */
+/**
+ * GCP and seed naming rules, shared by the CRD schema (patterns and CEL rules) and the semantic checks (reasons).
+ * Every pattern here is read alike by JavaScript and by RE2 (the apiserver's `pattern` and CEL's matches()):
+ * no lookaround, no backreferences, and like matches() a pattern finds a match anywhere unless anchored.
+ */
 import type { DeletionPolicy } from './types.js';
 
 export const ENVIRONMENT_PATTERN = '^[a-z][a-z0-9-]{0,19}$';
@@ -19,10 +23,32 @@ export const ABSOLUTE_PATH_PATTERN = '^/\\S*$';
 export const HTTP_URL_PATTERN = '^https?://\\S+$';
 
 export const SECRET_ID_MAX_LENGTH = 255;
+/** What secretId() adds to the environment and the secret name: "jobmatch-" and "-". */
+export const SECRET_ID_OVERHEAD = 'jobmatch--'.length;
 const SECRET_ID_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
-const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
-const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+export const LABEL_KEY_PATTERN = '^[a-z][a-z0-9_-]{0,62}$';
+export const LABEL_VALUE_PATTERN = '^[a-z0-9_-]{0,63}$';
+export const LABEL_KEY_RULE = 'must start with a lowercase letter and contain only lowercase letters, digits, "_" and "-" (at most 63)';
+export const LABEL_VALUE_RULE = 'may contain only lowercase letters, digits, "_" and "-" (at most 63)';
+const LABEL_KEY = new RegExp(LABEL_KEY_PATTERN);
+const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
+
+/** A rule a name must not break: the name must not match `forbid`. */
+export interface ForbiddenPattern {
+  forbid: string;
+  problem: string;
+}
+
+/**
+ * The Cloud Storage naming rules beyond BUCKET_NAME_PATTERN and the length, in the order they are reported.
+ * (A part longer than 63 characters also covers "at most 63 characters unless it contains dots".)
+ */
+export const BUCKET_NAME_RULES: readonly ForbiddenPattern[] = [
+  { forbid: '^\\.|\\.\\.|\\.$|[^.]{64}', problem: 'each dot-separated part must be 1 to 63 characters long' },
+  { forbid: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$', problem: 'must not look like an IP address' },
+  { forbid: '^goog', problem: 'must not start with "goog"' },
+  { forbid: 'g[o0][o0]gle', problem: 'must not contain "google" or close misspellings' },
+];
 
 export const MANAGED_BY_LABEL = 'managed-by';
 export const MANAGED_BY_VALUE = 'jobmatch-operator';
@@ -30,6 +56,12 @@ export const ENVIRONMENT_LABEL = 'jobmatch-environment';
 export const DELETION_POLICY_LABEL = 'jobmatch-deletion-policy';
 /** Label keys only the operator writes; a spec may not set them. */
 export const RESERVED_LABEL_KEYS = [ENVIRONMENT_LABEL, MANAGED_BY_LABEL, DELETION_POLICY_LABEL] as const;
+/** What to do instead of setting a reserved label. */
+export const reservedLabelFix = (key: string): string =>
+  key === DELETION_POLICY_LABEL ? 'remove it; set deletionPolicy instead' : 'remove it; the operator sets it';
+
+/** IAM members that mean everyone: never granted on a secret or a bucket. */
+export const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'] as const;
 
 /** The jobmatch-deletion-policy label value a resource carries, so its policy survives leaving the spec. */
 export function deletionPolicyLabelValue(p: DeletionPolicy): 'retain' | 'delete' {
@@ -52,14 +84,7 @@ export function bucketNameProblem(name: string): string | undefined {
   if (!new RegExp(BUCKET_NAME_PATTERN).test(name)) {
     return 'may contain only lowercase letters, digits, "-", "_" and ".", and must start and end with a letter or digit';
   }
-  if (name.split('.').some((part) => part.length === 0 || part.length > 63)) {
-    return 'each dot-separated part must be 1 to 63 characters long';
-  }
-  if (!name.includes('.') && name.length > 63) return 'must be at most 63 characters long unless it contains dots';
-  if (IPV4.test(name)) return 'must not look like an IP address';
-  if (name.startsWith('goog')) return 'must not start with "goog"';
-  if (/g[o0][o0]gle/.test(name)) return 'must not contain "google" or close misspellings';
-  return undefined;
+  return BUCKET_NAME_RULES.find((rule) => new RegExp(rule.forbid).test(name))?.problem;
 }
 
 /** Why a BigQuery dataset id is invalid, or undefined. */
@@ -78,8 +103,8 @@ export function secretIdProblem(id: string): string | undefined {
 
 /** Why a GCP label key or value is invalid, or undefined. */
 export function labelProblem(key: string, value: string): string | undefined {
-  if (!LABEL_KEY.test(key)) return `label key "${key}" must start with a lowercase letter and contain only lowercase letters, digits, "_" and "-" (at most 63)`;
-  if (!LABEL_VALUE.test(value)) return `label value "${value}" may contain only lowercase letters, digits, "_" and "-" (at most 63)`;
+  if (!LABEL_KEY.test(key)) return `label key "${key}" ${LABEL_KEY_RULE}`;
+  if (!LABEL_VALUE.test(value)) return `label value "${value}" ${LABEL_VALUE_RULE}`;
   return undefined;
 }
 

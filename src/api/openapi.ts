@@ -1,5 +1,15 @@
 /** Small builders for the structural OpenAPI v3 schema that the CRD (and ajv) use. */
 
+/** A CEL rule the apiserver checks (x-kubernetes-validations); the CLI states the same rule in TypeScript. */
+export interface ValidationRule {
+  /** A CEL expression over `self`, true when the value is valid. */
+  rule: string;
+  /** Shown when the rule is false: what is wrong and how to fix it. */
+  message: string;
+  /** Where the error is reported, relative to `self` (e.g. .rotationDays); default: `self`'s own path. */
+  fieldPath?: string;
+}
+
 export interface OpenApiSchema {
   type?: 'object' | 'array' | 'string' | 'integer' | 'boolean' | 'number';
   description?: string;
@@ -21,6 +31,7 @@ export interface OpenApiSchema {
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: 'atomic' | 'granular';
+  'x-kubernetes-validations'?: ValidationRule[];
 }
 
 type Extra = Omit<OpenApiSchema, 'type' | 'description'>;
@@ -52,9 +63,21 @@ export const list = (description: string, items: OpenApiSchema, extra: Extra = {
   ...extra,
 });
 
-export const stringMap = (description: string, valueDescription: string, extra: Extra = {}): OpenApiSchema => ({
+export const stringMap = (description: string, valueDescription: string, extra: Extra = {}, valueExtra: Extra = {}): OpenApiSchema => ({
   type: 'object',
   description,
-  additionalProperties: str(valueDescription, { maxLength: 4096 }),
+  additionalProperties: str(valueDescription, { maxLength: 4096, ...valueExtra }),
   ...extra,
 });
+
+/** A CEL string literal holding exactly `text` (single-quoted; backslashes and quotes escaped). */
+export function celString(text: string): string {
+  if (/[\x00-\x1f]/.test(text)) throw new Error(`control character in a CEL literal: ${JSON.stringify(text)}`);
+  return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+/** A CEL list literal of strings. */
+export const celList = (items: readonly string[]): string => `[${items.map(celString).join(', ')}]`;
+
+/** A CEL rule with its message (and where to report it). */
+export const cel = (rule: string, message: string, fieldPath?: string): ValidationRule => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) });

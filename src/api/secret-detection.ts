@@ -6,11 +6,16 @@
 const SECRET_WORDS = ['PASSWORD', 'PASSWD', 'SECRET', 'TOKEN', 'CREDENTIAL', 'CREDENTIALS'];
 const SECRET_PAIRS = ['API_KEY', 'PRIVATE_KEY'];
 
+/**
+ * An env key that names a secret: one of the words, or two words in a row, between "_" or the ends
+ * (DB_PASSWORD, API_TOKEN, OPENAI_API_KEY; not LLM_MAX_TOKENS). JavaScript and RE2 (the CRD's CEL) read it alike.
+ */
+export const SECRET_KEY_PATTERN = `(^|_)(${[...SECRET_WORDS, ...SECRET_PAIRS].join('|')})(_|$)`;
+const SECRET_KEY = new RegExp(SECRET_KEY_PATTERN);
+
 /** True when an env key names a secret by word (DB_PASSWORD, API_TOKEN), not by accident (LLM_MAX_TOKENS). */
 export function looksSecret(key: string): boolean {
-  const words = key.split('_');
-  if (words.some((w) => SECRET_WORDS.includes(w))) return true;
-  return words.slice(1).some((w, i) => SECRET_PAIRS.includes(`${words[i]}_${w}`));
+  return SECRET_KEY.test(key);
 }
 
 /** Well-known credential shapes, each with what to call it in an error. */

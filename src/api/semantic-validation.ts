@@ -1,13 +1,16 @@
 /**
- * The rules of API.md that a schema cannot say: GCP naming, env-var keys, secret-looking config,
+ * The rules of API.md beyond the shapes of the schema: GCP naming, env-var keys, secret-looking config,
  * references between fields. Runs on schema-checked documents but tolerates ill-typed parts
  * (those already have a schema error), so that every error is reported at once.
+ * Every rule here about one object that CEL can state is also in the CRD (x-kubernetes-validations in
+ * crd.ts), built from the same patterns, lists and texts (naming.ts, env-file.ts, secret-detection.ts, TEXT below),
+ * so the apiserver refuses at `kubectl apply` what this refuses.
  */
 import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
-  DELETION_POLICY_LABEL, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
-  namespaceProblem, objectNameProblem, secretId, secretIdProblem,
+  ENV_VAR_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
+  namespaceProblem, objectNameProblem, reservedLabelFix, secretId, secretIdProblem,
 } from './naming.js';
 import { looksSecret, secretValueShape } from './secret-detection.js';
 
@@ -21,7 +24,41 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : un
 const stringEntries = (v: unknown): [string, string][] =>
   isObject(v) ? Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
 
-const ENV_KEY = /^[A-Z][A-Z0-9_]*$/;
+const ENV_KEY = new RegExp(ENV_VAR_PATTERN);
+
+/** Characters an app.config value may not hold: the .env is one line per variable. */
+export const LINE_BREAK_PATTERN = '[\\r\\n\\x00]';
+const LINE_BREAK = new RegExp(LINE_BREAK_PATTERN);
+
+/** The fixed wording of rules the CRD states too (its CEL messages reuse it). */
+export const TEXT = {
+  bucketNameFix: 'choose a name following the Cloud Storage naming rules, e.g. jobmatch-<environment>-bronze-<project>',
+  labelFix: 'follow the GCP label rules',
+  secretIdFix: 'shorten the secret name or the environment name',
+  externalOnly: 'applies only to source: generate; the operator never writes values of an external secret',
+  envNameFix: 'use upper-case letters, digits and "_", starting with a letter',
+  envExportFix: 'export this resource under another name',
+  secretClashFix: 'use a different variable name',
+  secretLike: 'looks like a secret; secrets never go into the .env',
+  notSecretEscape: 'or list the key in spec.app.notSecret if it is not a secret',
+  exportedFix: 'remove it from app.config or rename it',
+  lineBreak: 'value contains a line break or NUL',
+  lineBreakFix: 'use a single-line value',
+  quote: 'value contains a single quote, which the .env cannot carry unambiguously',
+  quoteFix: 'remove the quote',
+  notSecretUnknownFix: 'remove it from spec.app.notSecret, or add the key to spec.app.config',
+  undeclaredFix: 'or point the binding at a declared resource',
+  publicFix: {
+    secret: 'grant the role to the service account that needs it',
+    bucket: 'buckets are created with public access prevention enforced; grant a named member',
+  },
+  vmWithoutCompose: 'spec.vm is declared but nothing says what to run on it',
+  vmWithoutComposeFix: 'add spec.app.compose.ref (and file/directory if they differ from the defaults)',
+  needsVmFix: 'declare spec.vm (name and zone)',
+} as const;
+
+/** What to set instead of a reserved .env key in app.config. */
+export const RESERVED_CONFIG_FIX: Record<string, string> = { ENV_MODE: 'set spec.envMode instead', GCP_PROJECT_ID: 'set spec.gcp.projectId instead' };
 
 class Findings {
   readonly errors: FieldError[] = [];
@@ -51,10 +88,9 @@ function checkMetadata(doc: Json, f: Findings): void {
 function checkLabels(labels: unknown, at: Path, f: Findings): void {
   for (const [key, value] of stringEntries(labels)) {
     const problem = labelProblem(key, value);
-    if (problem) f.add('label.invalid', [...at, key], problem, 'follow the GCP label rules');
+    if (problem) f.add('label.invalid', [...at, key], problem, TEXT.labelFix);
     if ((RESERVED_LABEL_KEYS as readonly string[]).includes(key)) {
-      f.add('label.reserved', [...at, key], `the operator owns the "${key}" label`,
-        key === DELETION_POLICY_LABEL ? 'remove it; set deletionPolicy instead' : 'remove it; the operator sets it');
+      f.add('label.reserved', [...at, key], `the operator owns the "${key}" label`, reservedLabelFix(key));
     }
   }
 }
@@ -73,7 +109,7 @@ function checkDuplicates(values: [string | undefined, Path][], what: string, f: 
 const NAMED_RESOURCES = [
   {
     list: 'buckets', field: 'name', code: 'name.bucket', what: 'bucket name', problem: bucketNameProblem,
-    fix: 'choose a name following the Cloud Storage naming rules, e.g. jobmatch-<environment>-bronze-<project>',
+    fix: TEXT.bucketNameFix,
   },
   {
     list: 'datasets', field: 'datasetId', code: 'name.dataset', what: 'dataset id', problem: datasetIdProblem,
@@ -100,12 +136,12 @@ function checkResources(spec: Json, environment: string | undefined, f: Findings
       const id = secretId(environment, name);
       const problem = secretIdProblem(id);
       if (problem) f.add('name.secretId', ['spec', 'secrets', i, 'name'], `its Secret Manager id "${id.slice(0, 60)}…" ${problem}`,
-        'shorten the secret name or the environment name');
+        TEXT.secretIdFix);
     }
     if (s.source === 'external') {
       for (const field of ['generate', 'rotationDays']) {
         if (s[field] !== undefined) f.add('secret.external', ['spec', 'secrets', i, field],
-          `${field} applies only to source: generate; the operator never writes values of an external secret`,
+          `${field} ${TEXT.externalOnly}`,
           `remove ${field}, or set source: generate`);
       }
     }
@@ -123,14 +159,14 @@ function checkEnvKeys(spec: Json, f: Findings): void {
   for (const [key, at] of exports) {
     if (key === undefined) continue;
     if ((RESERVED_KEYS as readonly string[]).includes(key)) {
-      f.add('env.reserved', at, `${key} is set by the operator`, `export this resource under another name; reserved: ${RESERVED_KEYS.join(', ')}`);
+      f.add('env.reserved', at, `${key} is set by the operator`, `${TEXT.envExportFix}; reserved: ${RESERVED_KEYS.join(', ')}`);
     }
-    if (secretNames.has(key)) f.add('env.secretClash', at, `${key} is also declared as a secret`, 'use a different variable name');
+    if (secretNames.has(key)) f.add('env.secretClash', at, `${key} is also declared as a secret`, TEXT.secretClashFix);
   }
   checkConfig(spec, new Map(exports.filter((e): e is [string, Path] => e[0] !== undefined)), secretNames, f);
 }
 
-const NOT_SECRET_ESCAPE = 'or list the key in spec.app.notSecret if it is not a secret';
+const NOT_SECRET_ESCAPE = TEXT.notSecretEscape;
 
 /** app.config: valid keys, none the operator owns, single-line values, and no secret by key or by value. */
 function checkConfig(spec: Json, exported: Map<string, Path>, secretNames: Set<string | undefined>, f: Findings): void {
@@ -142,19 +178,19 @@ function checkConfig(spec: Json, exported: Map<string, Path>, secretNames: Set<s
     const exempt = notSecret.has(key);
     const secretKey = ENV_KEY.test(key) && (secretNames.has(key) || (looksSecret(key) && !exempt));
     if (!ENV_KEY.test(key)) {
-      f.add('env.name', at, `"${key}" is not a valid variable name`, 'use upper-case letters, digits and "_", starting with a letter');
+      f.add('env.name', at, `"${key}" is not a valid variable name`, TEXT.envNameFix);
     } else if (secretKey) {
-      f.add('config.secretLike', at, `${key} looks like a secret; secrets never go into the .env`,
+      f.add('config.secretLike', at, `${key} ${TEXT.secretLike}`,
         `declare it in spec.secrets (name: ${key}) and let the app read it from Secret Manager${secretNames.has(key) ? '' : `, ${NOT_SECRET_ESCAPE}`}`);
     } else if ((RESERVED_KEYS as readonly string[]).includes(key) && !(OVERRIDABLE_KEYS as readonly string[]).includes(key)) {
-      f.add('env.reserved', at, `${key} is set by the operator`, key === 'ENV_MODE' ? 'set spec.envMode instead' : 'set spec.gcp.projectId instead');
+      f.add('env.reserved', at, `${key} is set by the operator`, RESERVED_CONFIG_FIX[key] ?? 'remove it from app.config');
     } else if (exported.has(key)) {
-      f.add('env.duplicate', at, `${key} is already exported by ${joinPath(exported.get(key)!)}`, 'remove it from app.config or rename it');
+      f.add('env.duplicate', at, `${key} is already exported by ${joinPath(exported.get(key)!)}`, TEXT.exportedFix);
     }
-    if (/[\r\n\0]/.test(value)) {
-      f.add('value.newline', at, 'value contains a line break or NUL', 'use a single-line value');
+    if (LINE_BREAK.test(value)) {
+      f.add('value.newline', at, TEXT.lineBreak, TEXT.lineBreakFix);
     } else if (value.includes("'")) {
-      f.add('value.quote', at, 'value contains a single quote, which the .env cannot carry unambiguously', 'remove the quote');
+      f.add('value.quote', at, TEXT.quote, TEXT.quoteFix);
     }
     const shape = exempt || secretKey ? undefined : secretValueShape(value);
     if (shape) {
@@ -170,14 +206,12 @@ function checkNotSecret(list: unknown, config: Json, f: Findings): string[] {
   for (const [key, i] of keys) {
     if (key !== undefined && !Object.hasOwn(config, key)) {
       f.add('config.notSecretUnknown', ['spec', 'app', 'notSecret', i], `"${key}" is not a key of spec.app.config`,
-        'remove it from spec.app.notSecret, or add the key to spec.app.config');
+        TEXT.notSecretUnknownFix);
     }
   }
   checkDuplicates(keys.map(([key, i]) => [key, ['spec', 'app', 'notSecret', i]]), 'key', f);
   return keys.flatMap(([key]) => (key !== undefined && Object.hasOwn(config, key) ? [key] : []));
 }
-
-const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
 
 function checkIam(spec: Json, f: Findings): void {
   const declared: Record<string, Set<string | undefined>> = {
@@ -196,11 +230,10 @@ function checkIam(spec: Json, f: Findings): void {
     if (declared[kind] && !declared[kind].has(name)) {
       const list = kind === 'dataset' ? 'spec.datasets' : `spec.${kind}s`;
       f.add('iam.undeclared', ['spec', 'iam', i, 'resource'], `${resource} is not declared in this manifest`,
-        `declare ${kind} "${name}" in ${list}, or point the binding at a declared resource`);
+        `declare ${kind} "${name}" in ${list}, ${TEXT.undeclaredFix}`);
     }
-    if (member !== undefined && PUBLIC_MEMBERS.includes(member) && (kind === 'secret' || kind === 'bucket')) {
-      f.add('iam.public', ['spec', 'iam', i, 'member'], `${member} may not be granted on a ${kind}`,
-        kind === 'secret' ? 'grant the role to the service account that needs it' : 'buckets are created with public access prevention enforced; grant a named member');
+    if (member !== undefined && (PUBLIC_MEMBERS as readonly string[]).includes(member) && (kind === 'secret' || kind === 'bucket')) {
+      f.add('iam.public', ['spec', 'iam', i, 'member'], `${member} may not be granted on a ${kind}`, TEXT.publicFix[kind]);
     }
   }
   checkDuplicates(
@@ -212,12 +245,11 @@ function checkIam(spec: Json, f: Findings): void {
 function checkDeployment(spec: Json, f: Findings): void {
   const app = isObject(spec.app) ? spec.app : {};
   if (spec.vm !== undefined && app.compose === undefined) {
-    f.add('app.compose', ['spec', 'app', 'compose'], 'spec.vm is declared but nothing says what to run on it',
-      'add spec.app.compose.ref (and file/directory if they differ from the defaults)');
+    f.add('app.compose', ['spec', 'app', 'compose'], TEXT.vmWithoutCompose, TEXT.vmWithoutComposeFix);
   }
   for (const field of ['compose', 'healthCheck']) {
     if (app[field] !== undefined && spec.vm === undefined) {
-      f.add('app.vm', ['spec', 'app', field], `spec.app.${field} needs a VM to deploy to`, 'declare spec.vm (name and zone)');
+      f.add('app.vm', ['spec', 'app', field], `spec.app.${field} needs a VM to deploy to`, TEXT.needsVmFix);
     }
   }
 }

@@ -1,8 +1,12 @@
 /**
  * The CRD and manifests checked by the kube-apiserver's own Go code (test/apiserver-check):
- * CRD validation, structural schema, defaulting, pruning, OpenAPI validation. Needs Go: without it
- * this file fails with an install hint. The checker is built once per version of its sources and
- * cached outside the repo (test/apiserver-check/checker-binary.ts).
+ * CRD validation (CEL rules compiled, their cost held to the apiserver's budget), then what a create
+ * goes through: defaulting, pruning, object metadata, OpenAPI validation, list-map keys and the CEL
+ * x-kubernetes-validations. The agreement with the CLI: every invalid manifest of the table
+ * (validation-cases.ts) that the CLI refuses for a rule about the object alone, `kubectl apply` refuses
+ * too, at the field the CLI names; the few it cannot refuse are listed below with the reason.
+ * Needs Go: without it this file fails with an install hint. The checker is built once per version of
+ * its sources and cached outside the repo (test/apiserver-check/checker-binary.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,18 +16,62 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadManifests } from '../../src/api/manifests.js';
+import { OPENAPI_SCHEMA } from '../../src/api/crd.js';
+import type { OpenApiSchema } from '../../src/api/openapi.js';
 import { CHECKER_SOURCE, checkerCacheDir, checkerSourceHash, ensureChecker } from '../apiserver-check/checker-binary.js';
 import { everyField } from '../support/every-field.js';
 import { exampleText, mutated } from '../support/manifests.js';
+import { acceptedCases, cases } from './validation-cases.js';
 
 const crdFile = fileURLToPath(new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url));
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Report {
   crdErrors: string[];
+  celCost: { total: number; totalLimit: number; ruleLimit: number; rules: Record<string, number> };
   manifests: Record<string, string[]>;
   defaulted: Record<string, unknown>;
   pruned: Record<string, string[]>;
+  /** Documents of another kind: kubectl sends them to another API. */
+  skipped: Record<string, string>;
+}
+
+const YAML_1_1 = 'kubectl reads YAML 1.1, where an unquoted yes is the boolean true: the apiserver gets a valid boolean '
+  + '(the CLI reads YAML 1.2, where it is the string "yes"); no rule of the CRD is involved';
+const KUBECTL_NAMESPACE = 'kubectl puts an object whose namespace is missing, empty or not a string into its context\'s namespace '
+  + 'before sending it: the apiserver never sees this value (and the CRD may not describe metadata)';
+
+/**
+ * The cases of the table that `kubectl apply` accepts, and why: none is a rule about the object that the
+ * CRD could state. Every other case is refused by the apiserver too; a test fails when one of these is refused
+ * (then drop it from here) or when another case is accepted.
+ */
+const APISERVER_ACCEPTS: Record<string, string> = {
+  'versioning as a string': YAML_1_1,
+  'adoptExisting as a string': YAML_1_1,
+  'metadata.namespace empty': KUBECTL_NAMESPACE,
+  'metadata.namespace as a list': KUBECTL_NAMESPACE,
+  'another kind': 'an apps/v1 Deployment is not a JobMatchEnvironment: kubectl sends it to the Deployment API, never to this CRD',
+};
+
+/** A field path in one spelling: spec.labels["managed-by"] (the CLI) and spec.labels[managed-by] (the apiserver) both as spec.labels.managed-by. */
+const normalPath = (path: string) => path.replace(/\["([^"]*)"\]/g, '.$1').replace(/\[([^\]]*[^\]0-9][^\]]*)\]/g, '.$1');
+
+/** The fields the apiserver names in its errors of one document (pruned fields included: kubectl --validate=strict refuses them). */
+function refusedFields(report: Report, key: string): string[] {
+  const errors = (report.manifests[key] ?? []).map((e) => e.slice(0, e.indexOf(': '))).filter((f) => f !== '<nil>');
+  return [...(report.pruned[key] ?? []), ...errors].map(normalPath);
+}
+
+/** The apiserver's error is at the CLI's field or at one holding it (a rule on a list or a map names the list or the map). */
+const covers = (apiField: string, cliField: string) =>
+  apiField === cliField || cliField.startsWith(`${apiField}.`) || cliField.startsWith(`${apiField}[`);
+
+function* rules(schema: OpenApiSchema): Generator<string> {
+  for (const r of schema['x-kubernetes-validations'] ?? []) yield r.rule;
+  for (const child of Object.values(schema.properties ?? {})) yield* rules(child);
+  if (schema.items) yield* rules(schema.items);
+  if (typeof schema.additionalProperties === 'object') yield* rules(schema.additionalProperties);
 }
 
 function runChecker(binary: string, files: string[]): Report {
@@ -49,6 +97,8 @@ describe('the kube-apiserver', () => {
     prod: exampleText('prod'),
     everyField: stringify(everyField),
     bad: mutated((d) => { d.spec.colour = 'blue'; d.spec.envMode = 'production'; d.spec.gcp.projectId = 'Bad_Project'; }),
+    ...Object.fromEntries(cases.map((c, i) => [`case-${i}`, mutated(c.mutate)])),
+    ...Object.fromEntries(acceptedCases.map((c, i) => [`accepted-${i}`, mutated(c.mutate)])),
   };
   const paths: Record<string, string> = {};
   // Every test awaits the check, so without Go (or with a failing build) each one fails with the reason, none is skipped.
@@ -62,11 +112,50 @@ describe('the kube-apiserver', () => {
     }
     checked = ensureChecker().then((binary) => ({ binary, report: runChecker(binary, Object.values(paths)) }));
     await checked.catch(() => {});
-  }, 600_000); // a first build downloads and compiles the apiserver's modules
+  }, 900_000); // a first build downloads and compiles the apiserver's modules (about five minutes on 2 cores)
 
   it('accepts the CRD', async () => {
     const { report } = await checked;
     expect(report.crdErrors).toEqual([]);
+  });
+
+  it('estimates every CEL rule of the CRD within the cost budget, with room to spare', async () => {
+    const { report } = await checked;
+    const { total, totalLimit, ruleLimit, rules: costs } = report.celCost;
+    expect(Object.keys(costs)).toHaveLength([...rules(OPENAPI_SCHEMA)].length);
+    expect(Object.entries(costs).filter(([, cost]) => cost > ruleLimit / 2)).toEqual([]);
+    expect(total).toBeLessThan(totalLimit / 4);
+  });
+
+  it.each(cases.filter((c) => !(c.name in APISERVER_ACCEPTS)).map((c) => ({ ...c, index: cases.indexOf(c) })))(
+    'refuses, like the CLI, $name (at $path)',
+    async ({ index, path }) => {
+      const { report } = await checked;
+      const fields = refusedFields(report, `${paths[`case-${index}`]}#1`);
+      expect(fields.some((f) => covers(f, normalPath(path))), JSON.stringify(report.manifests[`${paths[`case-${index}`]}#1`], null, 2)).toBe(true);
+    },
+  );
+
+  it.each(Object.entries(APISERVER_ACCEPTS))('accepts %s, which the CLI refuses: %s', async (name) => {
+    const { report } = await checked;
+    const index = cases.findIndex((c) => c.name === name);
+    expect(index, `no case named "${name}"`).toBeGreaterThanOrEqual(0);
+    const key = `${paths[`case-${index}`]}#1`;
+    expect(loadManifests([{ file: 'm.yaml', text: files[`case-${index}`]! }]).errors).not.toEqual([]);
+    expect([...(report.manifests[key] ?? []), ...(report.pruned[key] ?? [])]).toEqual([]);
+  });
+
+  it('refuses all but those few of the table', async () => {
+    const { report } = await checked;
+    const refused = cases.filter((_, i) => refusedFields(report, `${paths[`case-${i}`]}#1`).length > 0);
+    expect(refused).toHaveLength(cases.length - Object.keys(APISERVER_ACCEPTS).length);
+  });
+
+  it.each(acceptedCases.map((c, i) => ({ ...c, index: i })))('accepts, like the CLI, $name', async ({ index }) => {
+    const { report } = await checked;
+    const key = `${paths[`accepted-${index}`]}#1`;
+    expect(report.manifests[key]).toEqual([]);
+    expect(report.pruned[key]).toEqual([]);
   });
 
   it.each(['staging', 'prod', 'everyField'])('accepts the %s manifest with no field pruned', async (name) => {
@@ -115,7 +204,7 @@ describe('building the apiserver checker', () => {
     const lines: string[] = [];
     const built = await ensureChecker({ source, cacheDir, log: (l) => lines.push(l) });
     expect(lines).toEqual([
-      expect.stringMatching(/^building the apiserver checker with go version go1\.\d+.* \(a first build downloads ~300 MB of Go modules and compiles them: about two minutes on 2 cores\)…$/),
+      expect.stringMatching(/^building the apiserver checker with go version go1\.\d+.* \(a first build downloads ~300 MB of Go modules and compiles them: about five minutes on 2 cores\)…$/),
       expect.stringMatching(/^built the apiserver checker in \d+\.\d s: /),
     ]);
     expect(readdirSync(cacheDir)).toEqual([`apiserver-check-${checkerSourceHash(source).slice(0, 16)}`]); // no partial file left

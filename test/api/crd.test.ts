@@ -72,6 +72,27 @@ describe('the openAPIV3Schema is structural', () => {
     }
   });
 
+  it('keys the lists of resources and bindings as maps, by fields every item must have', () => {
+    const spec = OPENAPI_SCHEMA.properties!.spec!.properties!;
+    const keys = Object.fromEntries(['buckets', 'datasets', 'secrets', 'iam'].map((l) => [l, spec[l]!['x-kubernetes-list-map-keys']]));
+    expect(keys).toEqual({ buckets: ['name'], datasets: ['datasetId'], secrets: ['name'], iam: ['member', 'role', 'resource'] });
+    for (const l of Object.keys(keys)) {
+      expect(spec[l]!['x-kubernetes-list-type'], l).toBe('map');
+      expect(spec[l]!.items!.required, l).toEqual(expect.arrayContaining(keys[l]!));
+    }
+  });
+
+  it('gives every CEL rule a message that says what is wrong and, after a colon, the fix', () => {
+    const rules = all.flatMap(([path, s]) => (s['x-kubernetes-validations'] ?? []).map((r) => ({ path, ...r })));
+    expect(rules.length).toBeGreaterThan(30);
+    for (const r of rules) expect(r.message, `${r.path}: ${r.rule}`).toMatch(/\S: \S/);
+    // the fields a rule reports at exist
+    for (const r of rules.filter((x) => x.fieldPath)) {
+      const node = all.find(([p]) => p === `${r.path}${r.fieldPath}`);
+      expect(node, `${r.path} ${r.fieldPath}`).toBeDefined();
+    }
+  });
+
   it('marks the conditions list as a map keyed by type', () => {
     const conditions = OPENAPI_SCHEMA.properties!.status!.properties!.conditions!;
     expect(conditions['x-kubernetes-list-type']).toBe('map');

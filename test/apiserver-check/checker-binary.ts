@@ -23,7 +23,7 @@ export interface CheckerBuildOptions {
   cacheDir?: string;
   /** The go command. */
   go?: string;
-  /** Progress lines (a first build takes about a minute). */
+  /** Progress lines (a first build takes minutes). */
   log?: (line: string) => void;
 }
 
@@ -73,7 +73,7 @@ export async function ensureChecker(options: CheckerBuildOptions = {}): Promise<
   if (!version) throw new Error(`Go is not installed (no "${go}" command), and the CRD's apiserver check is built with it: ${GO_INSTALL_HINT}`);
   mkdirSync(cacheDir, { recursive: true });
   const partial = `${binary}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  log(`building the apiserver checker with ${version.stdout.trim()} (a first build downloads ~300 MB of Go modules and compiles them: about two minutes on 2 cores)…`);
+  log(`building the apiserver checker with ${version.stdout.trim()} (a first build downloads ~300 MB of Go modules and compiles them: about five minutes on 2 cores)…`);
   const started = performance.now();
   try {
     const build = await run(go, ['build', '-buildvcs=false', '-o', partial, '.'], source);
