@@ -354,6 +354,21 @@ const status = obj('What the operator last observed and did.', {
   deployedConfigHash: str('The configHash the VM agent last acknowledged.'),
   lastReconcileTime: str('When the last reconcile finished.', { format: 'date-time' }),
   lastDriftTime: str('When drift was last detected.', { format: 'date-time' }),
+  inventory: obj(
+    'What the controller created, adopted and granted (names only, never a value): a binding that leaves the spec is revoked, and deleting the environment applies each resource\'s deletion policy to these.',
+    {
+      resources: list('Resources created or adopted.', obj('One resource.', {
+        kind: oneOf('Resource kind.', RESOURCE_KINDS),
+        name: str('Its GCP name (bucket name, dataset id, Secret Manager id).'),
+      }, ['kind', 'name'])),
+      bindings: list('IAM bindings granted.', obj('One binding, as written in spec.iam.', {
+        resource: str('project, bucket/NAME, dataset/ID or secret/NAME.'),
+        role: str('The role.'),
+        member: str('The member.'),
+      }, ['resource', 'role', 'member'])),
+    },
+    ['resources', 'bindings'],
+  ),
 });
 
 /** The openAPIV3Schema of JobMatchEnvironment v1alpha1. */

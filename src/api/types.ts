@@ -149,8 +149,15 @@ export interface ResourceStatus {
   message?: string;
 }
 
+/** What the controller created, adopted and granted: names only, never a value. */
+export interface Inventory {
+  resources: { kind: ResourceKind; name: string }[];
+  bindings: { resource: string; role: string; member: string }[];
+}
+
 export interface JobMatchEnvironmentStatus {
   observedGeneration?: number;
+  inventory?: Inventory;
   conditions?: Condition[];
   resources?: ResourceStatus[];
   exports?: StringMap;

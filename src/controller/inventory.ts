@@ -3,22 +3,13 @@
  * from the spec can be revoked and a deleted environment cleaned up. Pure; names only, never a value.
  */
 import type { ResolvedSpec } from '../api/defaults.js';
-import type { JobMatchEnvironmentStatus, ResourceKind } from '../api/types.js';
+import type { Inventory, JobMatchEnvironmentStatus } from '../api/types.js';
 import type { ReconcileReport } from '../engine/reconcile.js';
 import type { Action } from '../plan/types.js';
 
-export interface InventoryBinding {
-  resource: string;
-  role: string;
-  member: string;
-}
-
-export interface Inventory {
-  resources: { kind: ResourceKind; name: string }[];
-  bindings: InventoryBinding[];
-}
-
-export type EnvironmentStatus = JobMatchEnvironmentStatus & { inventory?: Inventory };
+export type { Inventory };
+export type InventoryBinding = Inventory['bindings'][number];
+export type EnvironmentStatus = JobMatchEnvironmentStatus;
 
 export const emptyInventory = (): Inventory => ({ resources: [], bindings: [] });
 

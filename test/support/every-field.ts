@@ -35,6 +35,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
     policy: { drift: 'Report', suspend: true, resyncSeconds: 300, adoptExisting: true },
   },
   status: {
+    inventory: { resources: [{ kind: 'Bucket', name: 'jobmatch-staging-bronze-job-match-v0' }], bindings: [{ resource: 'project', role: 'roles/bigquery.jobUser', member: 'serviceAccount:vm@job-match-v0.iam.gserviceaccount.com' }] },
     observedGeneration: 3,
     conditions: [{ type: 'Ready', status: 'True', reason: 'Reconciled', message: 'ok', lastTransitionTime: '2026-11-25T10:00:00Z', observedGeneration: 3 }],
     resources: [{ kind: 'Bucket', name: 'jobmatch-full-bronze', state: 'InSync', message: '' }],
