@@ -87,7 +87,24 @@ async function logsOf(name: string): Promise<string> {
   );
 }
 
+/**
+ * Set-up failures (the tools missing above all) are rethrown by every test: a throwing beforeAll would leave
+ * the tests reported as skipped, and this test must fail, with the install hint, when it cannot run.
+ */
+let setupError: unknown;
+function setUp(): void {
+  if (setupError) throw setupError;
+}
+
 beforeAll(async () => {
+  try {
+    await buildAndStart();
+  } catch (error) {
+    setupError = error;
+  }
+}, 1_200_000);
+
+async function buildAndStart(): Promise<void> {
   requireContainerTools();
   const started = Date.now();
   const bases = await localBases(realpathSync(process.execPath));
@@ -104,7 +121,7 @@ beforeAll(async () => {
   chmodSync(manifestsDir, 0o755);
   copyFileSync(join(root, 'manifests/examples/staging.yaml'), join(manifestsDir, 'staging.yaml'));
   chmodSync(join(manifestsDir, 'staging.yaml'), 0o644);
-}, 1_200_000);
+}
 
 afterAll(async () => {
   for (const name of containers) await tool('podman', ['rm', '--force', '--time', '0', name]).catch(() => undefined);
@@ -115,6 +132,7 @@ afterAll(async () => {
 
 describe('the container image', () => {
   it('runs as 65532 with no shell, `node bin/jobmatch-operator.js run` by default, and is of a sensible size', async () => {
+    setUp();
     const [config] = JSON.parse((await tool('podman', ['image', 'inspect', IMAGE])).stdout) as [
       { Size: number; Config: { User: string; Entrypoint: string[]; Cmd: string[]; WorkingDir: string } },
     ];
@@ -127,11 +145,13 @@ describe('the container image', () => {
   }, 60_000);
 
   it('prints its version', async () => {
+    setUp();
     const { stdout } = await tool('podman', ['run', '--rm', '--read-only', IMAGE, '--version']);
     expect(stdout.trim()).toBe(pkg.version);
   }, 60_000);
 
   it('runs the controller on a manifest directory against the sandbox, answers /healthz, and stops on SIGTERM with exit 0 within 5 s', async () => {
+    setUp();
     const listen = await freePort();
     containers.push(CONTAINER);
     await tool('podman', [

@@ -18,7 +18,15 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespa
 type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] };
 
 let docs: Doc[] = [];
-const find = (kind: string, name?: string): Doc[] => docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+let renderError: unknown;
+/** The rendered objects; every test fails with the reason when rendering failed (a throwing beforeAll would skip them). */
+function rendered(): Doc[] {
+  if (renderError) throw renderError;
+  return docs;
+}
+const find = (kind: string, name?: string): Doc[] => {
+  return rendered().filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+};
 const one = (kind: string, name?: string): Doc => {
   const found = find(kind, name);
   expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
@@ -37,20 +45,21 @@ function grants(rules: Rule[]): string[] {
 }
 
 beforeAll(async () => {
-  let stdout: string;
   try {
-    ({ stdout } = await run('kubectl', ['kustomize', new URL('manifests/install', root).pathname], { maxBuffer: 64 << 20 }));
+    const { stdout } = await run('kubectl', ['kustomize', new URL('manifests/install', root).pathname], { maxBuffer: 64 << 20 });
+    docs = parseAllDocuments(stdout).map((d) => d.toJS() as Doc).filter(Boolean);
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('kubectl not found: install kubectl ≥ 1.27 (it renders manifests/install with its built-in kustomize)');
-    throw new Error(`kubectl kustomize manifests/install failed: ${e.stderr ?? e.message}`);
+    renderError =
+      e.code === 'ENOENT'
+        ? new Error('kubectl not found: install kubectl ≥ 1.27 (it renders manifests/install with its built-in kustomize)')
+        : new Error(`kubectl kustomize manifests/install failed: ${e.stderr ?? e.message}`);
   }
-  docs = parseAllDocuments(stdout).map((d) => d.toJS() as Doc).filter(Boolean);
 });
 
 describe('manifests/install', () => {
   it('renders exactly the install objects', () => {
-    const names = docs.map((d) => `${d.kind}/${d.metadata.namespace ? `${d.metadata.namespace}/` : ''}${d.metadata.name}`).sort();
+    const names = rendered().map((d) => `${d.kind}/${d.metadata.namespace ? `${d.metadata.namespace}/` : ''}${d.metadata.name}`).sort();
     expect(names).toEqual([
       'ClusterRole/jobmatch-operator',
       'ClusterRoleBinding/jobmatch-operator',
