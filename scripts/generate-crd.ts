@@ -1,7 +1,13 @@
-/** Writes crds/jobmatchenvironments.jobmatch.io.yaml from the schema in src/api/crd.ts (`npm run crd`). */
+/**
+ * Writes the CRD from the schema in src/api/crd.ts (`npm run crd`): crds/ and the install kustomization's
+ * copy (kustomize refuses files outside its directory, so manifests/install/crd holds its own).
+ */
 import { writeFileSync } from 'node:fs';
 import { renderCrdYaml } from '../src/api/crd-yaml.js';
 
-const target = new URL('../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url);
-writeFileSync(target, renderCrdYaml());
-console.log(`wrote ${target.pathname}`);
+const yaml = renderCrdYaml();
+for (const path of ['../crds/jobmatchenvironments.jobmatch.io.yaml', '../manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml']) {
+  const target = new URL(path, import.meta.url);
+  writeFileSync(target, yaml);
+  console.log(`wrote ${target.pathname}`);
+}

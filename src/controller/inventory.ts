@@ -29,7 +29,9 @@ export function withRevocations(spec: ResolvedSpec, inventory: Inventory | undef
   return { ...spec, iam: [...spec.iam, ...dropped.filter((b) => !explicit.has(bindingKey(b))).map((b) => ({ ...b, ensure: 'absent' as const }))] };
 }
 
-const ok = (a: Action, report: ReconcileReport) => report.results?.[a.id]?.outcome === 'ok';
+/** Executed: its own steps succeeded, or (a grant made as its resource was created) that resource's did. */
+const ok = (a: Action, report: ReconcileReport): boolean => report.results?.[a.id]?.outcome === 'ok'
+  || (a.steps.length === 0 && a.dependsOn !== undefined && report.results?.[a.dependsOn]?.outcome === 'ok');
 
 /** The inventory after a reconcile: what is now ours and granted, minus what was deleted or revoked. */
 export function nextInventory(previous: Inventory | undefined, report: ReconcileReport, spec: ResolvedSpec): Inventory {

@@ -14,7 +14,7 @@ import { annotation, FINALIZER, loadObject, objectKey, ORPHAN_ON_DELETE_ANNOTATI
 import { nextInventory, withRevocations, type EnvironmentStatus } from './inventory.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { computeStatus, invalidStatus, statusChanged, withReconcileTime } from './status.js';
+import { changedFields, computeStatus, invalidStatus, withReconcileTime } from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -81,7 +81,9 @@ export class EnvironmentReconciler {
   }
 
   private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus): Promise<boolean> {
-    if (!statusChanged(object.status, next)) return false;
+    const changed = changedFields(object.status, next);
+    if (changed.length === 0) return false;
+    this.options.logger.info({ event: 'status', object: objectKey(object), changed }, 'status changed');
     await this.options.store.writeStatus(object, withReconcileTime(next, this.now().toISOString()));
     return true;
   }

@@ -23,7 +23,7 @@ function resourceState(a: Action, report: ReconcileReport): { state: ResourceSta
   if (result?.outcome === 'ok') return a.verb === 'delete' ? undefined : { state: EXECUTED[a.verb] ?? 'InSync', ...(a.pending ? { message: `needs a value: ${a.pending}` } : {}) };
   if (result && result.outcome !== 'skipped') return { state: result.outcome === 'conflict' ? 'Conflict' : 'Error', message: result.error ?? result.outcome };
   // Done as part of another action (a dataset's access granted as it is created).
-  if (report.results && a.steps.length === 0 && EXECUTED[a.verb] && !a.pending) return { state: EXECUTED[a.verb]!, ...(a.message ? { message: a.message } : {}) };
+  if (a.steps.length === 0 && a.dependsOn && report.results?.[a.dependsOn]?.outcome === 'ok' && EXECUTED[a.verb]) return { state: EXECUTED[a.verb]!, ...(a.message ? { message: a.message } : {}) };
   const state = a.pending && a.verb !== 'conflict' ? 'Pending' : PLANNED[a.verb] ?? 'InSync';
   const message = a.pending ? `needs a value: ${a.pending}` : a.message ?? (a.changes.length > 0 ? a.changes.map((c) => c.field).join(', ') : undefined);
   return { state, ...(message && state !== 'InSync' ? { message } : {}) };
@@ -127,10 +127,15 @@ export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, g
 
 const withoutTime = ({ lastReconcileTime: _, ...rest }: JobMatchEnvironmentStatus) => rest;
 
-/** Whether `next` says anything `previous` does not (lastReconcileTime aside). */
-export function statusChanged(previous: JobMatchEnvironmentStatus | undefined, next: JobMatchEnvironmentStatus): boolean {
-  return JSON.stringify(canonical(withoutTime(previous ?? {}))) !== JSON.stringify(canonical(withoutTime(next)));
+/** The status fields `next` changes (lastReconcileTime aside): none means nothing to write. */
+export function changedFields(previous: JobMatchEnvironmentStatus | undefined, next: JobMatchEnvironmentStatus): string[] {
+  const before = withoutTime(previous ?? {}) as Record<string, unknown>;
+  const after = withoutTime(next) as Record<string, unknown>;
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => JSON.stringify(canonical(before[k])) !== JSON.stringify(canonical(after[k]))).sort();
 }
+
+export const statusChanged = (previous: JobMatchEnvironmentStatus | undefined, next: JobMatchEnvironmentStatus): boolean => changedFields(previous, next).length > 0;
 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);

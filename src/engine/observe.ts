@@ -78,8 +78,10 @@ export async function observeEnvironment(spec: ResolvedSpec, conn: Connection, n
   const declared = declaredIds(spec, kinds);
   const deletable = observed.labelled.filter((r) => !declared.has(`${r.kind}/${r.name}`) && toBeDeleted(r, env));
   const kindOf = (r: LabelledResource) => kinds.find((k) => k.kind === r.kind)!;
+  const undeclaredGlobal = observed.labelled.some((r) => !declared.has(`${r.kind}/${r.name}`) && kindOf(r).globalNames);
   await Promise.all([
-    ...(deletable.some((r) => kindOf(r).globalNames) && observed.projectNumber === undefined ? [projectNumber()] : []),
+    // An orphan with a global name is ours only in the manifest's project: its number is needed to decide.
+    ...(undeclaredGlobal && observed.projectNumber === undefined ? [projectNumber()] : []),
     ...deletable.map((r) => attempt(`${r.kind}/${r.name}`, () => readForDelete(r, kindOf(r), conn), () => undefined)),
   ]);
   return observed;

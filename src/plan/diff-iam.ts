@@ -38,7 +38,7 @@ export function diffBinding(
 
   if (resource?.verb === 'create') {
     if (b.ensure === 'absent') return { ...base, verb: 'none', changes: [], steps: [] };
-    if (kind?.embeddedPolicy) return { ...base, verb: 'create', changes: change(true), steps: [], message: `granted as ${resource.id} is created` };
+    if (kind?.embeddedPolicy) return { ...base, verb: 'create', changes: change(true), steps: [], dependsOn: resource.id, message: `granted as ${resource.id} is created` };
     return { ...base, verb: 'create', changes: change(true), steps: [step(true)], ...dependsOn };
   }
   const present = (grantedOn(b, observed) ?? []).some((g) => sameBinding(g, b));
