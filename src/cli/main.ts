@@ -63,14 +63,25 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     if (mode === 'apply') {
       command.option('-f, --filename <files...>', FILES_HELP)
         .option('--plan <file>', 'execute exactly this saved plan (the output of plan -o json) instead of -f; refuses what moved since it was made');
-    } else command.requiredOption('-f, --filename <files...>', FILES_HELP);
+    } else {
+      command.option('-f, --filename <files...>', FILES_HELP)
+        .option('--cluster', 'plan the JobMatchEnvironments of a cluster (with their status.inventory): exactly what the controller would do')
+        .option('--kubeconfig <file>', 'with --cluster: kubeconfig to use')
+        .option('--context <name>', 'with --cluster: kubeconfig context')
+        .option('-n, --namespace <ns>', 'with --cluster: one namespace (default: all)')
+        .argument('[name]', 'with --cluster: one JobMatchEnvironment');
+    }
     command
       .option('-o, --output <format>', 'text or json', 'text')
       .option('--gcp-endpoint <url>', endpointHelp)
       .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')
       .option('--log-file <file>', 'append the JSON action log to this file instead of stderr')
       .option('--timeout <seconds>', "the run's deadline: calls still in flight are abandoned and reported, exit 1", '300')
-      .action(async (opts: ReconcileCommandOptions) => {
+      .action(async (...args: unknown[]) => {
+        // commander passes the positional [name] first when the command declares one.
+        const opts = args.find((a): a is ReconcileCommandOptions => typeof a === 'object' && a !== null && !Array.isArray(a) && !('commands' in a)) ?? {} as ReconcileCommandOptions;
+        const name = typeof args[0] === 'string' ? args[0] : undefined;
+        if (name) opts.name = name;
         const { runReconcile } = await import('./reconcile-command.js');
         const terminal = { color: isTty(), stderrTty: process.stderr.isTTY === true, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) };
         setExit((await runReconcile(io, mode, opts, terminal)).code);

@@ -5,6 +5,7 @@ import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
+import type { LoadedEnvironment } from '../api/manifests.js';
 import { KINDS } from '../kinds/registry.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
@@ -26,6 +27,13 @@ export interface ReconcileCommandOptions {
   retry?: Partial<RetryPolicy>;
   /** apply only: a saved plan (the output of plan -o json) to execute exactly, instead of -f manifests. */
   plan?: string;
+  /** plan only: the JobMatchEnvironments of a cluster (with their inventories) instead of -f manifests. */
+  cluster?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** With --cluster: only this object. */
+  name?: string;
   /** Tests give the credential check a stand-in; the CLI asks Google's auth library. */
   credentials?: () => Promise<void>;
 }
@@ -94,10 +102,19 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (problem) return fail(problem);
   if (options.plan !== undefined && mode !== 'apply') return fail('--plan is an apply option: plan -o json writes a saved plan, apply --plan executes it');
   if (options.plan !== undefined && (options.filename ?? []).length > 0) return fail('pass either -f manifests or --plan FILE, not both: a saved plan holds its manifests');
-  if (options.plan === undefined && (options.filename ?? []).length === 0) return fail('pass -f FILE (manifests), or for apply --plan FILE (a saved plan)');
+  if (options.name !== undefined && !options.cluster) return fail(`unexpected argument "${options.name}": a NAME goes with plan --cluster`);
+  if (options.cluster && (mode !== 'plan' || (options.filename ?? []).length > 0)) return fail('--cluster is a plan option, instead of -f: plan --cluster [-n NS] [NAME]');
+  if (!options.cluster && options.plan === undefined && (options.filename ?? []).length === 0) return fail('pass -f FILE (manifests), or plan --cluster, or apply --plan FILE (a saved plan)');
   const saved = options.plan !== undefined ? await readSavedPlan(options.plan) : undefined;
   if (typeof saved === 'string') return fail(saved);
-  const environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? []);
+  let environments: LoadedEnvironment[] | undefined;
+  if (options.cluster) {
+    const fromCluster = await (await import('./cluster-environments.js')).environmentsFromCluster(options).catch((e: unknown) => (e as Error));
+    if (fromCluster instanceof Error) return fail(`cannot read JobMatchEnvironments from the cluster: ${fromCluster.message}`);
+    for (const e of fromCluster.errors) io.stderr(`error: ${e}\n`);
+    environments = fromCluster.errors.length > 0 && fromCluster.environments.length === 0 ? undefined : fromCluster.environments;
+    if (fromCluster.environments.length === 0 && fromCluster.errors.length === 0) return fail('no JobMatchEnvironment found in the cluster');
+  } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? []);
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };

@@ -8,7 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { createActionLogger } from '../../src/engine/action-log.js';
@@ -173,6 +175,21 @@ describe('the controller in a cluster', () => {
     const bad = await until('InvalidSpec', () => get(ns, 'bad'), (x) => condition(x, 'Ready')?.reason === 'InvalidSpec');
     expect(condition(bad, 'Ready').message).toMatch(/spec\.app\.config\.NOTES/);
     expect(s.sandbox.stats.requests().filter((r) => r.path.includes('-bad-') || r.path.includes('_bad_'))).toEqual([]);
+  });
+
+  it('plan --cluster shows what the controller would do, with the inventory: a dropped binding is a `-`', async () => {
+    const ns = await createNamespace(kube, 'ctl-plan');
+    await controllerAs(kube.kubeconfig, ns);
+    await create(environment(ns, 'pc'));
+    const e = await synced(ns, 'pc', 1);
+    await patch(ns, 'pc', { metadata: { annotations: { 'jobmatch.io/paused': 'true' } } });
+    await until('paused', () => get(ns, 'pc'), (x) => condition(x, 'Ready')?.reason === 'Paused');
+    await patch(ns, 'pc', { spec: { iam: e.spec.iam.filter((b: any) => b.resource !== 'project') } });
+    let stdout = '';
+    const run = await runReconcile({ stdout: (t) => (stdout += t), stderr: () => undefined, stdin: Readable.from([]), env: {} }, 'plan',
+      { cluster: true, kubeconfig: kube.kubeconfigPath, namespace: ns, name: 'pc', gcpEndpoint: s.url, logLevel: 'silent', retry: FAST_RETRY });
+    expect(run.code).toBe(2);
+    expect(stdout).toMatch(/- IAMBinding project roles\/bigquery\.jobUser serviceAccount:jobmatch-pc-vm@/);
   });
 
   it('gives the later of two objects claiming one bucket a Conflict, and reconciles the first', async () => {
