@@ -19,6 +19,7 @@ import { createGcpClients, type GcpClients } from '../src/gcp/clients.js';
 import { GcpCaller } from '../src/gcp/gcp-caller.js';
 import type { Plan } from '../src/plan/types.js';
 import { cliBench, describeCli } from './cli.js';
+import { controllerBench, describeController } from './controller.js';
 
 const LATENCY_MS = 50;
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
@@ -144,7 +145,10 @@ async function main() {
   }
   // Then the CLI, with this process idle: its runs are processes of their own, against a sandbox of their own.
   const cli = await cliBench(5);
-  console.log(json ? JSON.stringify({ ...engine, cli }) : describeCli(cli));
+  if (!json) console.log(describeCli(cli));
+  // Then the controller as it runs for real: its own process, 100 and 1,000 environments.
+  const controller = await controllerBench();
+  console.log(json ? JSON.stringify({ ...engine, cli, controller }) : describeController(controller));
 }
 
 await main();
