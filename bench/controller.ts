@@ -69,7 +69,7 @@ async function measure(count: number) {
     for (;;) {
       const all = await statuses(http).catch(() => ({}));
       if (Object.keys(all).length === count && Object.values(all).every(synced)) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, count > 200 ? 1000 : 200));
     }
     const toSyncedSeconds = (performance.now() - started) / 1000;
     // Let the first resyncs' settling writes (Created → InSync) pass: resync is 600 s, so force none; just wait a moment.

@@ -36,6 +36,10 @@ const VERB_EVENT: Record<string, string> = { create: 'Created', update: 'Updated
 export class EnvironmentReconciler {
   private readonly now: () => Date;
   private reconcileCount = 0;
+  /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
+  private readonly validated = new Map<string, { generation: number | undefined; result: ReturnType<typeof loadObject> }>();
+  /** Contested bindings of the set of objects (keys and generations) they were computed for. */
+  private contestedMemo: { world: string; value: Map<string, string> } | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.now = options.now ?? (() => new Date());
@@ -59,13 +63,23 @@ export class EnvironmentReconciler {
     }
   }
 
+  private load(o: EnvironmentObject): ReturnType<typeof loadObject> {
+    const key = objectKey(o);
+    const generation = o.manifest.metadata.generation;
+    const hit = this.validated.get(key);
+    if (hit && hit.generation !== undefined && hit.generation === generation) return hit.result;
+    const result = loadObject(o);
+    this.validated.set(key, { generation, result });
+    return result;
+  }
+
   /** Every valid object, oldest first, for claims: the later one of two claiming a resource is the one in conflict. */
   private claimsAgainst(key: string, spec: ResolvedSpec): string[] {
     const valid = this.options.store.list()
       .filter((o) => !o.manifest.metadata.deletionTimestamp)
       .sort((a, b) => (a.manifest.metadata.creationTimestamp ?? '').localeCompare(b.manifest.metadata.creationTimestamp ?? '') || objectKey(a).localeCompare(objectKey(b)))
       .flatMap((o) => {
-        const loaded = objectKey(o) === key ? undefined : loadObject(o);
+        const loaded = objectKey(o) === key ? undefined : this.load(o);
         const s = objectKey(o) === key ? spec : loaded && 'env' in loaded ? loaded.env.spec : undefined;
         return s ? [{ spec: s, name: o.manifest.metadata.name, namespace: o.manifest.metadata.namespace ?? 'default', source: { file: objectKey(o) } }] : [];
       });
@@ -73,11 +87,16 @@ export class EnvironmentReconciler {
   }
 
   private contested(): Map<string, string> {
-    const specs = this.options.store.list().flatMap((o) => {
-      const loaded = loadObject(o);
+    const objects = this.options.store.list();
+    const world = objects.map((o) => `${objectKey(o)}@${o.manifest.metadata.generation}:${(o.status?.inventory?.bindings ?? []).map((b) => `${b.resource} ${b.role} ${b.member}`).join(',')}`).sort().join(' ');
+    if (this.contestedMemo?.world === world) return this.contestedMemo.value;
+    const specs = objects.flatMap((o) => {
+      const loaded = this.load(o);
       return 'env' in loaded ? [withRevocations(loaded.env.spec, o.status?.inventory)] : [];
     });
-    return contestedBindings(specs, KINDS);
+    const value = contestedBindings(specs, KINDS);
+    this.contestedMemo = { world, value };
+    return value;
   }
 
   private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus): Promise<boolean> {
@@ -92,7 +111,7 @@ export class EnvironmentReconciler {
     const { store } = this.options;
     const generation = object.manifest.metadata.generation;
     const now = this.now().toISOString();
-    const loaded = loadObject(object);
+    const loaded = this.load(object);
     if ('errors' in loaded) {
       if (await this.writeStatus(object, invalidStatus(object.status, generation, 'InvalidSpec', loaded.errors, now))) {
         await store.event(object, 'Warning', 'InvalidSpec', loaded.errors.join('; ').slice(0, 1000));
