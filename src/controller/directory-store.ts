@@ -5,7 +5,7 @@
  * inventory above all. No finalizers here: deleting a file stops managing its environment.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseYamlDocuments } from '../api/yaml-documents.js';
 import type { ActionLogger } from '../engine/action-log.js';
@@ -15,6 +15,12 @@ import type { EventType, ObjectStore } from './object-store.js';
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 
+interface FileDocs {
+  /** size:mtime, so an unchanged file is not parsed again. */
+  stamp: string;
+  docs: { key: string; raw: EnvironmentObject['manifest']; specJson: string }[];
+}
+
 interface Stored {
   object: EnvironmentObject;
   specJson: string;
@@ -23,6 +29,7 @@ interface Stored {
 export class DirectoryStore implements ObjectStore {
   readonly finalizers = false;
   private readonly objects = new Map<string, Stored>();
+  private files = new Map<string, FileDocs>();
   private statuses: Record<string, EnvironmentStatus> = {};
   private readonly eventCounts = new Map<string, number>();
   private watcher: FSWatcher | undefined;
@@ -86,36 +93,47 @@ export class DirectoryStore implements ObjectStore {
     return this.rescan().then((r) => r.changed);
   }
 
-  /** Re-reads every manifest; which keys changed (added or spec edited) and which are gone. */
+  /** Re-reads the manifests that changed on disk (by size and mtime); which keys changed (added or spec edited) and which are gone. */
   async rescan(): Promise<{ changed: string[]; removed: string[] }> {
     const names = (await readdir(this.dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
-    const seen = new Map<string, EnvironmentObject>();
+    const seen = new Map<string, { raw: EnvironmentObject['manifest']; specJson: string }>();
+    const files = new Map<string, FileDocs>();
     for (const name of names) {
       const file = join(this.dir, name);
-      const parsed = parseYamlDocuments(await readFile(file, 'utf8').catch(() => ''), file);
-      for (const e of parsed.errors) this.logger.error({ event: 'manifest', file, error: e.message }, 'cannot read a manifest');
-      for (const doc of parsed.documents) {
-        const value = doc.value as EnvironmentObject['manifest'] | null;
-        if (!value?.metadata?.name) {
-          this.logger.error({ event: 'manifest', file, document: doc.index }, 'a document without metadata.name is skipped');
-          continue;
-        }
-        seen.set(objectKey({ manifest: value }), { manifest: value });
-      }
+      const info = await stat(file).catch(() => undefined);
+      const stamp = info ? `${info.size}:${info.mtimeMs}` : '';
+      const cached = this.files.get(file);
+      const docs = cached?.stamp === stamp ? cached : { stamp, docs: await this.parseFile(file) };
+      files.set(file, docs);
+      for (const d of docs.docs) seen.set(d.key, d);
     }
+    this.files = files;
     const changed: string[] = [];
-    for (const [key, object] of seen) {
-      const specJson = JSON.stringify(object.manifest);
+    for (const [key, { raw, specJson }] of seen) {
       const before = this.objects.get(key);
       if (before?.specJson === specJson) continue;
+      const manifest = structuredClone(raw);
       const generation = (before?.object.manifest.metadata.generation ?? 0) + 1;
-      object.manifest.metadata = { ...object.manifest.metadata, generation, creationTimestamp: before?.object.manifest.metadata.creationTimestamp ?? new Date().toISOString() };
-      this.objects.set(key, { object, specJson });
+      manifest.metadata = { ...manifest.metadata, generation, creationTimestamp: before?.object.manifest.metadata.creationTimestamp ?? new Date().toISOString() };
+      this.objects.set(key, { object: { manifest }, specJson });
       changed.push(key);
     }
     const removed = [...this.objects.keys()].filter((k) => !seen.has(k));
     for (const key of removed) this.objects.delete(key);
     return { changed, removed };
+  }
+
+  private async parseFile(file: string): Promise<FileDocs['docs']> {
+    const parsed = parseYamlDocuments(await readFile(file, 'utf8').catch(() => ''), file);
+    for (const e of parsed.errors) this.logger.error({ event: 'manifest', file, error: e.message }, 'cannot read a manifest');
+    return parsed.documents.flatMap((doc) => {
+      const raw = doc.value as EnvironmentObject['manifest'] | null;
+      if (!raw?.metadata?.name) {
+        this.logger.error({ event: 'manifest', file, document: doc.index }, 'a document without metadata.name is skipped');
+        return [];
+      }
+      return [{ key: objectKey({ manifest: raw }), raw, specJson: JSON.stringify(raw) }];
+    });
   }
 
   /** Watches the directory; `onChange` gets the keys to reconcile and the ones gone. */
