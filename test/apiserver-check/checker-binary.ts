@@ -3,7 +3,7 @@
  * sources and cached outside the repo, at
  * ${XDG_CACHE_HOME:-~/.cache}/jobmatch-operator/apiserver-check-<first 16 hex of the sources' sha256>.
  */
-import { spawn } from 'node:child_process';
+import { runCommand as run } from '../support/run-command.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -41,24 +41,6 @@ export function checkerSourceHash(source = CHECKER_SOURCE): string {
   return hash.digest('hex');
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command; undefined when it cannot be started at all (not installed). */
-function run(command: string, args: string[], cwd: string): Promise<Run | undefined> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'EACCES' ? resolve(undefined) : reject(e)));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The checker binary: the cached one when its sources have not changed, else built now (into a temp file, then renamed). */
 export async function ensureChecker(options: CheckerBuildOptions = {}): Promise<string> {
@@ -69,14 +51,14 @@ export async function ensureChecker(options: CheckerBuildOptions = {}): Promise<
   const binary = join(cacheDir, `apiserver-check-${checkerSourceHash(source).slice(0, 16)}`);
   if (existsSync(binary)) return binary;
 
-  const version = await run(go, ['version'], source);
+  const version = await run(go, ['version'], { cwd: source });
   if (!version) throw new Error(`Go is not installed (no "${go}" command), and the CRD's apiserver check is built with it: ${GO_INSTALL_HINT}`);
   mkdirSync(cacheDir, { recursive: true });
   const partial = `${binary}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
   log(`building the apiserver checker with ${version.stdout.trim()} (a first build downloads ~300 MB of Go modules and compiles them: about five minutes on 2 cores)…`);
   const started = performance.now();
   try {
-    const build = await run(go, ['build', '-buildvcs=false', '-o', partial, '.'], source);
+    const build = await run(go, ['build', '-buildvcs=false', '-o', partial, '.'], { cwd: source });
     if (build?.code !== 0) {
       throw new Error(`go build of the apiserver checker (${source}) failed with exit ${build?.code ?? 'unknown'}:\n${build?.stderr ?? ''}${build?.stdout ?? ''}`);
     }

@@ -12,10 +12,10 @@
  * of Go build cache. It runs at the lowest CPU priority so that tests running meanwhile keep theirs.
  * Later builds (another version of this file's constants, a wiped binary cache) take ~20 s.
  */
-import { spawn } from 'node:child_process';
+import { runCommand as run } from '../support/run-command.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { constants as osConstants, homedir, setPriority } from 'node:os';
+import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,31 +57,6 @@ export function kubeAssetsCacheDir(env: NodeJS.ProcessEnv = process.env): string
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'jobmatch-operator', 'kube', KUBE_VERSION);
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command; undefined when it cannot be started at all (not installed). */
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; lowPriority?: boolean } = {}): Promise<Run | undefined> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (options.lowPriority && child.pid !== undefined) {
-      try {
-        setPriority(child.pid, osConstants.priority.PRIORITY_LOW);
-      } catch {
-        // not allowed here: build at normal priority
-      }
-    }
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'EACCES' ? resolve(undefined) : reject(e)));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** `<binary> --version`'s output (trimmed), or undefined when it does not run. */
 export async function binaryVersion(binary: string): Promise<string | undefined> {
