@@ -135,7 +135,6 @@ export function changedFields(previous: JobMatchEnvironmentStatus | undefined, n
     .filter((k) => JSON.stringify(canonical(before[k])) !== JSON.stringify(canonical(after[k]))).sort();
 }
 
-export const statusChanged = (previous: JobMatchEnvironmentStatus | undefined, next: JobMatchEnvironmentStatus): boolean => changedFields(previous, next).length > 0;
 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
