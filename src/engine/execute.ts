@@ -11,7 +11,6 @@ import type { Action, IamStep, Plan } from '../plan/types.js';
 import type { Connection } from './connection.js';
 import { PolicyWriter } from './policy-writer.js';
 
-
 export interface ActionResult {
   outcome: 'ok' | 'error' | 'skipped' | 'conflict' | 'cancelled';
   error?: string;
