@@ -339,3 +339,32 @@ describe('the controller in a cluster', () => {
     expect(leaks(values, everything)).toEqual([]);
   });
 });
+
+describe('the controller when the apiserver closes its watches', () => {
+  let short: Kube | undefined;
+  afterAll(async () => short?.stop(), 60_000);
+
+  it('re-watches and keeps reconciling (--min-request-timeout 2 s: every watch is closed by the server within 2–4 s)', async () => {
+    short = await startKube({ apiserverFlags: ['--min-request-timeout=2'] });
+    await applyCrd(short, CRD);
+    const ns = await createNamespace(short, 'ctl-rewatch');
+    const logger = createActionLogger({ write: (l: string) => { output += l; } } as unknown as NodeJS.WritableStream, 'info');
+    const clients = createGcpClients({ projectId: PROJECT, endpoint: s.url });
+    const c = await startClusterController(short.kubeconfig, {
+      namespace: ns, concurrency: 2, listen: '127.0.0.1:0', logger, metrics: new ControllerMetrics(), leaderElection: false,
+      engine: { caller: new GcpCaller({ retry: FAST_RETRY }), clientsFor: () => clients, logger, execute: { policyWriter: new PolicyWriter() } },
+    });
+    try {
+      const objects = short.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
+      const read = async () => (await objects.getNamespacedCustomObject({ ...G, namespace: ns, name: 'rewatch' })) as Env;
+      await objects.createNamespacedCustomObject({ ...G, namespace: ns, body: environment(ns, 'rewatch') });
+      await until('Synced', read, (e) => condition(e, 'Synced')?.status === 'True');
+      await new Promise((r) => setTimeout(r, 5000)); // the server closes the watch at least once meanwhile
+      const e = await read();
+      await objects.patchNamespacedCustomObject({ ...G, namespace: ns, name: 'rewatch', body: { spec: { buckets: [{ ...e.spec.buckets[0], versioning: false }] } } }, MERGE);
+      await until('the edit reconciled after the watch was closed', read, (x) => x.status?.observedGeneration === 2 && condition(x, 'Synced')?.status === 'True');
+    } finally {
+      await c.stop();
+    }
+  }, 120_000);
+});
