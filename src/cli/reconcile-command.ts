@@ -153,10 +153,10 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (unreachable) return { ...fail(`cannot reach ${endpoint ?? 'the Google APIs'} (${unreachable.unreachable}): is the sandbox running? Start it with: jobmatch-operator sandbox`), reports };
   const deadline = reports.some((r) => r.cancelled) ? { timeoutSeconds } : undefined;
   if (json) io.stdout(renderJson(reports, deadline));
-  else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, terminal) : renderApplyText(r, terminal))).join('\n') + renderRunFooter(reports, deadline));
+  else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, terminal) : renderApplyText(r, terminal))).join('\n') + renderRunFooter(deadline));
   return { code: exitCode(mode, reports, crashed), reports, caller };
 }
 
-function renderRunFooter(reports: ReconcileReport[], deadline: { timeoutSeconds: number } | undefined): string {
+function renderRunFooter(deadline: { timeoutSeconds: number } | undefined): string {
   return deadline ? `\nStopped: the run's deadline (--timeout ${deadline.timeoutSeconds}s) passed; what was not done is marked "cancelled".\n` : '';
 }

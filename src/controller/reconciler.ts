@@ -99,10 +99,10 @@ export class EnvironmentReconciler {
     return value;
   }
 
-  private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus): Promise<boolean> {
+  private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus, log: ActionLogger): Promise<boolean> {
     const changed = changedFields(object.status, next);
     if (changed.length === 0) return false;
-    this.options.logger.info({ event: 'status', object: objectKey(object), changed }, 'status changed');
+    log.info({ event: 'status', changed }, 'status changed');
     await this.options.store.writeStatus(object, withReconcileTime(next, this.now().toISOString()));
     return true;
   }
@@ -113,14 +113,14 @@ export class EnvironmentReconciler {
     const now = this.now().toISOString();
     const loaded = this.load(object);
     if ('errors' in loaded) {
-      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'InvalidSpec', loaded.errors, now))) {
+      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'InvalidSpec', loaded.errors, now), log)) {
         await store.event(object, 'Warning', 'InvalidSpec', loaded.errors.join('; ').slice(0, 1000));
       }
       return {};
     }
     const claims = this.claimsAgainst(objectKey(object), loaded.env.spec);
     if (claims.length > 0) {
-      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'Conflict', claims, now))) {
+      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'Conflict', claims, now), log)) {
         await store.event(object, 'Warning', 'Conflict', claims.join('; ').slice(0, 1000));
       }
       return {};
@@ -137,7 +137,7 @@ export class EnvironmentReconciler {
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now }), ...(inventory ? { inventory } : {}) };
     this.options.metrics?.observedDrift(report);
-    await this.writeStatus(object, status);
+    await this.writeStatus(object, status, log);
     await this.recordEvents(object, report);
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
@@ -188,6 +188,7 @@ export class EnvironmentReconciler {
       const why = blocking.map((a) => `${a.kind} ${a.name}: ${a.message ?? a.verb}`).join('; ');
       await store.event(object, 'Warning', 'CleanupBlocked', `${why}; the finalizer stays until resolved, or set ${ORPHAN_ON_DELETE_ANNOTATION}: "true"`.slice(0, 1000));
       log.warn({ event: 'cleanup', blocking: blocking.map((a) => a.id) }, 'cleanup blocked');
+      await this.writeStatus(object, invalidStatus(object.status, object.manifest.metadata.generation, 'CleanupBlocked', blocking.map((a) => `${a.kind} ${a.name}: ${a.message ?? a.verb}`), this.now().toISOString()), log);
       return { error: new Error(`cleanup blocked: ${why}`) };
     }
     await store.event(object, 'Normal', 'CleanedUp', 'deletion policies applied and bindings revoked');

@@ -110,8 +110,8 @@ export function computeStatus({ spec, report, previous, generation, paused, now 
   };
 }
 
-/** The status of an object whose spec is invalid: every message, no GCP call made. */
-export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict', messages: string[], now: string): JobMatchEnvironmentStatus {
+/** The status of an object the controller cannot reconcile (invalid spec, claims, a blocked cleanup): every message. */
+export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked', messages: string[], now: string): JobMatchEnvironmentStatus {
   const message = messages.join('\n').slice(0, 30_000);
   const no: ConditionValue = { status: 'False', reason, message };
   return {

@@ -222,7 +222,9 @@ describe('the controller in a cluster', () => {
     await s.clients.storage.bucket('jobmatch-drop-bronze').file('a.json').save('{}', { resumable: false });
     await api().deleteNamespacedCustomObject({ ...G, namespace: ns, name: 'drop' });
     await until('CleanupBlocked', () => events(ns), (evs) => evs.some((ev) => ev.reason === 'CleanupBlocked' && ev.message?.includes('holds 1 objects')));
-    expect((await get(ns, 'drop')).metadata.finalizers).toEqual(['jobmatch.io/cleanup']);
+    const blocked = await until('CleanupBlocked in status', () => get(ns, 'drop'), (x) => condition(x, 'Ready')?.reason === 'CleanupBlocked');
+    expect(condition(blocked, 'Ready').message).toContain('holds 1 objects');
+    expect(blocked.metadata.finalizers).toEqual(['jobmatch.io/cleanup']);
     expect((await s.clients.bigquery.dataset('drop_silver').exists())[0]).toBe(false);
     await patch(ns, 'drop', { metadata: { annotations: { 'jobmatch.io/orphan-on-delete': 'true' } } });
     await until('drop gone', () => get(ns, 'drop').then(() => 'there', () => 'gone'), (v) => v === 'gone');
