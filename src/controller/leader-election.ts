@@ -26,6 +26,7 @@ export class LeaderElector {
   private leading = false;
   private lastRenew = 0;
   private stopped = false;
+  private inFlight: Promise<void> = Promise.resolve();
   private readonly api: k8s.CoordinationV1Api;
 
   constructor(kc: k8s.KubeConfig, private readonly options: LeaderElectionOptions) {
@@ -37,7 +38,11 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.tick();
+    this.run();
+  }
+
+  private run(): void {
+    this.inFlight = this.tick();
   }
 
   private get duration(): number {
@@ -45,7 +50,7 @@ export class LeaderElector {
   }
 
   private schedule(): void {
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs ?? 2000);
+    if (!this.stopped) this.timer = setTimeout(() => this.run(), this.options.retryPeriodMs ?? 2000);
   }
 
   private async tick(): Promise<void> {
@@ -54,7 +59,8 @@ export class LeaderElector {
       if (acquired) {
         this.lastRenew = Date.now();
         if (!this.leading) {
-          this.leading = true;
+          this.leading = true; // set even when stopping, so stop() releases what this tick acquired
+          if (this.stopped) return;
           this.options.logger.info({ event: 'leader', identity: this.options.identity, lease: `${this.options.namespace}/${this.options.name}` }, 'became the leader');
           this.options.onStartedLeading();
         }
@@ -118,16 +124,22 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.inFlight; // a renewal racing the release would make it fail on a stale resourceVersion
     if (!this.leading) return;
     this.leading = false;
     const { namespace, name, identity } = this.options;
-    try {
-      const lease = await this.api.readNamespacedLease({ name, namespace });
-      if (lease.spec?.holderIdentity !== identity) return;
-      await this.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: micro(new Date()) } } });
-      this.options.logger.info({ event: 'leader', identity }, 'released the leader Lease');
-    } catch (e) {
-      this.options.logger.warn({ event: 'leader', error: (e as Error).message }, 'could not release the Lease; it expires by itself');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const lease = await this.api.readNamespacedLease({ name, namespace });
+        if (lease.spec?.holderIdentity !== identity) return;
+        await this.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: micro(new Date()) } } });
+        this.options.logger.info({ event: 'leader', identity }, 'released the leader Lease');
+        return;
+      } catch (e) {
+        if ((e as { code?: number }).code === 409 && attempt < 3) continue;
+        this.options.logger.warn({ event: 'leader', error: (e as Error).message }, 'could not release the Lease; it expires by itself');
+        return;
+      }
     }
   }
 }

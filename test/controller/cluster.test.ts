@@ -12,8 +12,9 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
+import { LeaderElector } from '../../src/controller/leader-election.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
-import { createActionLogger } from '../../src/engine/action-log.js';
+import { createActionLogger, silentLogger } from '../../src/engine/action-log.js';
 import { PolicyWriter } from '../../src/engine/policy-writer.js';
 import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
@@ -279,6 +280,25 @@ describe('the controller in a cluster', () => {
     await until('b leads', async () => b.elector?.isLeader, (v) => v === true, 10_000);
     await patch(ns, 'leader', { spec: { buckets: [{ ...(await get(ns, 'leader')).spec.buckets[0], versioning: false }] } });
     await synced(ns, 'leader', 2);
+  });
+
+  it('releases the Lease on stop even when the stop lands in the middle of a renewal', async () => {
+    const leaseNs = await createNamespace(kube, 'ctl-release');
+    const leases = kube.kubeconfig.makeApiClient(k8s.CoordinationV1Api);
+    const logger = silentLogger();
+    for (let round = 0; round < 20; round++) {
+      let led!: () => void;
+      const leading = new Promise<void>((resolve) => (led = resolve));
+      const elector = new LeaderElector(kube.kubeconfig, {
+        namespace: leaseNs, name: 'race', identity: `replica-${round}`, retryPeriodMs: 1, logger, onStartedLeading: () => led(), onStoppedLeading: () => undefined,
+      });
+      elector.start();
+      await leading;
+      await new Promise((resolve) => setTimeout(resolve, round % 5)); // stop at varying points of the renewal loop
+      await elector.stop();
+      const lease = await leases.readNamespacedLease({ name: 'race', namespace: leaseNs });
+      expect(lease.spec?.holderIdentity ?? '', `round ${round}`).toBe('');
+    }
   });
 
   it('as processes: SIGKILL the leader and the standby takes over within the lease duration; SIGTERM exits 0 and releases the Lease', async () => {
