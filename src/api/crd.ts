@@ -13,6 +13,7 @@ import {
   HTTP_URL_PATTERN, IAM_MEMBER_PATTERN, IAM_RESOURCE_PATTERN, LABEL_KEY_PATTERN, LABEL_KEY_RULE, LABEL_VALUE_PATTERN,
   LOCATION_PATTERN, NO_WHITESPACE_PATTERN, PROJECT_ID_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, ROLE_PATTERN,
   SECRET_ID_MAX_LENGTH, SECRET_ID_OVERHEAD, VM_NAME_PATTERN, ZONE_PATTERN, reservedLabelFix,
+  COMPOSE_DIRECTORY_RULES, COMPOSE_FILE_RULES, COMPOSE_FIX, COMPOSE_REF_RULES, type ForbiddenPattern,
 } from './naming.js';
 import { SECRET_KEY_PATTERN } from './secret-detection.js';
 import { LINE_BREAK_PATTERN, RESERVED_CONFIG_FIX, TEXT } from './semantic-validation.js';
@@ -166,6 +167,8 @@ const iamBinding = obj(
 
 const reservedConfigKeys = RESERVED_KEYS.filter((k) => !(OVERRIDABLE_KEYS as readonly string[]).includes(k));
 
+const composeRules = (rules: readonly ForbiddenPattern[], fix: string) => rules.map((r) => cel(`!self.matches(${celString(r.forbid)})`, `${r.problem}: ${fix}`));
+
 const app = obj('The application deployed with docker-compose on the VM.', {
   config: stringMap(
     'Explicit non-secret variables written to the .env (seed option C). Keys or values that look secret are rejected: declare them in spec.secrets (or list a false positive in notSecret).',
@@ -196,12 +199,17 @@ const app = obj('The application deployed with docker-compose on the VM.', {
       ref: str('Git ref (branch, tag or commit) the VM checks out before `docker compose up`.', {
         pattern: NO_WHITESPACE_PATTERN,
         maxLength: 255,
+        'x-kubernetes-validations': composeRules(COMPOSE_REF_RULES, COMPOSE_FIX.ref),
       }),
-      file: str('Compose file, relative to directory.', { pattern: NO_WHITESPACE_PATTERN, maxLength: 255, default: 'docker-compose.yml' }),
-      directory: str('Absolute path of the checkout on the VM; the .env is written there.', {
+      file: str('Compose file, relative to directory, inside the checkout.', {
+        pattern: NO_WHITESPACE_PATTERN, maxLength: 255, default: 'docker-compose.yml',
+        'x-kubernetes-validations': composeRules(COMPOSE_FILE_RULES, COMPOSE_FIX.file),
+      }),
+      directory: str('Absolute path of the checkout on the VM (not a system directory); the .env is written there.', {
         pattern: ABSOLUTE_PATH_PATTERN,
         maxLength: 1024,
         default: '/opt/jobmatch',
+        'x-kubernetes-validations': composeRules(COMPOSE_DIRECTORY_RULES, COMPOSE_FIX.directory),
       }),
     },
     ['ref'],

@@ -24,6 +24,8 @@ export interface ResolvedSpec extends Omit<JobMatchEnvironmentSpec, 'buckets' | 
   iam: ResolvedIamBinding[];
   appConfig: StringMap;
   policy: Required<PolicySpec>;
+  /** A token that forces one more rollout of the same config (apply --redeploy, annotation jobmatch.io/redeploy-at). */
+  redeploy?: string;
 }
 
 export const DEFAULT_SECRET_LENGTH = 32;

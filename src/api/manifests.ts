@@ -1,6 +1,7 @@
 /** From YAML text to validated, defaulted environments: parse, check kind, schema, semantics, claims. Pure. */
 import { checkClaims } from './claims.js';
 import { resolveSpec, type ResolvedSpec } from './defaults.js';
+import { REDEPLOY_AT_ANNOTATION, redeployToken } from './naming.js';
 import { fieldError, splitPath, type FieldError, type SourceRef } from './field-error.js';
 import { validateAgainstSchema } from './schema-validation.js';
 import { checkSemantics } from './semantic-validation.js';
@@ -75,7 +76,9 @@ export function loadManifests(sources: ManifestSource[]): LoadResult {
         errors.push(...located.sort((a, b) => a.source.line - b.source.line));
         continue;
       }
-      loaded.push({ manifest, spec: resolveSpec(manifest.spec), namespace: manifest.metadata.namespace ?? DEFAULT_NAMESPACE, source });
+      const redeploy = manifest.metadata.annotations?.[REDEPLOY_AT_ANNOTATION];
+      const spec = { ...resolveSpec(manifest.spec), ...(redeploy ? { redeploy: redeployToken(redeploy) } : {}) };
+      loaded.push({ manifest, spec, namespace: manifest.metadata.namespace ?? DEFAULT_NAMESPACE, source });
     }
   }
   errors.push(...checkClaims(loaded.map((l) => ({ spec: l.spec, name: l.manifest.metadata.name, namespace: l.namespace, source: l.source }))));

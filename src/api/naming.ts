@@ -3,6 +3,7 @@
  * Every pattern here is read alike by JavaScript and by RE2 (the apiserver's `pattern` and CEL's matches()):
  * no lookaround, no backreferences, and like matches() a pattern finds a match anywhere unless anchored.
  */
+import { createHash } from 'node:crypto';
 import type { DeletionPolicy } from './types.js';
 
 export const ENVIRONMENT_PATTERN = '^[a-z][a-z0-9-]{0,19}$';
@@ -49,6 +50,48 @@ export const BUCKET_NAME_RULES: readonly ForbiddenPattern[] = [
   { forbid: '^goog', problem: 'must not start with "goog"' },
   { forbid: 'g[o0][o0]gle', problem: 'must not contain "google" or close misspellings' },
 ];
+
+/** Set it (to a time, or any new value) to roll the same config out again: the agent redeploys once per value. */
+export const REDEPLOY_AT_ANNOTATION = 'jobmatch.io/redeploy-at';
+
+/** The token a redeploy request becomes in the rollout id (sha256:…#token): short, and safe whatever the annotation says. */
+export function redeployToken(request: string): string {
+  return `redeploy-${createHash('sha256').update(request).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The compose coordinates the VM agent uses as a git ref and as paths on the VM, read as data and never
+ * as options or shell: each rule names what it forbids, and the agent checks the same again.
+ */
+const COMPOSE_CHARS: ForbiddenPattern = { forbid: '[^A-Za-z0-9._/-]', problem: 'may contain only letters, digits, ".", "_", "/" and "-"' };
+export const COMPOSE_REF_RULES: readonly ForbiddenPattern[] = [
+  { forbid: '^-', problem: 'must not start with "-" (git would read it as an option)' },
+  COMPOSE_CHARS,
+  { forbid: '^[^A-Za-z0-9]', problem: 'must start with a letter or a digit' },
+  { forbid: '[.][.]|//|/[.]|/$|[.]$|[.]lock$', problem: 'is not a valid git ref name (no "..", "//" or "/." inside, no "/", "." or ".lock" at the end)' },
+];
+export const COMPOSE_FILE_RULES: readonly ForbiddenPattern[] = [
+  { forbid: '^/', problem: 'must be relative to spec.app.compose.directory' },
+  COMPOSE_CHARS,
+  { forbid: '(^|/)[.][.]?(/|$)|//|/$', problem: 'must stay inside the checkout: no ".." or "." part and no empty part' },
+];
+export const SYSTEM_DIRECTORIES = ['bin', 'boot', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'proc', 'root', 'run', 'sbin', 'sys', 'usr'] as const;
+export const COMPOSE_DIRECTORY_RULES: readonly ForbiddenPattern[] = [
+  COMPOSE_CHARS,
+  { forbid: '(^|/)[.][.]?(/|$)|//|./$', problem: 'must be a plain path: no ".." or "." part, no empty part, no "/" at the end' },
+  { forbid: '^/$', problem: 'must not be "/"' },
+  { forbid: `^/(${SYSTEM_DIRECTORIES.join('|')})(/|$)`, problem: `must not be a system directory (/${SYSTEM_DIRECTORIES.join(', /')}) or inside one` },
+];
+export const COMPOSE_FIX = {
+  ref: 'use a branch, tag or commit id, e.g. staging or v1.4.2',
+  file: 'use a path inside the checkout, e.g. docker-compose.yml or deploy/compose.yaml',
+  directory: "use the absolute path of the app's checkout on the VM, e.g. /opt/jobmatch",
+} as const;
+
+/** The first rule `value` breaks, or undefined. */
+export function brokenRule(value: string, rules: readonly ForbiddenPattern[]): string | undefined {
+  return rules.find((rule) => new RegExp(rule.forbid).test(value))?.problem;
+}
 
 export const MANAGED_BY_LABEL = 'managed-by';
 export const MANAGED_BY_VALUE = 'jobmatch-operator';

@@ -9,6 +9,7 @@
 import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
+  COMPOSE_DIRECTORY_RULES, COMPOSE_FILE_RULES, COMPOSE_FIX, COMPOSE_REF_RULES, brokenRule,
   ENV_VAR_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
   namespaceProblem, objectNameProblem, reservedLabelFix, secretId, secretIdProblem,
 } from './naming.js';
@@ -251,6 +252,12 @@ function checkDeployment(spec: Json, f: Findings): void {
     if (app[field] !== undefined && spec.vm === undefined) {
       f.add('app.vm', ['spec', 'app', field], `spec.app.${field} needs a VM to deploy to`, TEXT.needsVmFix);
     }
+  }
+  const compose = isObject(app.compose) ? app.compose : {};
+  for (const [field, rules] of [['ref', COMPOSE_REF_RULES], ['file', COMPOSE_FILE_RULES], ['directory', COMPOSE_DIRECTORY_RULES]] as const) {
+    const value = text(compose[field]);
+    const problem = value === undefined ? undefined : brokenRule(value, rules);
+    if (problem) f.add(`compose.${field}`, ['spec', 'app', 'compose', field], `${JSON.stringify(value)} ${problem}`, COMPOSE_FIX[field]);
   }
 }
 

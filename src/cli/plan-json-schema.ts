@@ -37,6 +37,10 @@ const action = {
     /** The exact writes apply makes, each with the precondition it relies on (kind, op, and the kind's fields). */
     steps: { type: 'array', items: { type: 'object', required: ['kind', 'op'], properties: { kind: { type: 'string' }, op: { type: 'string' } } } },
     dependsOn: { type: 'string' },
+    /** Actions whose steps must all succeed before this one's (a rollout after its secrets' new versions). */
+    after: { type: 'array', items: { type: 'string' } },
+    /** What may go wrong later though nothing is wrong now (a VM that cannot read a secret). */
+    warnings: { type: 'array', items: { type: 'string' } },
     outcome: { enum: ['ok', 'error', 'skipped', 'conflict', 'cancelled'] },
     error,
   },

@@ -46,6 +46,7 @@ function actionLines(a: Action, paint: (symbol: string, text: string) => string)
   for (const c of a.changes) lines.push(`      ${c.field.padEnd(width)}  ${show(c.before)} → ${show(c.after)}`);
   if (a.message) lines.push(`      ${a.message}`);
   if (a.pending) lines.push(`      no enabled version: a person adds one with: ${a.pending}`);
+  for (const w of a.warnings ?? []) lines.push(`      warning: ${w}`);
   return lines;
 }
 
@@ -65,6 +66,7 @@ export function readyLine(plan: Plan): string {
   const why = [
     hasChanges(plan) ? 'changes to apply' : '', s.conflict ? `${s.conflict} in conflict` : '', s.error ? `${s.error} failed` : '',
     s.pending ? `${s.pending} secret${s.pending === 1 ? '' : 's'} still need${s.pending === 1 ? 's' : ''} a value (the apps cannot start until then)` : '',
+    ...plan.actions.filter((a) => a.verb === 'pending' && a.pending === undefined).map((a) => `${a.kind} ${a.name} waiting`),
   ].filter(Boolean);
   return `Ready: no (${why.join(', ')}).`;
 }
@@ -120,7 +122,7 @@ function actionJson(a: Action, report: ReconcileReport) {
   return {
     id: a.id, kind: a.kind, name: a.name, verb: a.verb, changes: a.changes,
     ...(a.message ? { message: a.message } : {}), ...(a.pending ? { pending: a.pending } : {}),
-    steps: a.steps, ...(a.dependsOn ? { dependsOn: a.dependsOn } : {}),
+    steps: a.steps, ...(a.dependsOn ? { dependsOn: a.dependsOn } : {}), ...(a.after ? { after: a.after } : {}), ...(a.warnings ? { warnings: a.warnings } : {}),
     ...(r ? { outcome: r.outcome, ...(r.error ? { error: { message: r.error, ...r.cause } } : {}) } : {}),
   };
 }

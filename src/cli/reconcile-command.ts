@@ -5,6 +5,7 @@ import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
+import { redeployToken } from '../api/naming.js';
 import type { LoadedEnvironment } from '../api/manifests.js';
 import { KINDS } from '../kinds/registry.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
@@ -27,6 +28,8 @@ export interface ReconcileCommandOptions {
   retry?: Partial<RetryPolicy>;
   /** apply only: a saved plan (the output of plan -o json) to execute exactly, instead of -f manifests. */
   plan?: string;
+  /** apply only: force one more rollout of the same config to every VM. */
+  redeploy?: boolean;
   /** plan only: the JobMatchEnvironments of a cluster (with their inventories) instead of -f manifests. */
   cluster?: boolean;
   kubeconfig?: string;
@@ -102,6 +105,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (problem) return fail(problem);
   if (options.plan !== undefined && mode !== 'apply') return fail('--plan is an apply option: plan -o json writes a saved plan, apply --plan executes it');
   if (options.plan !== undefined && (options.filename ?? []).length > 0) return fail('pass either -f manifests or --plan FILE, not both: a saved plan holds its manifests');
+  if (options.redeploy && options.plan !== undefined) return fail('--redeploy goes with -f: a saved plan applies exactly what was reviewed');
   if (options.name !== undefined && !options.cluster) return fail(`unexpected argument "${options.name}": a NAME goes with plan --cluster`);
   if (options.cluster && (mode !== 'plan' || (options.filename ?? []).length > 0)) return fail('--cluster is a plan option, instead of -f: plan --cluster [-n NS] [NAME]');
   if (!options.cluster && options.plan === undefined && (options.filename ?? []).length === 0) return fail('pass -f FILE (manifests), or plan --cluster, or apply --plan FILE (a saved plan)');
@@ -118,6 +122,10 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };
+  }
+  if (options.redeploy) {
+    const token = redeployToken(new Date().toISOString());
+    environments = environments.map((e) => ({ ...e, spec: { ...e.spec, redeploy: token } }));
   }
   if (!endpoint) {
     try {

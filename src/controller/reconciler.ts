@@ -5,6 +5,7 @@
  * only plans, and writes status only when it changed — an in-sync resync writes nothing to Kubernetes.
  */
 import type { ResolvedSpec } from '../api/defaults.js';
+import { REDEPLOY_AT_ANNOTATION } from '../api/naming.js';
 import { checkClaims } from '../api/claims.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import { reconcileEnvironment, type ReconcileContext, type ReconcileReport } from '../engine/reconcile.js';
@@ -37,7 +38,7 @@ export class EnvironmentReconciler {
   private readonly now: () => Date;
   private reconcileCount = 0;
   /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
-  private readonly validated = new Map<string, { generation: number | undefined; result: ReturnType<typeof loadObject> }>();
+  private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
   /** Contested bindings of the set of objects (keys and generations) they were computed for. */
   private contestedMemo: { world: string; value: Map<string, string> } | undefined;
 
@@ -65,9 +66,10 @@ export class EnvironmentReconciler {
 
   private load(o: EnvironmentObject): ReturnType<typeof loadObject> {
     const key = objectKey(o);
-    const generation = o.manifest.metadata.generation;
+    // An annotation (jobmatch.io/redeploy-at) changes the desired state without a new generation.
+    const generation = `${o.manifest.metadata.generation}/${annotation(o, REDEPLOY_AT_ANNOTATION) ?? ''}`;
     const hit = this.validated.get(key);
-    if (hit && hit.generation !== undefined && hit.generation === generation) return hit.result;
+    if (hit && o.manifest.metadata.generation !== undefined && hit.generation === generation) return hit.result;
     const result = loadObject(o);
     this.validated.set(key, { generation, result });
     return result;
@@ -177,7 +179,9 @@ export class EnvironmentReconciler {
       return {};
     }
     // Nothing declared any more: every resource of the environment is an orphan, the inventory's bindings are revoked.
-    const emptied: ResolvedSpec = { ...loaded.env.spec, buckets: [], datasets: [], secrets: [], iam: [] };
+    // The VM is not the operator's: deleting its environment leaves it, its metadata and its app as they are.
+    const { vm: _vm, ...rest } = loaded.env.spec;
+    const emptied: ResolvedSpec = { ...rest, buckets: [], datasets: [], secrets: [], iam: [] };
     const spec = withRevocations(emptied, object.status?.inventory);
     const report = await reconcileEnvironment({ ...loaded.env, spec }, 'apply', {
       ...this.options.engine, release: true, ...(this.options.signal ? { signal: this.options.signal } : {}),

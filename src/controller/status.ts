@@ -44,6 +44,8 @@ function readyCondition(report: ReconcileReport, final: Plan, paused: boolean): 
   if (s.conflict > 0) return { status: 'False', reason: 'Conflict', message: `${s.conflict} resource(s) in conflict: see status.resources` };
   if (s.error > 0 || Object.values(report.results ?? {}).some((r) => r.outcome === 'error')) return { status: 'False', reason: 'ReconcileError', message: 'some reads or writes failed: see status.resources' };
   if (hasChanges(final)) return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: final.reportOnly ? 'policy.drift is Report: drift is reported, never healed' : 'changes are still to be applied' };
+  const waiting = final.actions.filter((a) => a.verb === 'pending' && a.pending === undefined);
+  if (waiting.length > 0) return { status: 'False', reason: 'Waiting', message: waiting.map((a) => `${a.kind} ${a.name}: ${a.message ?? 'waiting'}`).join('; ').slice(0, 4000) };
   return { status: 'False', reason: 'SecretsMissing', message: `${s.pending} secret(s) still need a value: the apps cannot start until then` };
 }
 
@@ -55,6 +57,32 @@ function syncedCondition(report: ReconcileReport, final: Plan, paused: boolean):
     return { status: 'False', reason: 'ReconcileError', message: `${failed} action(s) failed; ${final.summary.conflict} in conflict, ${final.summary.error} could not be read` };
   }
   return { status: 'True', reason: 'ReconcileSucceeded', message: 'GCP matches the manifest' };
+}
+
+const NOT_MANAGED: ConditionValue = { status: 'Unknown', reason: 'NotManaged', message: 'no spec.vm: the operator deploys nothing' };
+
+/** Why a rollout is not (yet) deployed, from the reason its message starts with (see deployment-plan.ts, RolloutError). */
+function notDeployed(message: string, fallback: string): ConditionValue {
+  const m = /^(RolloutFailed|RolloutTimeout|SecretsMissing): (.*)$/s.exec(message);
+  return { status: 'False', reason: m?.[1] ?? fallback, message: (m?.[2] ?? message).slice(0, 4000) };
+}
+
+/** Deployed: the VM agent acknowledged the config of this spec (api: status.conditions, VM rollout protocol). */
+function deployedCondition(spec: ResolvedSpec, report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
+  if (!spec.vm) return NOT_MANAGED;
+  if (paused || final.suspended) return { status: 'Unknown', reason: paused ? 'Paused' : 'Suspended', message: 'no rollout while paused or suspended' };
+  const planned = report.plan.actions.find((a) => a.kind === 'Deployment');
+  const result = planned ? report.results?.[planned.id] : undefined;
+  if (result && (result.outcome === 'error' || result.outcome === 'conflict')) return notDeployed(result.error ?? result.outcome, 'RolloutError');
+  const a = final.actions.find((x) => x.kind === 'Deployment');
+  if (!a) return { status: 'Unknown', reason: 'NotObserved', message: 'the VM was not observed' };
+  switch (a.verb) {
+    case 'none': return { status: 'True', reason: 'Deployed', message: `the VM agent applied ${configHash(spec)}` };
+    case 'conflict': return { status: 'False', reason: 'VMNotFound', message: a.message ?? 'the VM was not found' };
+    case 'error': return notDeployed(a.message ?? 'the rollout failed', 'RolloutFailed');
+    case 'pending': return notDeployed(a.message ?? 'waiting', /in progress/.test(a.message ?? '') ? 'RollingOut' : 'VMNotRunning');
+    default: return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: `config ${configHash(spec)} is still to be rolled out` };
+  }
 }
 
 function driftCondition(report: ReconcileReport, specChanged: boolean): ConditionValue {
@@ -92,10 +120,11 @@ export function computeStatus({ spec, report, previous, generation, paused, now 
   // Drift is GCP moving away from a spec that did not change since it was last applied.
   const specChanged = previous?.observedGeneration !== generation || previous?.conditions?.find((c) => c.type === 'Synced')?.status !== 'True';
   const drift = driftCondition(report, specChanged);
+  const deployed = deployedCondition(spec, report, final, paused);
   const conditions = withTransitions(previous?.conditions, {
     Ready: readyCondition(report, final, paused),
     Synced: syncedCondition(report, final, paused),
-    Deployed: { status: 'Unknown', reason: 'NotManaged', message: 'the VM rollout is not managed by this version of the operator' },
+    Deployed: deployed,
     DriftDetected: drift,
   }, generation, now);
   return {
@@ -104,7 +133,7 @@ export function computeStatus({ spec, report, previous, generation, paused, now 
     resources: resourceStatuses(report),
     exports: resourceExports(spec),
     configHash: configHash(spec),
-    ...(previous?.deployedConfigHash ? { deployedConfigHash: previous.deployedConfigHash } : {}),
+    ...(deployed.status === 'True' ? { deployedConfigHash: configHash(spec) } : previous?.deployedConfigHash ? { deployedConfigHash: previous.deployedConfigHash } : {}),
     ...(drift.status === 'True' ? { lastDriftTime: now } : previous?.lastDriftTime ? { lastDriftTime: previous.lastDriftTime } : {}),
     ...(previous?.inventory ? { inventory: previous.inventory } : {}),
   };
@@ -119,7 +148,7 @@ export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, g
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: withTransitions(previous?.conditions, {
       Ready: no, Synced: no,
-      Deployed: { status: 'Unknown', reason: 'NotManaged', message: 'the VM rollout is not managed by this version of the operator' },
+      Deployed: previous?.conditions?.find((c) => c.type === 'Deployed') ?? { status: 'Unknown', reason, message: 'nothing observed' },
       DriftDetected: { status: 'Unknown', reason, message: 'nothing observed' },
     }, generation, now),
   };

@@ -1,4 +1,5 @@
 /** One environment's connection to GCP: every kind's client and the project's, sharing one caller and the run's AbortSignal. */
+import type { RolloutPolling } from '../kinds/deployment/deployment-client.js';
 import type { Kind, KindClient } from '../kinds/kind.js';
 import type { SecretValue } from '../api/secret-value.js';
 import type { GcpClients } from '../gcp/clients.js';
@@ -21,6 +22,7 @@ export interface Connection {
 export interface ConnectOptions {
   signal?: AbortSignal;
   generateSecret?: (length: number) => SecretValue;
+  rolloutPolling?: RolloutPolling;
 }
 
 export function connect(kinds: readonly Kind[], clients: GcpClients, projectId: string, caller: GcpCaller, options: ConnectOptions = {}): Connection {

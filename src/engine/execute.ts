@@ -134,6 +134,7 @@ export class PlanExecutor {
       const settled = new Promise<ResourceState>((resolve) => (settle = resolve));
       const done = this.record(results, a.id, async () => {
         try {
+          await this.prerequisites(a, runs, results);
           await this.runAction(a, () => settle('exists'));
           settle('exists');
         } catch (e) {
@@ -144,6 +145,15 @@ export class PlanExecutor {
       runs.set(a.id, { settled, done });
     }
     return runs;
+  }
+
+  /** Waits for the actions `a` must come after (started in the same loop); one that did not succeed skips `a`. */
+  private async prerequisites(a: Action, runs: Map<string, ResourceRun>, results: Map<string, ActionResult>): Promise<void> {
+    if (!a.after?.length) return;
+    await null; // every run of the loop exists by now
+    await Promise.all(a.after.map((id) => runs.get(id)?.done));
+    const failed = a.after.filter((id) => runs.has(id) && results.get(id)?.outcome !== 'ok');
+    if (failed.length > 0) throw new Skipped(`${failed.join(', ')} did not succeed first`);
   }
 
   /** Each binding's edit once the resource it lives on exists; edits of one policy are committed together by the PolicyWriter. */
@@ -164,6 +174,7 @@ export class PlanExecutor {
     } catch (e) {
       const durationMs = performance.now() - started;
       if (e instanceof ConflictOutcome) results.set(id, { outcome: 'conflict', error: e.message, durationMs });
+      else if (e instanceof Skipped) results.set(id, { outcome: 'skipped', error: e.message, durationMs: 0 });
       else if (this.options.signal?.aborted) results.set(id, { outcome: 'cancelled', error: `not finished: ${(e as Error).message}`, durationMs });
       else results.set(id, { outcome: 'error', error: (e as Error).message, ...(e instanceof GcpError ? { cause: e.info } : {}), durationMs });
     }
@@ -171,6 +182,8 @@ export class PlanExecutor {
 }
 
 type ResourceState = 'exists' | 'conflict' | 'failed';
+
+class Skipped extends Error {}
 
 interface ResourceRun {
   settled: Promise<ResourceState>;

@@ -13,13 +13,16 @@ import { emptyObservation, PROJECT_NUMBER_READ, type LabelledResource, type Obse
 import { recordedDeletionPolicy } from '../plan/ownership.js';
 import type { Connection } from './connection.js';
 
+/** The kinds listed for orphans: all but the external ones (never the operator's to delete). */
+const listing = (kinds: readonly Kind[]) => kinds.filter((k) => !k.external);
+
 /** The minimal number of reads an observation of this spec costs (the benchmark's denominator). */
 export function minimalReads(spec: ResolvedSpec, kinds: readonly Kind[]): number {
   const embedded = new Set(kinds.filter((k) => k.embeddedPolicy).map((k) => k.kind as string));
   const policies = policyTargets(spec, kinds).filter((t) => !embedded.has(t.kind)).length;
   const perResource = kinds.reduce((n, k) => n + k.desired(spec).length * (k.readsPerResource ?? 1), 0);
   const projectNumber = kinds.some((k) => k.globalNames && k.desired(spec).length > 0) ? 1 : 0;
-  return perResource + policies + kinds.length + projectNumber;
+  return perResource + policies + listing(kinds).length + projectNumber;
 }
 
 type Attempt = <T>(key: string, read: () => Promise<T>, store: (value: T) => void) => Promise<void>;
@@ -71,7 +74,7 @@ export async function observeEnvironment(spec: ResolvedSpec, conn: Connection, n
     })),
     ...policyTargets(spec, kinds).filter((t) => !embedded.has(t.kind)).map((t) =>
       attempt(policyKey(t), () => conn.readPolicy(t), (p) => (observed.policies[policyKey(t)] = p))),
-    ...kinds.map((kind) => attempt(`labelled/${kind.kind}`, () => conn.client(kind.kind).listLabelled(env), (found) => observed.labelled.push(...found))),
+    ...listing(kinds).map((kind) => attempt(`labelled/${kind.kind}`, () => conn.client(kind.kind).listLabelled(env), (found) => observed.labelled.push(...found))),
   ]);
   observed.labelled.sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
   // Rare second wave: only when something undeclared is recorded for deletion.

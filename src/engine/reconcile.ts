@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { LoadedEnvironment } from '../api/manifests.js';
 import type { SecretValue } from '../api/secret-value.js';
+import type { RolloutPolling } from '../kinds/deployment/deployment-client.js';
 import type { Kind } from '../kinds/kind.js';
 import { KINDS } from '../kinds/registry.js';
 import type { GcpClients } from '../gcp/clients.js';
@@ -34,6 +35,8 @@ export interface ReconcileContext {
   release?: boolean;
   /** The kinds to reconcile; the registry by default (tests add one to prove the engine knows no kind). */
   kinds?: readonly Kind[];
+  /** How often a rollout reads the VM agent's report (tests make it quick). */
+  rolloutPolling?: RolloutPolling;
   /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses what moved since. */
   savedPlan?: Plan;
 }
@@ -107,6 +110,7 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   if (ctx.signal) setMaxListeners(0, ctx.signal);
   const conn = connect(ctx.kinds ?? KINDS, ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, {
     ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.generateSecret ? { generateSecret: ctx.generateSecret } : {}),
+    ...(ctx.rolloutPolling ? { rolloutPolling: ctx.rolloutPolling } : {}),
   });
   const observation = await observeAndPlan(env, conn, now(), log, ctx);
   const { observed } = observation;

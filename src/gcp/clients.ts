@@ -12,6 +12,7 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { ProjectsClient } from '@google-cloud/resource-manager/build/src/v3/projects_client.js';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager/build/src/v1/secret_manager_service_client.js';
 import { Storage } from '@google-cloud/storage';
+import type { ComputeClients } from './compute-clients.js';
 import { currentCallSignal, DEFAULT_RETRY } from './gcp-caller.js';
 
 export interface GcpClients {
@@ -21,6 +22,17 @@ export interface GcpClients {
   projects: ProjectsClient;
   /** Memo of the project's number (see adapters.ts). */
   projectNumber?: Promise<string>;
+  /** Compute, imported and built on first use (only environments with a VM need it). */
+  compute: () => Promise<ComputeClients>;
+}
+
+/** Compute clients built once, on first call; a failed import is tried again next time. */
+function lazyCompute(endpoint: string | undefined): () => Promise<ComputeClients> {
+  let clients: Promise<ComputeClients> | undefined;
+  return () => (clients ??= import('./compute-clients.js').then((m) => m.createComputeClients(endpoint)).catch((e: unknown) => {
+    clients = undefined;
+    throw e;
+  }));
 }
 
 export interface GcpClientOptions {
@@ -102,6 +114,7 @@ export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETR
       storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
       bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs } as ConstructorParameters<typeof BigQuery>[0]),
       ...gaxClients({ fallback: true }),
+      compute: lazyCompute(undefined),
     };
   }
   const base = endpoint.replace(/\/+$/, '');
@@ -112,5 +125,6 @@ export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETR
     storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
     bigquery,
     ...gaxClients(gaxEndpoint(base)),
+    compute: lazyCompute(base),
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { SecretValue } from '../api/secret-value.js';
 import type { GcpClients } from '../gcp/clients.js';
+import type { RolloutPolling } from './deployment/deployment-client.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
 import type { DesiredResource, KindPlanner } from '../plan/kind-planner.js';
 import type { LabelledResource, Observation, PolicyObservation, ResourceContents } from '../plan/observed.js';
@@ -18,6 +19,8 @@ export interface CallContext {
   signal?: AbortSignal;
   /** Where generated secret values come from (tests pin it); the CSPRNG by default. */
   generateSecret?: (length: number) => SecretValue;
+  /** How often a rollout reads the VM agent's report while waiting; DEFAULT_ROLLOUT_POLLING by default. */
+  rolloutPolling?: RolloutPolling;
 }
 
 export interface KindClient<O extends Observation = Observation, S extends KindStep = KindStep> {

@@ -30,15 +30,17 @@ export function ownershipRule(spec: ResolvedSpec, observed: ObservedEnvironment)
 }
 
 /** One declared resource: ownership first (generic), then the kind's own diff. */
-function planDeclared(kind: KindPlanner, d: DesiredResource, spec: ResolvedSpec, observed: ObservedEnvironment, bindings: DesiredBinding[]): Action {
+function planDeclared(
+  kind: KindPlanner, d: DesiredResource, spec: ResolvedSpec, observed: ObservedEnvironment, bindings: DesiredBinding[], planned: ReadonlyMap<string, Action>,
+): Action {
   const id = `${kind.kind}/${d.name}`;
   const base = { id, kind: kind.kind, name: d.name, changes: [], steps: [] };
   const o = observed.resources[id];
   const error = observed.errors[id] ?? (o && kind.globalNames ? observed.errors[PROJECT_NUMBER_READ] : undefined);
   if (error) return { ...base, verb: 'error', message: `cannot read it: ${error}` };
   const grants = bindings.filter((b) => b.ensure === 'present' && resourceIdOf(b.target) === id).map(({ role, member }) => ({ role, member }));
-  const ctx = { project: spec.gcp.projectId, grants, now: Date.parse(observed.observedAt) };
-  if (!o) return kind.diff(d, undefined, ctx);
+  const ctx = { project: spec.gcp.projectId, grants, now: Date.parse(observed.observedAt), planned, bindings, observed };
+  if (!o || kind.external) return kind.diff(d, o, ctx);
   const owner = ownershipOf(o, ownershipRule(spec, observed));
   if (owner.kind === 'conflict') return { ...base, verb: 'conflict', message: owner.reason };
   const action = kind.diff(d, o, ctx);
@@ -50,11 +52,8 @@ function planDeclared(kind: KindPlanner, d: DesiredResource, spec: ResolvedSpec,
 
 /** The action for one resource (Kind/name) from an observation: how the executor re-plans a resource after a fresh read. */
 export function planResource(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: readonly KindPlanner[], id: string): Action | undefined {
-  const bindings = desiredBindings(spec, kinds);
-  for (const kind of kinds) {
-    const d = kind.desired(spec).find((x) => `${kind.kind}/${x.name}` === id);
-    if (d) return planDeclared(kind, d, spec, observed, bindings);
-  }
+  const declared = planDeclaredResources(spec, observed, kinds, desiredBindings(spec, kinds)).find((a) => a.id === id);
+  if (declared) return declared;
   const labelled = observed.labelled.find((r) => `${r.kind}/${r.name}` === id);
   const kind = kinds.find((k) => k.kind === labelled?.kind);
   return labelled && kind ? diffOrphan(kind, spec.gcp.projectId, ownershipRule(spec, observed), labelled, observed.errors[id]) : undefined;
@@ -67,12 +66,24 @@ export interface DiffOptions {
   release?: boolean;
 }
 
+/** Every declared resource's action, kind after kind in registry order: a kind sees the actions planned before it. */
+function planDeclaredResources(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: readonly KindPlanner[], bindings: DesiredBinding[]): Action[] {
+  const planned = new Map<string, Action>();
+  for (const kind of kinds) {
+    for (const d of kind.desired(spec)) {
+      const action = planDeclared(kind, d, spec, observed, bindings, planned);
+      planned.set(action.id, action);
+    }
+  }
+  return [...planned.values()];
+}
+
 /** The plan that brings `observed` to `spec`; a suspended environment plans nothing. */
 export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: readonly KindPlanner[], options: DiffOptions = {}): Plan {
   const base = { environment: spec.environment, project: spec.gcp.projectId, reportOnly: spec.policy.drift === 'Report', suspended: spec.policy.suspend };
   if (spec.policy.suspend) return { ...base, actions: [], summary: summarize([]) };
   const bindings = desiredBindings(spec, kinds);
-  const resources = kinds.flatMap((kind) => kind.desired(spec).map((d) => planDeclared(kind, d, spec, observed, bindings)));
+  const resources = planDeclaredResources(spec, observed, kinds, bindings);
   const byId = new Map(resources.map((a) => [a.id, a]));
   const iam = bindings.map((b) => diffBinding(b, observed, byId, kinds.find((k) => k.kind === b.target.kind), options.contested?.get(bindingKey(b))));
   const rule = ownershipRule(spec, observed);

@@ -5,7 +5,8 @@
  */
 import type { ResolvedSpec } from '../api/defaults.js';
 import type { ResourceKind } from '../api/types.js';
-import type { LabelledResource, Observation, PolicyObservation } from './observed.js';
+import type { DesiredBinding } from './desired.js';
+import type { LabelledResource, ObservedEnvironment, Observation, PolicyObservation } from './observed.js';
 import type { Action, BindingRef, KindStep } from './types.js';
 
 /** One declared resource: its GCP name and the full labels it should carry (declared + managed). */
@@ -20,6 +21,11 @@ export interface PlanContext {
   grants: BindingRef[];
   /** The observation's time, in ms (secret ages are compared with it). */
   now: number;
+  /** The actions already planned for the kinds before this one in the registry (a rollout waits for its secrets). */
+  planned: ReadonlyMap<string, Action>;
+  /** Every binding spec.iam declares, and the whole observation (policies read), for checks across resources. */
+  bindings: readonly DesiredBinding[];
+  observed: ObservedEnvironment;
 }
 
 export interface KindPlanner<D extends DesiredResource = DesiredResource, O extends Observation = Observation> {
@@ -32,6 +38,11 @@ export interface KindPlanner<D extends DesiredResource = DesiredResource, O exte
   readonly contentsNoun?: string;
   /** Reads one observation costs (a secret's container and its version list: 2); default 1. */
   readonly readsPerResource?: number;
+  /**
+   * The operator configures it but does not own it (a VM): no ownership labels, never created, adopted,
+   * deleted or listed for orphans; an observation of it is always planned by the kind.
+   */
+  readonly external?: boolean;
   /** IAM is part of the resource itself (a dataset's access list): read with it, granted at create. */
   readonly embeddedPolicy?: boolean;
   /** Every resource of this kind the spec declares, in spec order. */

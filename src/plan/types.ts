@@ -58,6 +58,10 @@ export interface Action {
   steps: Step[];
   /** Id of the action that must succeed first (the container of an IAM binding). */
   dependsOn?: string;
+  /** Ids of resource actions whose steps must all succeed before this one's start (a rollout after its secrets' versions). */
+  after?: string[];
+  /** What may go wrong later though nothing is wrong in GCP now (a VM that cannot read a secret): said, never blocking. */
+  warnings?: string[];
 }
 
 export interface PlanSummary {
@@ -94,7 +98,7 @@ export function isInSync(plan: Plan): boolean {
   return !hasChanges(plan) && plan.summary.error === 0 && plan.summary.conflict === 0;
 }
 
-/** In sync and nothing waiting for a person: every declared secret has an enabled version. */
+/** In sync and nothing waiting: every declared secret has an enabled version, every rollout acknowledged. */
 export function isReady(plan: Plan): boolean {
-  return !plan.suspended && isInSync(plan) && plan.summary.pending === 0;
+  return !plan.suspended && isInSync(plan) && plan.summary.pending === 0 && !plan.actions.some((a) => a.verb === 'pending');
 }

@@ -98,6 +98,15 @@ export const cases: Case[] = [
   // deployment
   { name: 'vm without compose', mutate: (d) => delete d.spec.app.compose, code: 'app.compose', path: 'spec.app.compose' },
   { name: 'compose without vm', mutate: (d) => delete d.spec.vm, code: 'app.vm', path: 'spec.app.compose' },
+  ...([
+    ['ref', '$(reboot)', /letters, digits/], ['ref', '--upload-pack=touch', /must not start with "-"/], ['ref', '`reboot`', /letters, digits/],
+    ['ref', 'main..evil', /git ref/], ['ref', 'v1.lock', /git ref/], ['ref', '.hidden', /start with a letter/],
+    ['file', '../../etc/passwd', /inside the checkout/], ['file', '/etc/shadow', /relative/], ['file', 'deploy/../../x.yml', /inside the checkout/], ['file', 'a;b.yml', /letters, digits/],
+    ['directory', '/', /must not be "\/"/], ['directory', '/etc', /system directory/], ['directory', '/usr/lib/jobmatch', /system directory/], ['directory', '/root', /system directory/],
+    ['directory', '/opt/../etc', /plain path/], ['directory', '/opt/jobmatch/', /plain path/], ['directory', '/opt/$(reboot)', /letters, digits/],
+  ] as const).map(([field, value, says]): Case => ({
+    name: `compose.${field} ${JSON.stringify(value)}`, mutate: (d) => (d.spec.app.compose[field] = value), code: `compose.${field}`, path: `spec.app.compose.${field}`, says,
+  })),
   // documents
   { name: 'metadata without name', mutate: (d) => delete d.metadata.name, code: 'metadata.name', path: 'metadata.name' },
   ...[
@@ -134,6 +143,8 @@ export const acceptedCases: AcceptedCase[] = [
   { name: 'an empty label value and a label key of 63 characters', mutate: (d) => Object.assign(d.spec.buckets[0].labels, { empty: '', [`k${'-'.repeat(61)}z`]: 'v' }) },
   { name: 'allUsers on a dataset and allAuthenticatedUsers on the project', mutate: (d) => d.spec.iam.push({ member: 'allUsers', role: 'roles/bigquery.dataViewer', resource: 'dataset/staging_gold' }, { member: 'allAuthenticatedUsers', role: 'roles/viewer', resource: 'project' }) },
   { name: 'one member with two roles on one resource', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0], role: 'roles/secretmanager.viewer' }) },
+  { name: 'compose coordinates at the edges: a commit id, a nested file, a deep directory', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'a'.repeat(40), file: 'deploy/prod/compose.v2.yaml', directory: '/srv/apps/job-match_v2' }) },
+  { name: 'a release tag and a directory under /var/lib and /home', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'release/v1.4.2', directory: '/var/lib/jobmatch' }) },
   { name: 'no VM and no app deployment at all', mutate: (d) => { delete d.spec.vm; delete d.spec.app.compose; delete d.spec.app.healthCheck; } },
   { name: 'no buckets, datasets, secrets, IAM or app', mutate: (d) => { for (const k of ['buckets', 'datasets', 'secrets', 'iam', 'app', 'vm']) delete d.spec[k]; } },
   { name: 'resources that export nothing', mutate: (d) => { delete d.spec.buckets[0].env; for (const ds of d.spec.datasets) delete ds.env; } },

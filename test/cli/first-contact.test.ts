@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText } from '../support/manifests.js';
+import { exampleText, NO_VM } from '../support/manifests.js';
 import { useSandbox } from '../support/sandbox.js';
 
 const bin = fileURLToPath(new URL('../../bin/jobmatch-operator.js', import.meta.url));
@@ -101,7 +101,7 @@ describe('the action log on a terminal', () => {
   const plan = async (stderrTty: boolean, logFile?: string) => {
     let stdout = '';
     let stderr = '';
-    await runReconcile({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: Readable.from([exampleText('staging')]), env: {} },
+    await runReconcile({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: Readable.from([exampleText('staging', NO_VM)]), env: {} },
       'plan', { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY, ...(logFile ? { logFile } : {}) }, { color: false, stderrTty });
     return { stdout, stderr };
   };

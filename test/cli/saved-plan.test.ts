@@ -7,14 +7,14 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { engine, FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText } from '../support/manifests.js';
+import { exampleText, NO_VM } from '../support/manifests.js';
 import { useSandbox } from '../support/sandbox.js';
 
 const s = useSandbox();
 const dir = mkdtempSync(join(tmpdir(), 'jme-saved-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
-const staging = exampleText('staging');
+const staging = exampleText('staging', NO_VM);
 
 beforeEach(() => {
   s.sandbox.store.data = { projects: {}, buckets: {}, serial: 0 };

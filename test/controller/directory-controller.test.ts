@@ -16,7 +16,7 @@ import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText, mutated } from '../support/manifests.js';
+import { exampleText, mutated, NO_VM } from '../support/manifests.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 
 const s = useSandbox();
@@ -75,7 +75,7 @@ async function giveExternalSecretsValues() {
 
 describe('the controller over a directory', () => {
   it('creates an environment, becomes Ready, and a no-op resync writes nothing to GCP or the status', async () => {
-    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging'));
+    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging', NO_VM));
     const h = await start();
     expect(condition(h, 'Synced')?.status).toBe('True');
     expect(condition(h, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretsMissing' });
@@ -94,7 +94,7 @@ describe('the controller over a directory', () => {
   });
 
   it('heals drift made through Google\'s own client at the next reconcile, and says so in DriftDetected', async () => {
-    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging'));
+    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging', NO_VM));
     const h = await start();
     await s.clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
     await h.reconcile();
@@ -105,12 +105,12 @@ describe('the controller over a directory', () => {
   });
 
   it('revokes a binding it granted once the entry leaves the spec', async () => {
-    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging'));
+    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging', NO_VM));
     const h = await start();
     const member = 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
     const projectRoles = async () => ((await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` }))[0].bindings ?? []).filter((b) => b.members?.includes(member)).map((b) => b.role);
     expect(await projectRoles()).toEqual(['roles/bigquery.jobUser']);
-    writeFileSync(join(dir, 'staging.yaml'), mutated((d) => (d.spec.iam = d.spec.iam.filter((b: { resource: string }) => b.resource !== 'project'))));
+    writeFileSync(join(dir, 'staging.yaml'), mutated((d) => (d.spec.iam = d.spec.iam.filter((b: { resource: string }) => b.resource !== 'project')), 'staging', NO_VM));
     await h.store.rescan();
     await h.reconcile();
     expect(await projectRoles()).toEqual([]);
@@ -122,7 +122,7 @@ describe('the controller over a directory', () => {
     writeFileSync(join(dir, 'staging.yaml'), mutated((d) => {
       d.spec.buckets[0].name = 'Bad..Name';
       d.spec.envMode = 'production';
-    }));
+    }, 'staging', NO_VM));
     s.sandbox.stats.reset();
     const h = await start();
     expect(condition(h, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: expect.stringMatching(/envMode[\s\S]*buckets\[0\]\.name|buckets\[0\]\.name[\s\S]*envMode/) });
@@ -131,7 +131,7 @@ describe('the controller over a directory', () => {
   });
 
   it('gives the later of two objects claiming one bucket a Conflict, and never blocks the other', async () => {
-    writeFileSync(join(dir, 'a-staging.yaml'), exampleText('staging'));
+    writeFileSync(join(dir, 'a-staging.yaml'), exampleText('staging', NO_VM));
     const h = await start();
     writeFileSync(join(dir, 'b-other.yaml'), mutated((d) => {
       d.metadata.name = 'other';
@@ -139,7 +139,7 @@ describe('the controller over a directory', () => {
       d.spec.datasets = [];
       d.spec.secrets = [];
       d.spec.iam = [];
-    }));
+    }, 'staging', NO_VM));
     const { changed } = await h.store.rescan();
     expect(changed).toEqual(['jobmatch/other']);
     await h.reconcile('jobmatch/other');
@@ -150,7 +150,7 @@ describe('the controller over a directory', () => {
   });
 
   it('writes nothing while paused, and says Paused', async () => {
-    writeFileSync(join(dir, 'staging.yaml'), mutated((d) => (d.metadata.annotations = { 'jobmatch.io/paused': 'true' })));
+    writeFileSync(join(dir, 'staging.yaml'), mutated((d) => (d.metadata.annotations = { 'jobmatch.io/paused': 'true' }), 'staging', NO_VM));
     s.sandbox.stats.reset();
     const h = await start();
     expect(s.sandbox.stats.snapshot().writes).toBe(0);
@@ -159,7 +159,7 @@ describe('the controller over a directory', () => {
   });
 
   it('keeps statuses and inventories in the state file across a restart, and never writes a secret value', async () => {
-    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging'));
+    writeFileSync(join(dir, 'staging.yaml'), exampleText('staging', NO_VM));
     const state = join(dir, '..', `${dir.split('/').pop()}-state.json`);
     const first = await start(state);
     await first.controller.stop(100);

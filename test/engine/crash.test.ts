@@ -4,11 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { engine } from '../support/engine.js';
-import { exampleText } from '../support/manifests.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exampleText, NO_VM } from '../support/manifests.js';
 
 const s = useSandbox({ faults: { latencyMs: 20 } });
 const bin = fileURLToPath(new URL('../../bin/jobmatch-operator.js', import.meta.url));
-const staging = fileURLToPath(new URL('../../manifests/examples/staging.yaml', import.meta.url));
+const staging = join(mkdtempSync(join(tmpdir(), 'crash-')), 'staging.yaml');
+writeFileSync(staging, exampleText('staging', NO_VM));
 
 describe('a crash in the middle of apply', () => {
   it('is healed by the next apply: no duplicate resource, no extra secret version', async () => {
@@ -26,9 +30,9 @@ describe('a crash in the middle of apply', () => {
     });
     await once(child, 'exit');
     s.sandbox.faults.update({ latencyMs: 0 });
-    expect((await engine('plan', s.url, exampleText('staging'))).code).toBe(2); // killed half-way: work left
+    expect((await engine('plan', s.url, exampleText('staging', NO_VM))).code).toBe(2); // killed half-way: work left
 
-    const apply = await engine('apply', s.url, exampleText('staging'));
+    const apply = await engine('apply', s.url, exampleText('staging', NO_VM));
     expect(apply.code, apply.stdout).toBe(0);
     for (const id of ['postgres-password', 'django-secret-key']) {
       const [versions] = await s.clients.secrets.listSecretVersions({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-${id}` });
@@ -40,6 +44,6 @@ describe('a crash in the middle of apply', () => {
     expect(secrets).toHaveLength(4);
     const [datasets] = await s.clients.bigquery.getDatasets();
     expect(datasets).toHaveLength(2);
-    expect((await engine('plan', s.url, exampleText('staging'))).code).toBe(0);
+    expect((await engine('plan', s.url, exampleText('staging', NO_VM))).code).toBe(0);
   }, 30_000);
 });

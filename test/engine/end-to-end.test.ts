@@ -5,10 +5,10 @@ import { loadManifests } from '../../src/api/manifests.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { allOutput, engine } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText } from '../support/manifests.js';
+import { exampleText, NO_VM } from '../support/manifests.js';
 
 const s = useSandbox();
-const staging = exampleText('staging');
+const staging = exampleText('staging', NO_VM);
 const SA = 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const PG = `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password`;

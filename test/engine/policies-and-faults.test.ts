@@ -3,10 +3,10 @@ import type { SeedDocument } from '../../src/sandbox/seed.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { allOutput, engine } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText, mutated } from '../support/manifests.js';
+import { exampleText, mutated, NO_VM } from '../support/manifests.js';
 
 const s = useSandbox();
-const staging = exampleText('staging');
+const staging = exampleText('staging', NO_VM);
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const PG = 'jobmatch-staging-postgres-password';
 const DAY = 86_400_000;
@@ -73,7 +73,7 @@ describe('isolation and adoption', () => {
 
   it('adopts an unlabelled resource with adoptExisting: labels added, logged as adopt', async () => {
     await fresh({ projects: [{ projectId: PROJECT, datasets: [{ datasetId: 'staging_silver', location: 'EU', description: 'Silver layer (staging)' }] }] });
-    const apply = await engine('apply', s.url, mutated((d) => (d.spec.policy.adoptExisting = true)));
+    const apply = await engine('apply', s.url, mutated((d) => (d.spec.policy.adoptExisting = true), 'staging', NO_VM));
     expect(apply.code).toBe(0);
     expect(apply.logLines.find((l) => l.name === 'staging_silver' && l.event === 'action')).toMatchObject({ verb: 'adopt', outcome: 'ok' });
     const [md] = await s.clients.bigquery.dataset('staging_silver').getMetadata();
@@ -130,7 +130,7 @@ describe('deletion policy', () => {
 
 describe('several environments', () => {
   it('applies staging and prod at once: both project grants land in the one shared policy', async () => {
-    const both = `${staging}\n---\n${exampleText('prod')}`;
+    const both = `${staging}\n---\n${exampleText('prod', NO_VM)}`;
     const apply = await engine('apply', s.url, both);
     expect(apply.code, apply.stdout).toBe(0);
     const [policy] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
@@ -145,7 +145,7 @@ describe('several environments', () => {
 
 describe('policies', () => {
   it('policy.drift: Report plans and reports, and apply writes nothing', async () => {
-    const report = mutated((d) => (d.spec.policy.drift = 'Report'));
+    const report = mutated((d) => (d.spec.policy.drift = 'Report'), 'staging', NO_VM);
     const apply = await engine('apply', s.url, report);
     expect(apply.code).toBe(0);
     expect(s.sandbox.stats.snapshot().writes).toBe(0);
@@ -154,7 +154,7 @@ describe('policies', () => {
   });
 
   it('policy.suspend observes nothing and changes nothing', async () => {
-    const apply = await engine('apply', s.url, mutated((d) => (d.spec.policy.suspend = true)));
+    const apply = await engine('apply', s.url, mutated((d) => (d.spec.policy.suspend = true), 'staging', NO_VM));
     expect(apply.code).toBe(0);
     expect(apply.stdout).toMatch(/suspended/);
     expect(s.sandbox.stats.snapshot().total).toBe(0);

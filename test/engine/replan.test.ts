@@ -16,7 +16,7 @@ import { diff, planResource } from '../../src/plan/diff.js';
 import type { FaultRule } from '../../src/sandbox/faults.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 import { allOutput, engine, FAST_RETRY } from '../support/engine.js';
-import { exampleText, mutated } from '../support/manifests.js';
+import { exampleText, mutated, NO_VM } from '../support/manifests.js';
 
 const s = useSandbox();
 const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
@@ -54,7 +54,7 @@ const writes = (fragment: string) => s.sandbox.stats.requests().filter((r) => r.
 describe('a re-read re-plans the resource', () => {
   it('does not write an adopt patch once the bucket was labelled for another environment in between (412 → conflict)', async () => {
     await fetch(`${s.url}/__sandbox/seed`, { method: 'POST', body: JSON.stringify({ projects: [{ projectId: PROJECT, buckets: [{ name: BUCKET, location: 'EU' }] }] }) });
-    const env = load(mutated((d) => (d.spec.policy.adoptExisting = true)));
+    const env = load(mutated((d) => (d.spec.policy.adoptExisting = true), 'staging', NO_VM));
     const { plan, results } = await planThenExecute(env, () => s.clients.storage.bucket(BUCKET).setMetadata({ labels: { 'jobmatch-environment': 'prod' } }));
     expect(plan.actions.find((a) => a.id === `Bucket/${BUCKET}`)!.verb).toBe('adopt');
     expect(results.get(`Bucket/${BUCKET}`)).toMatchObject({ outcome: 'conflict', error: expect.stringContaining('jobmatch-environment=prod') });
@@ -64,7 +64,7 @@ describe('a re-read re-plans the resource', () => {
   });
 
   it('a create that meets 409 on a resource that is not ours is a conflict, and its IAM never runs', async () => {
-    const env = load(exampleText('staging'));
+    const env = load(exampleText('staging', NO_VM));
     const { results } = await planThenExecute(env, () => s.clients.secrets.createSecret({
       parent: `projects/${PROJECT}`, secretId: PG, secret: { replication: { automatic: {} }, labels: { 'jobmatch-environment': 'prod' } },
     }));
@@ -75,7 +75,7 @@ describe('a re-read re-plans the resource', () => {
   });
 
   it('a create that meets 409 on a resource another replica of this environment made continues from the fresh read', async () => {
-    const env = load(exampleText('staging'));
+    const env = load(exampleText('staging', NO_VM));
     const { results } = await planThenExecute(env, () => s.clients.storage.createBucket(BUCKET, { location: 'EU', labels: OURS }));
     expect(results.get(`Bucket/${BUCKET}`)).toMatchObject({ outcome: 'ok' });
     const [md] = await s.clients.storage.bucket(BUCKET).getMetadata();
@@ -85,7 +85,7 @@ describe('a re-read re-plans the resource', () => {
 
   it('a secret label patch carries the etag: a change in between is re-read, never overwritten', async () => {
     await fetch(`${s.url}/__sandbox/seed`, { method: 'POST', body: JSON.stringify({ projects: [{ projectId: PROJECT, secrets: [{ secretId: PG, labels: OURS, versions: [{ data: 'dGVzdA==' }] }] }] }) });
-    const env = load(exampleText('staging'));
+    const env = load(exampleText('staging', NO_VM));
     const name = `projects/${PROJECT}/secrets/${PG}`;
     const { results } = await planThenExecute(env, () => s.clients.secrets.updateSecret({ secret: { name, labels: { ...OURS, owner: 'me' } }, updateMask: { paths: ['labels'] } }));
     expect(results.get(`Secret/${PG}`)).toMatchObject({ outcome: 'ok' });
@@ -99,19 +99,19 @@ describe('lost answers (the write landed, the answer did not)', () => {
 
   it.each(['buckets.insert', 'datasets.insert', 'secrets.create', 'secrets.setIamPolicy', 'projects.setIamPolicy'])('converges after a lost %s answer, with no duplicate', async (operation) => {
     s.sandbox.faults.update({ faultRules: [lose(operation)] });
-    const apply = await engine('apply', s.url, exampleText('staging'));
+    const apply = await engine('apply', s.url, exampleText('staging', NO_VM));
     expect(apply.code, apply.stdout).toBe(0);
     expect(s.sandbox.stats.snapshot().faults).toBe(1);
     expect((await versions(PG)).length).toBe(1);
-    expect((await engine('plan', s.url, exampleText('staging'))).code).toBe(0);
+    expect((await engine('plan', s.url, exampleText('staging', NO_VM))).code).toBe(0);
   });
 
   it('a lost addVersion answer leaves exactly one new version: never retried, and the next apply adds none', async () => {
     s.sandbox.faults.update({ faultRules: [{ ...lose('secrets.addVersion'), resource: PG }] });
-    const first = await engine('apply', s.url, exampleText('staging'));
+    const first = await engine('apply', s.url, exampleText('staging', NO_VM));
     expect(first.code).toBe(1);
     expect((await versions(PG)).length).toBe(1);
-    const second = await engine('apply', s.url, exampleText('staging'));
+    const second = await engine('apply', s.url, exampleText('staging', NO_VM));
     expect(second.code, second.stdout).toBe(0);
     expect((await versions(PG)).length).toBe(1);
   });
@@ -119,14 +119,14 @@ describe('lost answers (the write landed, the answer did not)', () => {
 
 describe('several applies of one environment at once', () => {
   it('end with one secret version each, and none both fails and claims success', async () => {
-    const runs = await Promise.all([1, 2, 3].map(() => engine('apply', s.url, exampleText('staging'))));
+    const runs = await Promise.all([1, 2, 3].map(() => engine('apply', s.url, exampleText('staging', NO_VM))));
     for (const run of runs) {
       if (run.code !== 0) expect(run.stdout).not.toMatch(/Apply complete/);
       else expect(run.stdout).toMatch(/Apply complete, but 2 secrets still need a value/);
     }
     expect(runs.filter((r) => r.code === 0).length).toBeGreaterThanOrEqual(1);
     expect((await s.clients.storage.getBuckets())[0].map((b) => b.name)).toEqual([BUCKET]);
-    expect((await engine('plan', s.url, exampleText('staging'))).code).toBe(0);
+    expect((await engine('plan', s.url, exampleText('staging', NO_VM))).code).toBe(0);
   });
 });
 
@@ -137,7 +137,7 @@ describe('the run deadline', () => {
     const caller = new GcpCaller({ retry: FAST_RETRY });
     const started = Date.now();
     setTimeout(() => controller.abort(new Error('deadline')), 100);
-    const report = await reconcileEnvironment(load(exampleText('staging')), 'apply', {
+    const report = await reconcileEnvironment(load(exampleText('staging', NO_VM)), 'apply', {
       caller, clientsFor: (p) => createGcpClients({ projectId: p, endpoint: s.url }), logger: silentLogger(), signal: controller.signal,
     });
     s.sandbox.faults.update({ latencyMs: 0 });

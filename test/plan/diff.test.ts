@@ -12,7 +12,7 @@ import { diff as diffOver, type DiffOptions } from '../../src/plan/diff.js';
 import type { LabelledResource, ObservedEnvironment, PolicyObservation } from '../../src/plan/observed.js';
 import { editBindings } from '../../src/plan/policy-edit.js';
 import { isInSync, isReady, type Action } from '../../src/plan/types.js';
-import { exampleText, mutated, type Doc } from '../support/manifests.js';
+import { exampleText, mutated, NO_VM, type Doc } from '../support/manifests.js';
 
 const NOW = '2026-11-25T12:00:00.000Z';
 const SA = 'serviceAccount:jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
@@ -22,7 +22,7 @@ const owned = { 'jobmatch-environment': 'staging', 'managed-by': 'jobmatch-opera
 const managed = { ...owned, 'jobmatch-deletion-policy': 'retain' };
 
 function spec(mutate?: (d: Doc) => void): ResolvedSpec {
-  const { environments, errors } = loadManifests([{ file: 's', text: mutate ? mutated(mutate) : exampleText('staging') }]);
+  const { environments, errors } = loadManifests([{ file: 's', text: mutate ? mutated(mutate, 'staging', NO_VM) : exampleText('staging', NO_VM) }]);
   expect(errors).toEqual([]);
   return environments[0]!.spec;
 }

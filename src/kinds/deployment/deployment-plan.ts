@@ -1,0 +1,171 @@
+/**
+ * The Deployment kind, pure half: the app's config on the environment's VM. The operator never creates,
+ * labels or deletes the VM; it writes the rendered .env and the compose coordinates into the VM's metadata
+ * and waits for the VM agent to acknowledge them in guest attributes (see deployment-client.ts).
+ */
+import type { ResolvedSpec } from '../../api/defaults.js';
+import { configHash, renderEnvFile } from '../../api/env-file.js';
+import { secretId } from '../../api/naming.js';
+import type { DesiredResource, PlanContext } from '../../plan/kind-planner.js';
+import type { Observation } from '../../plan/observed.js';
+import type { Action, FieldChange } from '../../plan/types.js';
+import { ACCESS_ROLES, CONFIG_HASH_KEY, desiredMetadata, metadataProblem, rolloutOf } from './metadata.js';
+
+/** Named zone/instance, as Compute locates a VM. */
+export interface DesiredDeployment extends DesiredResource {
+  instance: string;
+  zone: string;
+  project: string;
+  /** sha256 over the .env and the compose ref and file (api/env-file.ts). */
+  configHash: string;
+  /** What the agent is asked to apply: configHash, or configHash#token to force a rollout of the same config. */
+  rolloutId: string;
+  /** The metadata keys the operator owns on the VM, with their values. */
+  metadata: Record<string, string>;
+  /** Declared secrets: app name and Secret Manager id. */
+  secrets: { name: string; id: string }[];
+  timeoutSeconds: number;
+}
+
+/** What the VM agent last wrote in guest attributes jobmatch/*. */
+export interface AgentReport {
+  appliedHash?: string;
+  attemptedHash?: string;
+  status?: string;
+  message?: string;
+}
+
+export interface DeploymentObservation extends Observation {
+  zone: string;
+  /** RUNNING, TERMINATED, STOPPING, ... */
+  status: string;
+  serviceAccount?: string;
+  metadata: Record<string, string>;
+  agent: AgentReport;
+}
+
+export type DeploymentStep =
+  | { kind: 'Deployment'; op: 'pushConfig'; instance: string; zone: string; fingerprint: string; set: Record<string, string> }
+  | { kind: 'Deployment'; op: 'awaitRollout'; instance: string; zone: string; rolloutId: string; timeoutSeconds: number };
+
+export const DEFAULT_ROLLOUT_TIMEOUT_SECONDS = 180;
+
+export function desiredDeployments(spec: ResolvedSpec): DesiredDeployment[] {
+  if (!spec.vm || !spec.app?.compose) return [];
+  const hash = configHash(spec);
+  const rolloutId = spec.redeploy ? `${hash}#${spec.redeploy}` : hash;
+  const compose = spec.app.compose;
+  const health = spec.app.healthCheck;
+  const timeoutSeconds = health?.timeoutSeconds ?? DEFAULT_ROLLOUT_TIMEOUT_SECONDS;
+  return [{
+    name: `${spec.vm.zone}/${spec.vm.name}`, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId, timeoutSeconds,
+    metadata: desiredMetadata({
+      env: renderEnvFile(spec), rolloutId, ref: compose.ref, file: compose.file ?? 'docker-compose.yml', directory: compose.directory ?? '/opt/jobmatch',
+      ...(health ? { healthUrl: health.url } : {}), timeoutSeconds,
+    }),
+    secrets: spec.secrets.map((s) => ({ name: s.name, id: secretId(spec.environment, s.name) })),
+  }];
+}
+
+/** KEY=value lines of a .env (comments skipped, single quotes removed): to list what a rollout changes. */
+export function parseEnv(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of (text ?? '').split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.startsWith("'") && m[2]!.endsWith("'") && m[2]!.length >= 2 ? m[2]!.slice(1, -1) : m[2]!;
+  }
+  return out;
+}
+
+const COMPOSE_FIELDS: [string, string][] = [
+  ['jobmatch-compose-ref', 'compose.ref'], ['jobmatch-compose-file', 'compose.file'], ['jobmatch-compose-directory', 'compose.directory'],
+  ['jobmatch-health-url', 'healthCheck.url'], ['jobmatch-health-timeout', 'healthCheck.timeoutSeconds'],
+];
+
+/** The config hash before → after, then every .env variable and compose coordinate that differs (values are not secret: validation). */
+function rolloutChanges(d: DesiredDeployment, o: DeploymentObservation): FieldChange[] {
+  const before = rolloutOf(o.agent.appliedHash) ?? rolloutOf(o.metadata[CONFIG_HASH_KEY]) ?? null;
+  const changes: FieldChange[] = [{ field: 'config', before, after: d.configHash }];
+  const [oldEnv, newEnv] = [parseEnv(o.metadata['jobmatch-env']), parseEnv(d.metadata['jobmatch-env'])];
+  for (const key of [...new Set([...Object.keys(oldEnv), ...Object.keys(newEnv)])].sort()) {
+    if (oldEnv[key] !== newEnv[key]) changes.push({ field: `env.${key}`, before: oldEnv[key] ?? null, after: newEnv[key] ?? null });
+  }
+  for (const [key, field] of COMPOSE_FIELDS) {
+    if (o.metadata[key] !== d.metadata[key]) changes.push({ field, before: o.metadata[key] ?? null, after: d.metadata[key] ?? null });
+  }
+  return changes;
+}
+
+/** A warning per declared secret the VM's service account cannot read, naming the binding to add. */
+function secretAccessWarnings(d: DesiredDeployment, o: DeploymentObservation, ctx: PlanContext): string[] {
+  if (d.secrets.length === 0) return [];
+  if (!o.serviceAccount) return [`VM ${d.instance} runs without a service account: the apps cannot read their secrets from Secret Manager`];
+  const member = `serviceAccount:${o.serviceAccount}`;
+  const declared = (key: string) => ctx.bindings.some((b) => b.ensure === 'present' && b.member === member && ACCESS_ROLES.includes(b.role)
+    && (key === `project/${d.project}` ? b.target.kind === 'Project' : b.target.kind === 'Secret' && `secret/${b.target.name}` === key));
+  const observed = (key: string) => ctx.observed.policies[key]?.bindings.some((b) => ACCESS_ROLES.includes(b.role) && b.members.includes(member)) ?? false;
+  const can = (key: string) => declared(key) || observed(key);
+  if (can(`project/${d.project}`)) return [];
+  return d.secrets.filter((s) => !can(`secret/${s.id}`)).map((s) =>
+    `the VM's service account ${o.serviceAccount} has no roles/secretmanager.secretAccessor on ${s.id}: add to spec.iam {member: ${member}, role: roles/secretmanager.secretAccessor, resource: secret/${s.name}}`);
+}
+
+/** Why a rollout cannot start yet because of a secret, and the secret actions it must wait for. */
+function secretGate(d: DesiredDeployment, ctx: PlanContext): { missing: string[]; after: string[] } {
+  const missing: string[] = [];
+  const after: string[] = [];
+  for (const s of d.secrets) {
+    const a = ctx.planned.get(`Secret/${s.id}`);
+    if (!a) continue;
+    if (a.pending !== undefined) missing.push(`${s.name} has no enabled version (${a.pending})`);
+    else if (a.verb === 'error' || a.verb === 'conflict') missing.push(`${s.name} is in ${a.verb === 'error' ? 'error' : 'conflict'}`);
+    else if (a.steps.length > 0) after.push(a.id);
+  }
+  return { missing, after };
+}
+
+const sameOwnedMetadata = (d: DesiredDeployment, o: DeploymentObservation) =>
+  Object.entries(d.metadata).every(([k, v]) => (k === CONFIG_HASH_KEY ? rolloutOf(o.metadata[k]) === rolloutOf(v) : o.metadata[k] === v));
+
+export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | undefined, ctx: PlanContext): Action {
+  const base = { id: `Deployment/${d.name}`, kind: 'Deployment' as const, name: d.name, changes: [], steps: [] };
+  if (!o) {
+    return { ...base, verb: 'conflict', message: `VM ${d.instance} not found in ${d.project}/${d.zone}: create the VM (the operator does not create VMs), or fix spec.vm` };
+  }
+  const warnings = secretAccessWarnings(d, o, ctx);
+  const extra = warnings.length > 0 ? { warnings } : {};
+  const where = { instance: d.instance, zone: d.zone };
+  const awaitRollout = (rolloutId: string) => ({ kind: 'Deployment' as const, op: 'awaitRollout' as const, ...where, rolloutId, timeoutSeconds: d.timeoutSeconds });
+  const pushed = o.metadata[CONFIG_HASH_KEY];
+  const applied = d.rolloutId === d.configHash ? rolloutOf(o.agent.appliedHash) === d.configHash : o.agent.appliedHash === d.rolloutId;
+  if (applied) {
+    if (sameOwnedMetadata(d, o)) return { ...base, verb: 'none', ...extra };
+    // The VM runs this config; only keys it does not act on drifted (the agent ignores an unchanged hash).
+    const set = Object.fromEntries(Object.entries(d.metadata).filter(([k]) => k !== CONFIG_HASH_KEY || rolloutOf(o.metadata[k]) !== d.configHash));
+    return { ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o).slice(1), message: 'metadata drifted; the VM already runs this config', steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set }] };
+  }
+  if (o.status !== 'RUNNING') {
+    return { ...base, verb: 'pending', ...extra, changes: rolloutChanges(d, o), message: `VM ${d.instance} is ${o.status}: the rollout waits until it runs (gcloud compute instances start ${d.instance} --zone ${d.zone} --project ${d.project})` };
+  }
+  const forced = d.rolloutId !== d.configHash;
+  if (pushed !== undefined && (forced ? pushed === d.rolloutId : rolloutOf(pushed) === d.configHash)) {
+    if (o.agent.attemptedHash === pushed && o.agent.status === 'failed') {
+      return {
+        ...base, verb: 'error', ...extra,
+        message: `the VM agent could not apply ${pushed}: ${o.agent.message ?? 'no message'}; fix it and change the config, or force a new attempt (apply --redeploy, or the annotation jobmatch.io/redeploy-at)`,
+      };
+    }
+    return { ...base, verb: 'pending', ...extra, message: `rollout of ${pushed} in progress: waiting for the VM agent to acknowledge it`, steps: [awaitRollout(pushed)] };
+  }
+  const problem = metadataProblem(d.metadata, o.metadata);
+  if (problem) return { ...base, verb: 'error', ...extra, message: problem };
+  const gate = secretGate(d, ctx);
+  if (gate.missing.length > 0) {
+    return { ...base, verb: 'pending', ...extra, changes: rolloutChanges(d, o), message: `SecretsMissing: the rollout waits, the apps could not start: ${gate.missing.join('; ')}` };
+  }
+  return {
+    ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o), ...(gate.after.length > 0 ? { after: gate.after } : {}),
+    ...(forced && rolloutOf(o.agent.appliedHash) === d.configHash ? { message: 'redeploy forced: the same config is rolled out again' } : {}),
+    steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set: d.metadata }, awaitRollout(d.rolloutId)],
+  };
+}
