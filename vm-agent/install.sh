@@ -89,7 +89,7 @@ valid_file() {
   [ "${#v}" -le 255 ] || { refuse 'is longer than 255 characters'; return 1; }
   case $v in *[!A-Za-z0-9._/-]*) refuse 'has a character outside [A-Za-z0-9._/-]'; return 1 ;; esac
   case $v in /*) refuse 'must be relative to the compose directory'; return 1 ;; esac
-  case /$v/ in */../*) refuse 'has a ".." component'; return 1 ;; esac
+  case /$v/ in */../* | */./*) refuse 'has a "." or ".." component'; return 1 ;; esac
   case /$v/ in *//*) refuse 'has an empty component'; return 1 ;; esac
   return 0
 }
@@ -118,11 +118,12 @@ under_system_dir() {
   return 1
 }
 
+# sha256:<hex>, or sha256:<hex>#redeploy-<hex> when the operator forces the same config out again.
 valid_hash() {
   v=$1
   [ -n "$v" ] || { refuse 'is empty'; return 1; }
   [ "${#v}" -le 200 ] || { refuse 'is longer than 200 characters'; return 1; }
-  case $v in *[!A-Za-z0-9:._-]*) refuse 'has a character outside [A-Za-z0-9:._-]'; return 1 ;; esac
+  case $v in *[!A-Za-z0-9:._#-]*) refuse 'has a character outside [A-Za-z0-9:._#-]'; return 1 ;; esac
   return 0
 }
 

@@ -207,6 +207,8 @@ export interface AgentOptions {
   metadataUrl: string;
   /** Where the compose directory, state and stand-ins go (default: a new temp dir, removed by stopAllAgents). */
   workDir?: string;
+  /** The compose directory (default workDir/app); created, with an empty docker-compose.yml, when absent. */
+  dir?: string;
   /** More environment (JOBMATCH_APP_USER, JOBMATCH_HEALTH_INTERVAL ...), over the quick defaults. */
   env?: Record<string, string>;
   /** The agent script (default vm-agent/jobmatch-agent.sh). */
@@ -249,11 +251,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const ownWorkDir = options.workDir === undefined;
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'jobmatch-agent-'));
   chmodSync(workDir, 0o755);
-  const dir = join(workDir, 'app');
+  const dir = options.dir ?? join(workDir, 'app');
   const stateDir = join(workDir, 'state');
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'docker-compose.yml'), 'services: {}\n');
+  if (!existsSync(join(dir, 'docker-compose.yml'))) writeFileSync(join(dir, 'docker-compose.yml'), 'services: {}\n');
   const standIns = recordingStandIns(join(workDir, 'stand-ins'));
   const env: NodeJS.ProcessEnv = {
     PATH: standIns.path,

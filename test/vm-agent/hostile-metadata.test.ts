@@ -61,7 +61,7 @@ describe('hostile values in the metadata the agent applies', () => {
       { what: 'a ref with ";"', set: () => ({ 'jobmatch-compose-ref': 'a;reboot' }), message: /^refused jobmatch-compose-ref: / },
       { what: 'a ref with a newline', set: () => ({ 'jobmatch-compose-ref': 'main\n--upload-pack=reboot' }), message: /^refused jobmatch-compose-ref: / },
       { what: 'a ref with ".."', set: () => ({ 'jobmatch-compose-ref': 'main..HEAD' }), message: 'refused jobmatch-compose-ref: it contains ".."' },
-      { what: 'a compose file climbing out', set: () => ({ 'jobmatch-compose-file': '../../etc/passwd' }), message: 'refused jobmatch-compose-file: it has a ".." component' },
+      { what: 'a compose file climbing out', set: () => ({ 'jobmatch-compose-file': '../../etc/passwd' }), message: 'refused jobmatch-compose-file: it has a "." or ".." component' },
       { what: 'an absolute compose file', set: () => ({ 'jobmatch-compose-file': '/etc/shadow' }), message: 'refused jobmatch-compose-file: it must be relative to the compose directory' },
       { what: 'the directory /', set: () => ({ 'jobmatch-compose-directory': '/' }), message: 'refused jobmatch-compose-directory: it must not be /' },
       { what: 'the directory /etc', set: () => ({ 'jobmatch-compose-directory': '/etc' }), message: 'refused jobmatch-compose-directory: it is /etc or under it' },
@@ -100,7 +100,7 @@ describe('hostile values in the metadata the agent applies', () => {
       await pushAgentMetadata(s.compute, where('vm-refused'), agentMetadata({ hash: 'sha256:$(reboot)', env: 'SAFE=1\n', directory: agent.dir }));
       await agent.waitFor(({ guest }) => guest.message?.startsWith('refused jobmatch-config-hash'));
       const guest = await agent.guest();
-      expect(guest).toMatchObject({ status: 'failed', message: 'refused jobmatch-config-hash: it has a character outside [A-Za-z0-9:._-]' });
+      expect(guest).toMatchObject({ status: 'failed', message: 'refused jobmatch-config-hash: it has a character outside [A-Za-z0-9:._#-]' });
       expect(guest['attempted-hash']).not.toContain('reboot');
       expect(agent.calls()).toEqual([]);
     });

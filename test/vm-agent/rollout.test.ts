@@ -7,7 +7,7 @@ import {
   type Agent, type HealthServer, type Recorded,
 } from '../support/vm-agent.js';
 
-const VMS = Array.from({ length: 12 }, (_, i) => `vm-agent-${i + 1}`);
+const VMS = Array.from({ length: 16 }, (_, i) => `vm-agent-${i + 1}`);
 const s = useSandbox({
   seed: { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: VMS.map((name) => ({ name, zone: ZONE, metadata: { 'enable-guest-attributes': 'TRUE' } })) }] },
 }, { compute: true });
@@ -91,6 +91,21 @@ describe('vm agent rollout', () => {
     await agent.waitFor(({ guest }) => guest['applied-hash'] === second);
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up', 'pull', 'up']);
     expect(docker(agent.calls())[3]!.env).toBe('A=2\n');
+  });
+
+  it('rolls the same configuration out once more for a redeploy id (sha256:…#redeploy-…), then holds still again', async () => {
+    const { where, metadataUrl } = vm();
+    const agent = await startAgent({ metadataUrl });
+    const hash = testHash('redeploy');
+    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'R=1\n', directory: agent.dir }));
+    await agent.waitFor(({ guest }) => guest['applied-hash'] === hash);
+    const redeploy = `${hash}#redeploy-0123456789ab`;
+    await pushAgentMetadata(s.compute, where, { 'jobmatch-config-hash': redeploy });
+    await agent.waitFor(({ guest }) => guest['applied-hash'] === redeploy);
+    expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up', 'pull', 'up']);
+    await agent.restart();
+    await agent.waitFor(({ log }) => log.includes(`${redeploy} is applied: nothing to do`));
+    expect(docker(agent.calls())).toHaveLength(4);
   });
 
   it('rolls back when the health check fails: previous .env and commit restored and brought up again, status failed, not retried', async () => {
