@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { COMPOSE_DIRECTORY_RULES, COMPOSE_FILE_RULES, COMPOSE_REF_RULES, brokenRule } from '../../src/api/naming.js';
 import { AGENT_SCRIPT } from '../support/vm-agent.js';
 
 /** `jobmatch-agent validate KIND VALUE`: the same checks a rollout makes before any git or docker call. */
@@ -7,6 +8,16 @@ function validate(kind: 'ref' | 'file' | 'directory', value: string): { ok: bool
   const run = spawnSync('sh', [AGENT_SCRIPT, 'validate', kind, value], { encoding: 'utf8' });
   if (run.status !== 0 && run.status !== 1) throw new Error(`validate exited ${run.status}: ${run.stderr}`);
   return { ok: run.status === 0, reason: run.stderr.trim() };
+}
+
+const OPERATOR_RULES = { ref: [COMPOSE_REF_RULES, 255], file: [COMPOSE_FILE_RULES, 255], directory: [COMPOSE_DIRECTORY_RULES, 1024] } as const;
+
+/** The operator's verdict on the same value: its rules (src/api/naming.ts) plus the CRD's length and absolute-path checks. */
+function operatorAccepts(kind: 'ref' | 'file' | 'directory', value: string): boolean {
+  const [rules, maxLength] = OPERATOR_RULES[kind];
+  if (value === '' || value.length > maxLength || /\s/.test(value)) return false;
+  if (kind === 'directory' && !value.startsWith('/')) return false;
+  return brokenRule(value, rules) === undefined;
 }
 
 // The rules the operator also checks in the manifest: mirror them exactly.
@@ -87,6 +98,16 @@ const cases = {
 } as const;
 
 describe('what the agent accepts from metadata', () => {
+  it('is what the operator accepts in a manifest, value for value', () => {
+    const disagreements = Object.entries(cases).flatMap(([kind, { accepted, refused }]) =>
+      [...accepted, ...Object.keys(refused)].flatMap((value) => {
+        const agent = validate(kind as keyof typeof cases, value).ok;
+        const operator = operatorAccepts(kind as keyof typeof cases, value);
+        return agent === operator ? [] : [`${kind} ${JSON.stringify(value)}: agent ${agent ? 'accepts' : 'refuses'}, operator ${operator ? 'accepts' : 'refuses'}`];
+      }));
+    expect(disagreements).toEqual([]);
+  });
+
   for (const [kind, { accepted, refused }] of Object.entries(cases) as [keyof typeof cases, (typeof cases)[keyof typeof cases]][]) {
     describe(`jobmatch-compose-${kind}`, () => {
       it.each(accepted.map((v) => [v.length > 40 ? `${v.slice(0, 12)}… (${v.length} characters)` : v, v]))('accepts %j', (_, value) => {
