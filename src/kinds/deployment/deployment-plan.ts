@@ -24,6 +24,7 @@ export interface DesiredDeployment extends DesiredResource {
   metadata: Record<string, string>;
   /** Declared secrets: app name and Secret Manager id. */
   secrets: { name: string; id: string }[];
+  /** How long the operator waits for the agent's acknowledgement. */
   timeoutSeconds: number;
 }
 
@@ -49,6 +50,8 @@ export type DeploymentStep =
   | { kind: 'Deployment'; op: 'awaitRollout'; instance: string; zone: string; rolloutId: string; timeoutSeconds: number };
 
 export const DEFAULT_ROLLOUT_TIMEOUT_SECONDS = 180;
+/** The agent has healthCheck.timeoutSeconds for the health check after `up`; the operator waits twice that for the whole rollout (pull, up, health). */
+export const ROLLOUT_WAIT_FACTOR = 2;
 
 export function desiredDeployments(spec: ResolvedSpec): DesiredDeployment[] {
   if (!spec.vm || !spec.app?.compose) return [];
@@ -58,7 +61,8 @@ export function desiredDeployments(spec: ResolvedSpec): DesiredDeployment[] {
   const health = spec.app.healthCheck;
   const timeoutSeconds = health?.timeoutSeconds ?? DEFAULT_ROLLOUT_TIMEOUT_SECONDS;
   return [{
-    name: `${spec.vm.zone}/${spec.vm.name}`, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId, timeoutSeconds,
+    name: `${spec.vm.zone}/${spec.vm.name}`, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId,
+    timeoutSeconds: timeoutSeconds * ROLLOUT_WAIT_FACTOR,
     metadata: desiredMetadata({
       env: renderEnvFile(spec), rolloutId, ref: compose.ref, file: compose.file ?? 'docker-compose.yml', directory: compose.directory ?? '/opt/jobmatch',
       ...(health ? { healthUrl: health.url } : {}), timeoutSeconds,

@@ -1,0 +1,175 @@
+/**
+ * The VM rollout end to end through `apply`: the sandbox's Compute API and per-VM metadata server, the
+ * real agent (vm-agent/jobmatch-agent.sh) under sh, with recording docker and git stand-ins.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderEnvFile } from '../../src/api/env-file.js';
+import { loadManifests } from '../../src/api/manifests.js';
+import { secretId } from '../../src/api/naming.js';
+import { connect } from '../../src/engine/connection.js';
+import { PlanExecutor } from '../../src/engine/execute.js';
+import { observeEnvironment, observeResource } from '../../src/engine/observe.js';
+import { createGcpClients } from '../../src/gcp/clients.js';
+import { GcpCaller } from '../../src/gcp/gcp-caller.js';
+import { KINDS } from '../../src/kinds/registry.js';
+import { diff, planResource } from '../../src/plan/diff.js';
+import { allOutput, engine, FAST_RETRY } from '../support/engine.js';
+import { mutated, type Doc } from '../support/manifests.js';
+import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
+import { pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, type Agent, type HealthServer } from '../support/vm-agent.js';
+
+const VM = 'jobmatch-staging-vm';
+const SA = 'jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
+const ID = `Deployment/${ZONE}/${VM}`;
+const where = { project: PROJECT, zone: ZONE, instance: VM };
+const s = useSandbox({
+  seed: { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: [{ name: VM, zone: ZONE, serviceAccount: SA, metadata: { 'startup-script': '#!/bin/sh\necho keep me' } }] }] },
+}, { compute: true });
+
+let agent: Agent;
+let health: HealthServer;
+
+beforeAll(async () => {
+  health = await startHealthServer(200);
+  agent = await startAgent({ metadataUrl: `${s.sandbox.metadataUrl(PROJECT, ZONE, VM)}/computeMetadata/v1` });
+});
+
+afterAll(async () => {
+  await stopAllAgents();
+  await health?.close();
+});
+
+/** The staging example deploying into the agent's directory, with its health check on the test's server. */
+function manifest(mutate: (d: Doc) => void = () => undefined): string {
+  return mutated((d) => {
+    d.spec.app.compose.directory = agent.dir;
+    d.spec.app.healthCheck = { url: health.url, timeoutSeconds: 3 };
+    mutate(d);
+  });
+}
+
+const specOf = (text: string) => loadManifests([{ file: 's', text }]).environments[0]!.spec;
+const setMetadataCalls = () => s.sandbox.stats.snapshot().byApi.compute?.['instances.setMetadata'] ?? 0;
+const composeCalls = (command: string) => agent.calls().filter((c) => c.tool === 'docker' && c.command === command);
+const metadata = async () => Object.fromEntries(((await s.compute.instances.get(where))[0].metadata?.items ?? []).map((i) => [i.key, i.value]));
+const deployment = (run: Awaited<ReturnType<typeof engine>>) => run.reports[0]!.plan.actions.find((a) => a.id === ID)!;
+
+describe('the VM rollout through apply', () => {
+  it('never starts while a declared secret has no enabled version: SecretsMissing, no setMetadata', async () => {
+    const apply = await engine('apply', s.url, manifest());
+    expect(deployment(apply)).toMatchObject({ verb: 'pending', message: expect.stringMatching(/^SecretsMissing: .*LLM_API_KEY has no enabled version.*FRANCE_TRAVAIL_API_KEY has no enabled version/) });
+    expect(setMetadataCalls()).toBe(0);
+    expect(apply.stdout).toMatch(/! Deployment europe-west1-b\/jobmatch-staging-vm \(pending\)/);
+    expect(apply.stdout).toMatch(/Ready: no/);
+  });
+
+  it('rolls out once the value exists: one setMetadata, the agent pulls then ups with the exact .env, Deployed; other keys kept', async () => {
+    const text = manifest();
+    for (const secret of specOf(text).secrets.filter((x) => x.source === 'external')) {
+      await s.clients.secrets.addSecretVersion({ parent: `projects/${PROJECT}/secrets/${secretId('staging', secret.name)}`, payload: { data: Buffer.from('a person typed this') } });
+    }
+    const plan = await engine('plan', s.url, text);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toMatch(/~ Deployment europe-west1-b\/jobmatch-staging-vm\n\s+config\s+\(none\) → "sha256:[0-9a-f]{64}"/);
+    expect(plan.stdout).toMatch(/env\.POSTGRES_HOST\s+\(none\) → "db"/);
+    s.sandbox.stats.reset();
+    const apply = await engine('apply', s.url, text);
+    expect(apply.code).toBe(0);
+    expect(apply.reports[0]!.results![ID]).toMatchObject({ outcome: 'ok' });
+    expect(apply.reports[0]!.after!.actions.find((a) => a.id === ID)!.verb).toBe('none');
+    expect(setMetadataCalls()).toBe(1);
+    expect(agent.calls().filter((c) => c.tool === 'docker').map((c) => c.command)).toEqual(['pull', 'up']);
+    expect(composeCalls('up')[0]!.argv).toEqual(expect.arrayContaining(['up', '-d', '--remove-orphans']));
+    const env = renderEnvFile(specOf(text));
+    expect(composeCalls('up')[0]!.env).toBe(env);
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(env);
+    expect(statSync(join(agent.dir, '.env')).mode & 0o777).toBe(0o600);
+    expect((await metadata())['startup-script']).toBe('#!/bin/sh\necho keep me');
+    expect(await agent.guest()).toMatchObject({ status: 'ok', 'applied-hash': expect.stringMatching(/^sha256:/) });
+  });
+
+  it('costs reads only when nothing changed: zero setMetadata, plan exit 0', async () => {
+    const plan = await engine('plan', s.url, manifest());
+    expect(plan.code).toBe(0);
+    expect(deployment(plan).verb).toBe('none');
+    const apply = await engine('apply', s.url, manifest());
+    expect(apply.code).toBe(0);
+    expect(setMetadataCalls()).toBe(0);
+    expect(s.sandbox.stats.snapshot().writes).toBe(0);
+    expect(composeCalls('up')).toHaveLength(1);
+  });
+
+  it('rolls a config change out, listing the changed .env keys; values such as $(reboot) are written literally', async () => {
+    const hostile = { POSTGRES_HOST: 'db2', NOTE: '$(reboot); rm -rf / `id` "quoted"' };
+    const text = manifest((d) => Object.assign(d.spec.app.config, hostile));
+    const plan = await engine('plan', s.url, text);
+    expect(plan.stdout).toMatch(/env\.POSTGRES_HOST\s+"db" → "db2"/);
+    expect(plan.stdout).toMatch(/env\.NOTE\s+\(none\) → /);
+    const apply = await engine('apply', s.url, text);
+    expect(apply.code).toBe(0);
+    expect(setMetadataCalls()).toBe(1);
+    expect(composeCalls('up')).toHaveLength(2);
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(renderEnvFile(specOf(text)));
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toContain(`NOTE='${hostile.NOTE}'`);
+    expect(agent.calls().filter((c) => c.tool === 'reboot')).toEqual([]);
+  });
+
+  it('reports a failed health check as the agent said it, with the previous stack restored; --redeploy tries again', async () => {
+    const good = readFileSync(join(agent.dir, '.env'), 'utf8');
+    health.status = 500;
+    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db3', NOTE: 'x' }));
+    const apply = await engine('apply', s.url, text);
+    expect(apply.code).toBe(1);
+    expect(apply.reports[0]!.results![ID]).toMatchObject({ outcome: 'error', error: expect.stringMatching(/^RolloutFailed: .*rolled back to sha256:/) });
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(good);
+    expect(composeCalls('up')).toHaveLength(4); // the new stack, then the previous one again
+    // The failure stays reported, and is not pushed again in a loop.
+    const plan = await engine('plan', s.url, text);
+    expect(plan.code).toBe(1);
+    expect(deployment(plan)).toMatchObject({ verb: 'error', message: expect.stringMatching(/could not apply .*--redeploy/) });
+    health.status = 200;
+    s.sandbox.stats.reset();
+    const again = await engine('apply', s.url, text, { redeploy: true });
+    expect(again.code).toBe(0);
+    expect(setMetadataCalls()).toBe(1);
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(renderEnvFile(specOf(text)));
+    // A redeployed config is in sync for a plan without --redeploy.
+    expect((await engine('plan', s.url, text)).code).toBe(0);
+  });
+
+  it('re-reads and re-plans when another writer changes the metadata between plan and push (412): its key is kept', async () => {
+    const env = loadManifests([{ file: 's', text: manifest((d) => (d.spec.app.config.POSTGRES_HOST = 'db4')) }]).environments[0]!;
+    const conn = connect(KINDS, createGcpClients({ projectId: PROJECT, endpoint: s.url }), PROJECT, new GcpCaller({ retry: FAST_RETRY }));
+    const observed = await observeEnvironment(env.spec, conn, new Date());
+    const plan = diff(env.spec, observed, KINDS);
+    expect(plan.actions.find((a) => a.id === ID)!.verb).toBe('update');
+    await pushAgentMetadata(s.compute, where, { 'someone-else': 'was here' });
+    s.sandbox.stats.reset();
+    let latest = observed;
+    const replan = async (id: string) => planResource(env.spec, (latest = await observeResource(env.spec, conn, latest, id)), KINDS, id);
+    const results = await new PlanExecutor(conn, replan, { conflictBackoffMs: 1 }).execute(plan);
+    expect(results.get(ID)).toMatchObject({ outcome: 'ok' });
+    const calls = s.sandbox.stats.requests().filter((r) => r.op === 'instances.setMetadata');
+    expect(calls.map((r) => r.status)).toEqual([412, 200]);
+    expect(await metadata()).toMatchObject({ 'someone-else': 'was here', 'startup-script': '#!/bin/sh\necho keep me', 'jobmatch-env': renderEnvFile(env.spec) });
+  });
+
+  it('a VM that does not exist is a conflict; a stopped VM waits', async () => {
+    const missing = await engine('plan', s.url, manifest((d) => (d.spec.vm.name = 'not-there')));
+    expect(missing.code).toBe(1);
+    expect(missing.reports[0]!.plan.actions.find((a) => a.kind === 'Deployment')).toMatchObject({ verb: 'conflict', message: expect.stringMatching(/create the VM/) });
+    s.sandbox.store.project(PROJECT).instances[`${ZONE}/${VM}`]!.resource.status = 'TERMINATED';
+    try {
+      const stopped = await engine('plan', s.url, manifest((d) => (d.spec.app.config.POSTGRES_HOST = 'db5')));
+      expect(deployment(stopped)).toMatchObject({ verb: 'pending', message: expect.stringMatching(/is TERMINATED: .*gcloud compute instances start/) });
+    } finally {
+      s.sandbox.store.project(PROJECT).instances[`${ZONE}/${VM}`]!.resource.status = 'RUNNING';
+    }
+  });
+
+  it('never prints a secret value, in any output', () => {
+    for (const out of allOutput) expect(out).not.toContain('a person typed this');
+  });
+});
