@@ -30,7 +30,7 @@ function ctx(s: ResolvedSpec, planned: Action[] = []): PlanContext {
 /** A running VM whose agent applied `applied` (and whose metadata says `pushed`). */
 function vm(s: ResolvedSpec, { applied, pushed, status = 'RUNNING', agent = {} }: { applied?: string; pushed?: string; status?: string; agent?: DeploymentObservation['agent'] } = {}): DeploymentObservation {
   const d = desiredDeployments(s)[0]!;
-  const metadata = pushed === undefined ? { 'ssh-keys': 'x' } : { ...d.metadata, 'jobmatch-config-hash': pushed };
+  const metadata: Record<string, string> = pushed === undefined ? { 'ssh-keys': 'x' } : { ...d.metadata, 'jobmatch-config-hash': pushed };
   return { zone: d.zone, labels: {}, version: 'fp1', status, serviceAccount: SA, metadata, agent: { ...(applied ? { appliedHash: applied } : {}), ...agent } };
 }
 
