@@ -21,6 +21,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
+import { withoutVm } from '../support/manifests.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 
 const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
@@ -63,7 +64,8 @@ function environment(ns: string, id: string, mutate?: (e: Env) => void): Env {
     ...b, member: b.member.replace('jobmatch-staging-vm', `jobmatch-${id}-vm`),
     resource: b.resource.replace('jobmatch-staging-bronze-job-match-v0', `jobmatch-${id}-bronze`).replace(/staging_/, `${id.replaceAll('-', '_')}_`),
   }));
-  e.spec.vm.name = `jobmatch-${id}-vm`;
+  // No VM here: the rollout is tested in deployment-controller.test.ts; these tests are about the cluster.
+  withoutVm(e);
   mutate?.(e);
   return e;
 }

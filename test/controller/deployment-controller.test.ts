@@ -113,6 +113,21 @@ describe('the VM rollout from the controller', () => {
     expect(ups(agent)).toBe(1);
   });
 
+  it('converges with one up when the agent is killed mid-rollout and restarted', async () => {
+    const agent = await environment('killed');
+    agent.standIns.blockPull();
+    const { store, controller } = await start();
+    await agent.waitFor(({ calls }) => calls.some((c) => c.command === 'pull'), { what: 'the agent to start pulling' });
+    await agent.kill();
+    await agent.restart();
+    await agent.waitFor(({ calls }) => calls.filter((c) => c.command === 'pull').length === 2, { what: 'the restarted agent to pull again' });
+    agent.standIns.releasePull();
+    await controller.queue.idle();
+    expect(deployed(store, 'killed')).toMatchObject({ status: 'True' });
+    expect(ups(agent)).toBe(1);
+    expect(setMetadataCalls()).toBe(1);
+  });
+
   it('rolls the same config out once more for each new jobmatch.io/redeploy-at', async () => {
     const agent = await environment('again');
     const { store, controller } = await start();
