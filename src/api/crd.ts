@@ -311,7 +311,7 @@ const spec = obj(
       {
         drift: oneOf('Heal: fix drift. Report: detect and report drift, change nothing.', DRIFT_POLICIES, { default: 'Heal' }),
         suspend: bool('true: observe nothing, change nothing.', { default: false }),
-        resyncSeconds: int('Safety resync period in seconds.', { minimum: 30, maximum: 86400, default: 600 }),
+        resyncSeconds: int('Safety resync period in seconds; by default 600, or 21600 (6 h) when the controller receives drift events (run --drift-events).', { minimum: 30, maximum: 86400 }),
         adoptExisting: bool(
           'true: an existing resource of this project that carries no jobmatch labels is adopted (labels added, logged adopt), like an import; false (default): it is a Conflict. A resource labelled for another environment is never adopted.',
           { default: false },

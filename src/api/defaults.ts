@@ -23,7 +23,8 @@ export interface ResolvedSpec extends Omit<JobMatchEnvironmentSpec, 'buckets' | 
   secrets: ResolvedSecret[];
   iam: ResolvedIamBinding[];
   appConfig: StringMap;
-  policy: Required<PolicySpec>;
+  /** resyncSeconds stays unset unless the spec sets it: the controller's default depends on drift events. */
+  policy: Required<Omit<PolicySpec, 'resyncSeconds'>> & Pick<PolicySpec, 'resyncSeconds'>;
   /** A token that forces one more rollout of the same config (apply --redeploy, annotation jobmatch.io/redeploy-at). */
   redeploy?: string;
 }
@@ -66,7 +67,7 @@ export function resolveSpec(spec: JobMatchEnvironmentSpec): ResolvedSpec {
     policy: {
       drift: spec.policy?.drift ?? 'Heal',
       suspend: spec.policy?.suspend ?? false,
-      resyncSeconds: spec.policy?.resyncSeconds ?? 600,
+      ...(spec.policy?.resyncSeconds !== undefined ? { resyncSeconds: spec.policy.resyncSeconds } : {}),
       adoptExisting: spec.policy?.adoptExisting ?? false,
     },
   };

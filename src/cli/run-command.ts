@@ -4,7 +4,11 @@
  * status and Events. Health and metrics on one port. SIGTERM/SIGINT: stop taking work, cancel what is
  * in flight within a bound, release the Lease, exit 0.
  */
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import type { AuditEntry } from '../controller/audit-index.js';
+import { createPubSub, subscriptionProject } from '../gcp/pubsub-client.js';
+import { OPERATOR_VERSION } from './version.js';
 import { createActionLogger } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { Controller } from '../controller/controller.js';
@@ -33,9 +37,23 @@ export interface RunCommandOptions {
   shutdownGrace?: string;
   /** Overrides every spec's policy.resyncSeconds. */
   resyncSeconds?: string;
+  /** projects/P/subscriptions/S: reconcile at once on audit-log entries (see drift-events setup). */
+  driftEvents?: string;
+  /** Principals whose writes are the operator's own (its service account), besides what its User-Agent says. */
+  driftEventsPrincipal?: string[];
+  /** HOST:PORT of a Pub/Sub emulator (default: PUBSUB_EMULATOR_HOST). */
+  pubsubEmulator?: string;
 }
 
 export const STOP_GRACE_MS = 3000;
+
+/** The operator's own writes: its instance token in the User-Agent audit logs record, or one of its principals. */
+export function ownWrites(instance: string, principals: string[]): (entry: AuditEntry) => boolean {
+  return (entry) => {
+    const p = entry.protoPayload;
+    return (p?.requestMetadata?.callerSuppliedUserAgent ?? '').includes(instance) || principals.includes(p?.authenticationInfo?.principalEmail ?? '');
+  };
+}
 
 function positive(value: string | undefined, flag: string, fallback: number): number | string {
   if (value === undefined) return fallback;
@@ -55,6 +73,8 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   if (typeof qps === 'string') return fail(qps);
   const resync = options.resyncSeconds === undefined ? undefined : positive(options.resyncSeconds, '--resync-seconds', 0);
   if (typeof resync === 'string') return fail(resync);
+  const driftProject = options.driftEvents === undefined ? undefined : subscriptionProject(options.driftEvents);
+  if (options.driftEvents !== undefined && !driftProject) return fail(`--drift-events must name a subscription as projects/PROJECT/subscriptions/NAME, got "${options.driftEvents}"`);
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   if (!endpoint) {
     try {
@@ -66,15 +86,24 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   const logger = createActionLogger({ write: (line: string) => io.stdout(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
   const metrics = new ControllerMetrics();
   const caller = new GcpCaller({ ...(qps ? { qpsPerApi: qps } : {}), onResponse: (meta, code) => metrics.gcpResponse(meta, code) });
+  // Audit logs record the User-Agent: this controller's own writes are recognised by its instance token.
+  const instance = `controller/${randomUUID()}`;
+  const userAgent = `jobmatch-operator/${OPERATOR_VERSION} ${instance}`;
   const clients = new Map<string, GcpClients>();
   const engine = {
     caller, logger,
-    clientsFor: (project: string) => clients.get(project) ?? clients.set(project, createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) })).get(project)!,
+    clientsFor: (project: string) => clients.get(project) ?? clients.set(project, createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, userAgent, ...(endpoint ? { endpoint } : {}) })).get(project)!,
     execute: { policyWriter: new PolicyWriter() },
   };
+  const driftEvents = driftProject ? {
+    pubsub: await createPubSub(driftProject, options.pubsubEmulator ?? io.env.PUBSUB_EMULATOR_HOST),
+    subscription: options.driftEvents!,
+    isOwnWrite: ownWrites(instance, options.driftEventsPrincipal ?? []),
+  } : undefined;
   if (!options.manifests) {
     const { runInCluster } = await import('../controller/cluster-runner.js');
-    return runInCluster(io, { ...options, concurrency, engine, metrics, logger, ...(resync ? { resync } : {}) }, stop);
+    const { driftEvents: _subscription, ...rest } = options;
+    return runInCluster(io, { ...rest, concurrency, engine, metrics, logger, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
   }
   if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
   const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });
@@ -84,7 +113,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   } catch (e) {
     return fail((e as Error).message);
   }
-  const controller = new Controller({ store, engine, logger, metrics, concurrency, ...(resync ? { resyncSeconds: resync } : {}) });
+  const controller = new Controller({ store, engine, logger, metrics, concurrency, ...(resync ? { resyncSeconds: resync } : {}), ...(driftEvents ? { driftEvents } : {}) });
   let synced = false;
   const http = await serveHttp(options.listen ?? '0.0.0.0:8080', {
     healthy: () => true, ready: () => synced, metrics: metrics.registry, status: () => store.allStatuses(),
@@ -96,6 +125,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
     controller.enqueue(changed);
   });
   controller.enqueue(keys);
+  await controller.startDriftEvents();
   synced = true;
   await stop;
   logger.info({ event: 'stop' }, 'stopping: no new work; in-flight reconciles get a moment to finish');

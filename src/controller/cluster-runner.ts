@@ -6,7 +6,7 @@ import type { CliIo } from '../cli/io.js';
 import type { RunCommandOptions } from '../cli/run-command.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import type { ReconcileContext } from '../engine/reconcile.js';
-import { Controller } from './controller.js';
+import { Controller, type ControllerOptions } from './controller.js';
 import { serveHttp } from './http-server.js';
 import { KubeStore } from './kube-store.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
@@ -15,8 +15,10 @@ import type { ControllerMetrics } from './metrics.js';
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 export const LEASE_NAME = 'jobmatch-operator';
 
-export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'> {
+export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency' | 'driftEvents'> {
   concurrency: number;
+  /** The audit-log subscriber's settings: it runs only while this replica leads (a standby must not take the leader's messages). */
+  driftEvents?: ControllerOptions['driftEvents'];
   engine: Omit<ReconcileContext, 'signal' | 'contested'>;
   metrics: ControllerMetrics;
   logger: ActionLogger;
@@ -65,7 +67,10 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
       controller.enqueue(changed);
     },
   });
-  controller = new Controller({ store, engine: options.engine, logger, metrics, concurrency: options.concurrency, ...(options.resync ? { resyncSeconds: options.resync } : {}) });
+  controller = new Controller({
+    store, engine: options.engine, logger, metrics, concurrency: options.concurrency, ...(options.resync ? { resyncSeconds: options.resync } : {}),
+    ...(options.driftEvents ? { driftEvents: options.driftEvents } : {}),
+  });
   const leaderElection = options.leaderElection !== false;
   let lost!: () => void;
   const leadershipLost = new Promise<void>((resolve) => (lost = resolve));
@@ -75,6 +80,7 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     onStartedLeading: () => {
       metrics.leader.set(1);
       controller.setActive(true);
+      void controller.startDriftEvents();
     },
     onStoppedLeading: () => {
       metrics.leader.set(0);
@@ -82,7 +88,10 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     },
   }) : undefined;
   if (elector) controller.setActive(false);
-  else metrics.leader.set(1);
+  else {
+    metrics.leader.set(1);
+    await controller.startDriftEvents();
+  }
   const listen = options.listen ?? '0.0.0.0:8080';
   const http = await serveHttp(listen, { healthy: () => true, ready: () => store.synced, metrics: metrics.registry }).catch((e: unknown) => {
     throw new Error(`--listen ${listen}: ${(e as Error).message}`);

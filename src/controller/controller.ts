@@ -7,7 +7,9 @@ import type { ActionLogger } from '../engine/action-log.js';
 import type { ReconcileContext } from '../engine/reconcile.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { EnvironmentReconciler } from './reconciler.js';
+import { DriftEventSource, type DriftEventsOptions } from './drift-events.js';
+import type { EnvironmentObject } from './environment-object.js';
+import { DRIFT_EVENTS_RESYNC_SECONDS, EnvironmentReconciler } from './reconciler.js';
 import { WorkQueue, type Clock } from './work-queue.js';
 
 export interface ControllerOptions {
@@ -21,6 +23,8 @@ export interface ControllerOptions {
   backoff?: { baseDelayMs: number; maxDelayMs: number };
   /** Overrides every spec's policy.resyncSeconds. */
   resyncSeconds?: number;
+  /** Reconcile at once on audit-log entries from this subscription (resync becomes a 6 h safety net). */
+  driftEvents?: Omit<DriftEventsOptions, 'environments' | 'enqueue' | 'logger' | 'onOutcome' | 'onHealth'>;
 }
 
 export class Controller {
@@ -31,10 +35,19 @@ export class Controller {
   private active = true;
   private readonly pending = new Set<string>();
 
+  /** The audit-log subscriber, with drift events on. */
+  readonly driftEvents: DriftEventSource | undefined;
+
   constructor(private readonly options: ControllerOptions) {
+    this.driftEvents = options.driftEvents ? this.driftEventSource(options.driftEvents) : undefined;
+    const events = this.driftEvents;
     this.reconciler = new EnvironmentReconciler({
       store: options.store, engine: options.engine, logger: options.logger, metrics: options.metrics, signal: this.abort.signal,
       ...(options.resyncSeconds !== undefined ? { resyncSeconds: options.resyncSeconds } : {}),
+      ...(events ? {
+        defaultResyncSeconds: DRIFT_EVENTS_RESYNC_SECONDS,
+        driftEvents: () => ({ status: events.state.up ? 'True' : 'False', reason: events.state.reason, message: events.state.message }),
+      } : {}),
     });
     this.queue = new WorkQueue(async (key) => {
       const outcome = await this.reconciler.reconcile(key);
@@ -46,6 +59,30 @@ export class Controller {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.backoff ?? {}),
     });
+  }
+
+  private driftEventSource(options: NonNullable<ControllerOptions['driftEvents']>): DriftEventSource {
+    const { store, metrics, logger } = this.options;
+    const keyOf = (o: EnvironmentObject) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`;
+    return new DriftEventSource({
+      ...options, logger,
+      environments: () => store.list().flatMap((o) => {
+        const spec = this.reconciler.specOf(o);
+        return spec ? [{ key: keyOf(o), spec, ...(o.status?.inventory ? { inventory: o.status.inventory } : {}) }] : [];
+      }),
+      enqueue: (keys) => this.enqueue(keys),
+      onOutcome: (outcome, n) => metrics.driftEvents.inc({ outcome }, n),
+      // Every status says whether events flow (DriftEvents): reconcile them all when that changes.
+      onHealth: (health) => {
+        metrics.driftEventsUp.set(health.up ? 1 : 0);
+        this.enqueue(store.list().map(keyOf));
+      },
+    });
+  }
+
+  /** Starts the drift-event subscriber, if configured. */
+  async startDriftEvents(): Promise<void> {
+    await this.driftEvents?.start();
   }
 
   /** Something about these objects changed: reconcile them (coalesced with work already queued). */
@@ -77,6 +114,7 @@ export class Controller {
   async stop(graceMs: number): Promise<void> {
     const timer = setTimeout(() => this.abort.abort(new Error('the controller is stopping')), graceMs);
     try {
+      await this.driftEvents?.stop();
       await this.queue.shutDown();
     } finally {
       clearTimeout(timer);

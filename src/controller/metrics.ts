@@ -15,6 +15,10 @@ export class ControllerMetrics {
   private readonly environments = new Gauge({ name: 'jobmatch_environments', help: 'Environments by condition and status.', labelNames: ['condition', 'status'], registers: [this.registry] });
   readonly workqueueDepth = new Gauge({ name: 'jobmatch_workqueue_depth', help: 'Keys waiting or being reconciled.', registers: [this.registry] });
   readonly leader = new Gauge({ name: 'jobmatch_leader', help: '1 when this replica holds the leader Lease.', registers: [this.registry] });
+  readonly driftEvents = new Counter({
+    name: 'jobmatch_drift_events_total', help: 'Audit-log messages received, by outcome (matched, own, unknown, duplicate, malformed).', labelNames: ['outcome'], registers: [this.registry],
+  });
+  readonly driftEventsUp = new Gauge({ name: 'jobmatch_drift_events_up', help: '1 while drift events flow from the subscription.', registers: [this.registry] });
 
   reconciled(result: 'ok' | 'error', seconds: number): void {
     this.reconcileTotal.inc({ result });

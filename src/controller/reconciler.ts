@@ -15,7 +15,7 @@ import { annotation, FINALIZER, loadObject, objectKey, ORPHAN_ON_DELETE_ANNOTATI
 import { nextInventory, withRevocations, type EnvironmentStatus } from './inventory.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { changedFields, computeStatus, invalidStatus, withReconcileTime } from './status.js';
+import { changedFields, computeStatus, invalidStatus, withReconcileTime, type ConditionValue } from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -30,7 +30,15 @@ export interface ReconcilerOptions {
   random?: () => number;
   /** Overrides every spec's policy.resyncSeconds (run --resync-seconds, the demo). */
   resyncSeconds?: number;
+  /** The resync of a spec that sets none: 600 s, or 6 h with drift events on. */
+  defaultResyncSeconds?: number;
+  /** With drift events on: whether they flow, for the DriftEvents condition. */
+  driftEvents?: () => ConditionValue;
 }
+
+export const DEFAULT_RESYNC_SECONDS = 600;
+/** With drift events the resync is only a safety net. */
+export const DRIFT_EVENTS_RESYNC_SECONDS = 6 * 3600;
 
 const VERB_EVENT: Record<string, string> = { create: 'Created', update: 'Updated', adopt: 'Adopted', delete: 'Deleted' };
 
@@ -62,6 +70,12 @@ export class EnvironmentReconciler {
       log.error({ event: 'reconcile', error: (error as Error).message }, 'reconcile failed');
       return { error };
     }
+  }
+
+  /** The validated, defaulted spec of an object (from the validation cache); undefined when it is invalid. */
+  specOf(o: EnvironmentObject): ResolvedSpec | undefined {
+    const loaded = this.load(o);
+    return 'env' in loaded ? loaded.env.spec : undefined;
   }
 
   private load(o: EnvironmentObject): ReturnType<typeof loadObject> {
@@ -137,13 +151,14 @@ export class EnvironmentReconciler {
       ...this.options.engine, contested: this.contested(), ...(this.options.signal ? { signal: this.options.signal } : {}),
     });
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
-    const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now }), ...(inventory ? { inventory } : {}) };
+    const driftEvents = this.options.driftEvents?.();
+    const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}) }), ...(inventory ? { inventory } : {}) };
     this.options.metrics?.observedDrift(report);
     await this.writeStatus(object, status, log);
     await this.recordEvents(object, report);
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
-    return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds, this.options.random) };
+    return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds ?? this.options.defaultResyncSeconds ?? DEFAULT_RESYNC_SECONDS, this.options.random) };
   }
 
   private async recordEvents(object: EnvironmentObject, report: ReconcileReport): Promise<void> {

@@ -10,7 +10,7 @@ import type { EnvironmentStatus as JobMatchEnvironmentStatus } from './inventory
 import type { ReconcileReport } from '../engine/reconcile.js';
 import { hasChanges, isInSync, isReady, type Action, type Plan } from '../plan/types.js';
 
-type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
+export type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
 
 const EXECUTED: Partial<Record<Action['verb'], ResourceState>> = { create: 'Created', update: 'Updated', adopt: 'Adopted' };
 const PLANNED: Partial<Record<Action['verb'], ResourceState>> = {
@@ -94,7 +94,7 @@ function driftCondition(report: ReconcileReport, specChanged: boolean): Conditio
 }
 
 /** Conditions with their transition times kept while their status does not change. */
-export function withTransitions(previous: Condition[] | undefined, next: Record<ConditionType, ConditionValue>, generation: number | undefined, now: string): Condition[] {
+export function withTransitions(previous: Condition[] | undefined, next: Partial<Record<ConditionType, ConditionValue>>, generation: number | undefined, now: string): Condition[] {
   return (Object.entries(next) as [ConditionType, ConditionValue][]).map(([type, value]) => {
     const before = previous?.find((c) => c.type === type);
     const changed = !before || before.status !== value.status;
@@ -112,10 +112,12 @@ export interface StatusInput {
   generation: number | undefined;
   paused: boolean;
   now: string;
+  /** With drift events on (run --drift-events): whether they flow. */
+  driftEvents?: ConditionValue;
 }
 
 /** The status to store, without lastReconcileTime (added only when something else changed: see withReconcileTime). */
-export function computeStatus({ spec, report, previous, generation, paused, now }: StatusInput): JobMatchEnvironmentStatus {
+export function computeStatus({ spec, report, previous, generation, paused, now, driftEvents }: StatusInput): JobMatchEnvironmentStatus {
   const final = report.after ?? report.plan;
   // Drift is GCP moving away from a spec that did not change since it was last applied.
   const specChanged = previous?.observedGeneration !== generation || previous?.conditions?.find((c) => c.type === 'Synced')?.status !== 'True';
@@ -126,6 +128,7 @@ export function computeStatus({ spec, report, previous, generation, paused, now 
     Synced: syncedCondition(report, final, paused),
     Deployed: deployed,
     DriftDetected: drift,
+    ...(driftEvents ? { DriftEvents: driftEvents } : {}),
   }, generation, now);
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -150,6 +153,7 @@ export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, g
       Ready: no, Synced: no,
       Deployed: previous?.conditions?.find((c) => c.type === 'Deployed') ?? { status: 'Unknown', reason, message: 'nothing observed' },
       DriftDetected: { status: 'Unknown', reason, message: 'nothing observed' },
+      ...(previous?.conditions?.some((c) => c.type === 'DriftEvents') ? { DriftEvents: previous.conditions.find((c) => c.type === 'DriftEvents')! } : {}),
     }, generation, now),
   };
 }

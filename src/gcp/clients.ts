@@ -27,9 +27,9 @@ export interface GcpClients {
 }
 
 /** Compute clients built once, on first call; a failed import is tried again next time. */
-function lazyCompute(endpoint: string | undefined): () => Promise<ComputeClients> {
+function lazyCompute(endpoint: string | undefined, userAgent: string | undefined): () => Promise<ComputeClients> {
   let clients: Promise<ComputeClients> | undefined;
-  return () => (clients ??= import('./compute-clients.js').then((m) => m.createComputeClients(endpoint)).catch((e: unknown) => {
+  return () => (clients ??= import('./compute-clients.js').then((m) => m.createComputeClients(endpoint, userAgent)).catch((e: unknown) => {
     clients = undefined;
     throw e;
   }));
@@ -37,6 +37,8 @@ function lazyCompute(endpoint: string | undefined): () => Promise<ComputeClients
 
 export interface GcpClientOptions {
   projectId: string;
+  /** Prepended to every request's User-Agent, which audit logs record (callerSuppliedUserAgent): how the controller knows its own writes. */
+  userAgent?: string;
   /** Base URL of a local emulator such as the sandbox (http://127.0.0.1:4443); undefined for the real APIs. */
   endpoint?: string;
   /** Per-request timeout, in ms. */
@@ -68,14 +70,27 @@ export function gaxEndpoint(endpoint: string) {
   };
 }
 
-type Interceptable = { transporter?: { interceptors?: { request: { add: (i: { resolved: (c: { signal?: AbortSignal }) => unknown }) => void } } } };
+type RequestConfig = { signal?: AbortSignal; headers?: Headers | Record<string, string> };
+type Interceptable = { transporter?: { interceptors?: { request: { add: (i: { resolved: (c: RequestConfig) => unknown }) => void } } } };
+
+/** gaxios 6 gives headers as an object, gaxios 7 as Headers. */
+function prependUserAgent(config: RequestConfig, userAgent: string): void {
+  if (config.headers instanceof Headers) {
+    const current = config.headers.get('user-agent');
+    config.headers.set('user-agent', current ? `${userAgent} ${current}` : userAgent);
+    return;
+  }
+  const headers = config.headers ?? (config.headers = {});
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === 'user-agent') ?? 'User-Agent';
+  headers[key] = headers[key] ? `${userAgent} ${headers[key]}` : userAgent;
+}
 interface GaxClient { auth: { getClient: () => Promise<unknown> } }
 
 /**
  * gax's REST transport makes its own AbortController and ignores call deadlines; a request interceptor on
  * its auth client's transport adds the signal of the call in progress, so a timeout or a cancelled run aborts the request itself.
  */
-export function abortableFetches(client: GaxClient): void {
+export function abortableFetches(client: GaxClient, userAgent?: string): void {
   const original = client.auth.getClient.bind(client.auth);
   let wired: Promise<unknown> | undefined;
   client.auth.getClient = () => (wired ??= original().then((authClient) => {
@@ -83,6 +98,7 @@ export function abortableFetches(client: GaxClient): void {
       resolved: (config) => {
         const signal = currentCallSignal();
         if (signal) config.signal = config.signal ? AbortSignal.any([config.signal, signal]) : signal;
+        if (userAgent) prependUserAgent(config, userAgent);
         return config;
       },
     });
@@ -99,32 +115,33 @@ function silenceRequestLog(client: SecretManagerServiceClient): void {
   (client as unknown as { _log: unknown })._log = noop;
 }
 
-function gaxClients(options: ConstructorParameters<typeof SecretManagerServiceClient>[0] & ConstructorParameters<typeof ProjectsClient>[0]) {
+function gaxClients(options: ConstructorParameters<typeof SecretManagerServiceClient>[0] & ConstructorParameters<typeof ProjectsClient>[0], userAgent: string | undefined) {
   const secrets = new SecretManagerServiceClient(options);
   const projects = new ProjectsClient(options);
   silenceRequestLog(secrets);
-  abortableFetches(secrets as unknown as GaxClient);
-  abortableFetches(projects as unknown as GaxClient);
+  abortableFetches(secrets as unknown as GaxClient, userAgent);
+  abortableFetches(projects as unknown as GaxClient, userAgent);
   return { secrets, projects };
 }
 
-export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETRY.timeoutMs }: GcpClientOptions): GcpClients {
+export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETRY.timeoutMs, userAgent }: GcpClientOptions): GcpClients {
+  const ua = userAgent ? { userAgent } : {};
   if (!endpoint) {
     return {
-      storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
-      bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs } as ConstructorParameters<typeof BigQuery>[0]),
-      ...gaxClients({ fallback: true }),
-      compute: lazyCompute(undefined),
+      storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua }),
+      bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs, ...ua } as unknown as ConstructorParameters<typeof BigQuery>[0]),
+      ...gaxClients({ fallback: true }, userAgent),
+      compute: lazyCompute(undefined, userAgent),
     };
   }
   const base = endpoint.replace(/\/+$/, '');
-  const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials(), timeout: timeoutMs } as ConstructorParameters<typeof BigQuery>[0]);
+  const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials(), timeout: timeoutMs, ...ua } as unknown as ConstructorParameters<typeof BigQuery>[0]);
   // BigQuery does not turn on self-signed JWTs by itself and would ask a token server.
   (bigquery.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
   return {
-    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs }),
+    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua }),
     bigquery,
-    ...gaxClients(gaxEndpoint(base)),
-    compute: lazyCompute(base),
+    ...gaxClients(gaxEndpoint(base), userAgent),
+    compute: lazyCompute(base, userAgent),
   };
 }

@@ -10,7 +10,7 @@ export interface ComputeClients {
   zoneOperations: ZoneOperationsClient;
 }
 
-export async function createComputeClients(endpoint?: string): Promise<ComputeClients> {
+export async function createComputeClients(endpoint?: string, userAgent?: string): Promise<ComputeClients> {
   // The two clients by their own modules: the package's index loads every Compute client (4 MB of code).
   const [{ InstancesClient }, { ZoneOperationsClient }] = await Promise.all([
     import('@google-cloud/compute/build/src/v1/instances_client.js'),
@@ -21,7 +21,7 @@ export async function createComputeClients(endpoint?: string): Promise<ComputeCl
   for (const client of Object.values(clients)) {
     // Compute does not turn on self-signed JWTs by itself and would ask a token server.
     if (endpoint) (client.auth as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
-    abortableFetches(client as unknown as Parameters<typeof abortableFetches>[0]);
+    abortableFetches(client as unknown as Parameters<typeof abortableFetches>[0], userAgent);
   }
   return clients as unknown as ComputeClients;
 }

@@ -1,0 +1,198 @@
+/**
+ * Drift in seconds: a streaming-pull subscriber of Admin Activity audit-log entries (routed by a Log Router
+ * sink to Pub/Sub, see `drift-events setup`). Each entry is mapped to the environments owning its resource
+ * and their keys are enqueued within a second (a burst coalesced into one reconcile); the
+ * operator's own writes, resources no environment declares, duplicates and malformed messages are acked and
+ * counted, never crash the loop. A message is acked once its environments are due (the window is held in memory: if the process dies
+ * within it, the resync is the safety net).
+ * A probe of the subscription says whether events flow: when they cannot, DriftEvents is False and the
+ * periodic resync keeps the environments safe; when they can again, the subscriber is reopened.
+ */
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import type { ActionLogger } from '../engine/action-log.js';
+import { AuditIndex, type AuditEntry, type IndexedEnvironment } from './audit-index.js';
+
+export type DriftEventOutcome = 'matched' | 'own' | 'unknown' | 'duplicate' | 'malformed';
+
+export interface DriftEventsHealth {
+  up: boolean;
+  reason: string;
+  message: string;
+}
+
+export interface DriftEventsOptions {
+  pubsub: PubSub;
+  /** projects/P/subscriptions/S */
+  subscription: string;
+  /** Every environment the controller holds, with its spec and inventory. */
+  environments: () => readonly IndexedEnvironment[];
+  enqueue: (keys: string[]) => void;
+  /** The operator's own writes: they cost no reconcile. */
+  isOwnWrite: (entry: AuditEntry) => boolean;
+  logger: ActionLogger;
+  onOutcome?: (outcome: DriftEventOutcome, count: number) => void;
+  /** Called when events start or stop flowing. */
+  onHealth?: (health: DriftEventsHealth) => void;
+  /** How often the subscription is probed (default 10 s); a probe longer than half of it counts as failed. */
+  probeMs?: number;
+  /**
+   * Environments named by events are enqueued this long after the first event (default 1 s): a burst (a
+   * script, a console session) becomes one reconcile instead of one per event.
+   */
+  coalesceMs?: number;
+}
+
+const SEEN_LIMIT = 10_000;
+const INDEX_TTL_MS = 250;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Why events cannot flow, from the error Pub/Sub gave (gRPC codes). */
+function healthOf(error: unknown): DriftEventsHealth {
+  const e = error as { code?: number; details?: string; message?: string };
+  const message = (e.details || e.message || String(error)).slice(0, 1000);
+  if (e.code === 7) return { up: false, reason: 'PermissionDenied', message: `${message}: grant the operator roles/pubsub.subscriber on the subscription` };
+  if (e.code === 5) return { up: false, reason: 'SubscriptionNotFound', message: `${message}: create it with jobmatch-operator drift-events setup` };
+  return { up: false, reason: 'SubscriberDown', message };
+}
+
+export class DriftEventSource {
+  private subscription: Subscription | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private health: DriftEventsHealth = { up: false, reason: 'Starting', message: 'connecting to the subscription' };
+  private readonly seen = new Set<string>();
+  private index: { built: number; value: AuditIndex } | undefined;
+  private malformedLogged = 0;
+  private readonly due = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: DriftEventsOptions) {}
+
+  get state(): DriftEventsHealth {
+    return this.health;
+  }
+
+  /** No environment waiting for its coalescing window to pass. */
+  get settled(): boolean {
+    return this.flushTimer === undefined;
+  }
+
+  async start(): Promise<void> {
+    this.open();
+    await this.probe();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.probeTimer);
+    clearTimeout(this.flushTimer);
+    this.due.clear();
+    await this.close();
+  }
+
+  /** Enqueued once the coalescing window of the first of them has passed. */
+  private schedule(keys: string[]): void {
+    for (const key of keys) this.due.add(key);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      const keys = [...this.due];
+      this.due.clear();
+      if (!this.stopped) this.options.enqueue(keys);
+    }, this.options.coalesceMs ?? 1000);
+  }
+
+  private open(): void {
+    const subscription = this.options.pubsub.subscription(this.options.subscription, { flowControl: { maxMessages: 1000, allowExcessMessages: false } });
+    subscription.on('message', (m: Message) => this.receive(m));
+    subscription.on('error', (e: unknown) => {
+      this.options.logger.warn({ event: 'drift-events', error: (e as Error).message }, 'the drift-event subscriber stopped');
+      this.setHealth(healthOf(e));
+      void this.close(); // reopened by the next probe that succeeds
+    });
+    this.subscription = subscription;
+  }
+
+  private async close(): Promise<void> {
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    subscription?.removeAllListeners('message');
+    await subscription?.close().catch(() => undefined);
+  }
+
+  private setHealth(health: DriftEventsHealth): void {
+    const changed = health.up !== this.health.up || health.reason !== this.health.reason;
+    this.health = health;
+    if (!changed) return;
+    this.options.logger[health.up ? 'info' : 'warn']({ event: 'drift-events', up: health.up, reason: health.reason, detail: health.message }, health.up ? 'drift events flowing' : 'drift events not flowing');
+    this.options.onHealth?.(health);
+  }
+
+  /** Reads the subscription; on success after a failure, reopens the subscriber so messages flow again. */
+  private async probe(): Promise<void> {
+    const every = this.options.probeMs ?? 10_000;
+    try {
+      const probe = this.options.pubsub.subscription(this.options.subscription).getMetadata({ timeout: Math.max(100, every / 2) });
+      await probe;
+      if (!this.health.up || !this.subscription) {
+        await this.close();
+        if (!this.stopped) this.open();
+      }
+      this.setHealth({ up: true, reason: 'Receiving', message: `subscribed to ${this.options.subscription}` });
+    } catch (e) {
+      this.setHealth(healthOf(e));
+    }
+    if (!this.stopped) this.probeTimer = setTimeout(() => void this.probe(), every);
+  }
+
+  private currentIndex(): AuditIndex {
+    const now = performance.now();
+    if (!this.index || now - this.index.built > INDEX_TTL_MS) this.index = { built: now, value: new AuditIndex(this.options.environments()) };
+    return this.index.value;
+  }
+
+  private count(outcome: DriftEventOutcome, n = 1): void {
+    this.options.onOutcome?.(outcome, n);
+  }
+
+  private receive(message: Message): void {
+    let entry: AuditEntry;
+    try {
+      const parsed: unknown = JSON.parse(message.data.toString('utf8'));
+      if (!isObject(parsed) || !isObject(parsed.protoPayload)) throw new Error('not an audit LogEntry (no protoPayload)');
+      entry = parsed as AuditEntry;
+    } catch (e) {
+      this.count('malformed');
+      if (this.malformedLogged++ < 10) this.options.logger.warn({ event: 'drift-events', messageId: message.id, error: (e as Error).message }, 'malformed drift-event message acked and dropped');
+      message.ack();
+      return;
+    }
+    const id = entry.insertId;
+    if (id !== undefined && this.seen.has(id)) {
+      this.count('duplicate');
+      message.ack();
+      return;
+    }
+    if (id !== undefined) this.remember(id);
+    if (this.options.isOwnWrite(entry)) {
+      this.count('own');
+      message.ack();
+      return;
+    }
+    const keys = this.currentIndex().environmentsOf(entry);
+    if (keys.length === 0) {
+      this.count('unknown');
+      message.ack();
+      return;
+    }
+    this.schedule(keys);
+    this.count('matched');
+    this.options.logger.debug({ event: 'drift-event', environments: keys, service: entry.protoPayload?.serviceName, method: entry.protoPayload?.methodName, resource: entry.protoPayload?.resourceName }, 'a change made elsewhere: reconcile now');
+    message.ack();
+  }
+
+  private remember(id: string): void {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
+  }
+}
