@@ -16,7 +16,9 @@ export function emulatorAuth(): unknown {
 const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5000 };
 
 export async function createPubSub(projectId: string, emulator?: string): Promise<PubSub> {
-  const { PubSub } = await import('@google-cloud/pubsub');
+  // The bundle (esbuild) gives this CommonJS package's exports under `default`.
+  const loaded = await import('@google-cloud/pubsub') as typeof import('@google-cloud/pubsub') & { default?: typeof import('@google-cloud/pubsub') };
+  const { PubSub } = loaded.PubSub ? loaded : loaded.default!;
   const options = emulator ? { projectId, apiEndpoint: emulator, emulatorMode: true, authClient: emulatorAuth(), ...RECONNECT } : { projectId, ...RECONNECT };
   return new PubSub(options as unknown as ConstructorParameters<typeof PubSub>[0]);
 }
