@@ -1,6 +1,7 @@
-/** The sandbox's own control plane under /__sandbox/: stats, state, faults (random and targeted rules), clock, seed, request log. */
+/** The sandbox's own control plane under /__sandbox/: stats, state, faults (random and targeted rules), clock, seed, request log, audit log. */
 import { parse as parseYaml } from 'yaml';
 import type { FaultConfig, FaultInjector } from './faults.js';
+import type { LogRouter } from './log-router.js';
 import { ApiError, invalid } from './google-error.js';
 import type { RequestStats } from './request-stats.js';
 import { json, route, type Route, type SandboxRequest } from './router.js';
@@ -14,9 +15,10 @@ interface Control {
   stats: RequestStats;
   faults: FaultInjector;
   seed: (doc: SeedDocument | string) => Promise<void>;
+  auditLog: LogRouter;
 }
 
-export function controlRoutes({ store, stats, faults, seed }: Control): Route[] {
+export function controlRoutes({ store, stats, faults, seed, auditLog }: Control): Route[] {
   const config = () => ({ ...faults.current, clockOffsetSeconds: store.clockOffsetSeconds });
 
   const setConfig = (req: SandboxRequest) => {
@@ -71,5 +73,11 @@ export function controlRoutes({ store, stats, faults, seed }: Control): Route[] 
     control('POST', 'config', 'write', setConfig),
     control('GET', 'requests', 'read', (req) => json({ requests: stats.requests(Number(req.query.get('limit')) || undefined) })),
     control('POST', 'seed', 'write', postSeed, { json: false }),
+    // The Admin Activity entries written so far (the last 1,000), oldest first; POST flush waits for publishes in flight.
+    control('GET', 'audit-log', 'read', (req) => json({ entries: auditLog.entries(Number(req.query.get('limit')) || undefined) })),
+    control('POST', 'audit-log/flush', 'write', async () => {
+      await auditLog.flush();
+      return json(stats.snapshot().auditLog ?? {});
+    }),
   ];
 }

@@ -1,4 +1,4 @@
-/** Request counters by API and operation (a read or a write by what it does, not by HTTP verb), and a request log. */
+/** Request counters by API and operation (a read or a write by what it does, not by HTTP verb), audit-log counters, and a request log. */
 import type { ApiName, Route } from './router.js';
 
 export interface StatsSnapshot {
@@ -7,6 +7,18 @@ export interface StatsSnapshot {
   writes: number;
   faults: number;
   byApi: Partial<Record<ApiName, Record<string, number>>>;
+  /**
+   * With a Pub/Sub emulator configured: Admin Activity entries written, publishes due (an entry times the Pub/Sub
+   * sinks that route it), published, and failed to publish.
+   */
+  auditLog?: AuditLogCounts;
+}
+
+export interface AuditLogCounts {
+  entries: number;
+  matched: number;
+  published: number;
+  failed: number;
 }
 
 export interface LoggedRequest {
@@ -30,11 +42,16 @@ export interface LoggedRequest {
 const LOG_SIZE = 1000;
 
 export class RequestStats {
-  private stats: StatsSnapshot = RequestStats.empty();
+  private stats: StatsSnapshot;
   private log: LoggedRequest[] = [];
 
-  private static empty(): StatsSnapshot {
-    return { total: 0, reads: 0, writes: 0, faults: 0, byApi: {} };
+  /** auditLog: count audit-log publishing too (the sandbox has a Pub/Sub emulator). */
+  constructor(private readonly options: { auditLog?: boolean } = {}) {
+    this.stats = this.empty();
+  }
+
+  private empty(): StatsSnapshot {
+    return { total: 0, reads: 0, writes: 0, faults: 0, byApi: {}, ...(this.options.auditLog ? { auditLog: { entries: 0, matched: 0, published: 0, failed: 0 } } : {}) };
   }
 
   count(route: Route): void {
@@ -43,6 +60,10 @@ export class RequestStats {
     else this.stats.writes += 1;
     const api = (this.stats.byApi[route.api] ??= {});
     api[route.op] = (api[route.op] ?? 0) + 1;
+  }
+
+  countAudit(what: keyof AuditLogCounts): void {
+    if (this.stats.auditLog) this.stats.auditLog[what] += 1;
   }
 
   countFault(): void {
@@ -63,7 +84,7 @@ export class RequestStats {
   }
 
   reset(): void {
-    this.stats = RequestStats.empty();
+    this.stats = this.empty();
     this.log = [];
   }
 }

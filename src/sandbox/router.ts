@@ -1,6 +1,6 @@
 /** Route table: method + path pattern → operation, classified as a read or a write for the request counters. */
 
-export type ApiName = 'storage' | 'bigquery' | 'secretmanager' | 'resourcemanager' | 'compute' | 'metadata';
+export type ApiName = 'storage' | 'bigquery' | 'secretmanager' | 'resourcemanager' | 'compute' | 'metadata' | 'logging';
 
 export interface SandboxRequest {
   method: string;

@@ -1,5 +1,6 @@
 /** The local GCP emulator: one HTTP server speaking Google's REST wire format for every API the operator uses. */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { prepareAudit, type PreparedAudit } from './audit-log.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
@@ -8,6 +9,8 @@ import { computeRoutes } from './compute-api.js';
 import { controlRoutes, CONTROL_PREFIX } from './control-api.js';
 import { FaultInjector, type FaultConfig, type FaultDecision } from './faults.js';
 import { ApiError } from './google-error.js';
+import { LogRouter } from './log-router.js';
+import { loggingRoutes } from './logging-api.js';
 import { metadataBaseUrl, metadataRoutes } from './metadata-server.js';
 import { RequestStats } from './request-stats.js';
 import { resourceManagerRoutes } from './resource-manager-api.js';
@@ -29,6 +32,15 @@ export interface SandboxOptions {
   /** A seed document, or YAML text of one. */
   seed?: SeedDocument | string;
   faults?: Partial<FaultConfig>;
+  /**
+   * HOST:PORT of a Pub/Sub emulator: every audited write's Admin Activity entry is published there to the topic
+   * of each Pub/Sub sink (projects/P/sinks) that routes it, as the Log Router does. Without it nothing is published.
+   */
+  pubsubEmulator?: string;
+  /** How long one publish to the emulator may take before it counts as failed (default 10 s). */
+  publishTimeoutMs?: number;
+  /** Where the sandbox reports a failing publisher, once per outage (default stderr). */
+  log?: (line: string) => void;
 }
 
 export interface Sandbox {
@@ -38,6 +50,10 @@ export interface Sandbox {
   store: Store;
   stats: RequestStats;
   faults: FaultInjector;
+  /** The Admin Activity entries of the writes served, and their routing to Pub/Sub (flush() waits for publishes in flight). */
+  auditLog: LogRouter;
+  /** Creates projects and resources as --seed does (through the handlers, validated, and writing no audit entry). */
+  seed(doc: SeedDocument | string): Promise<void>;
   /** The base URL of one instance's metadata server. */
   metadataUrl(project: string, zone: string, instance: string): string;
   close(): Promise<void>;
@@ -94,12 +110,17 @@ function parseJsonBody(raw: Buffer): unknown {
 /** Starts the sandbox and resolves once it listens. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const store = new Store(options.statePath ? loadStateFile(options.statePath) : undefined);
-  const stats = new RequestStats();
+  const stats = new RequestStats({ auditLog: options.pubsubEmulator !== undefined });
   const stopping = new AbortController();
   const apiRoutes: Route[] = [
     ...storageRoutes(store), ...bigqueryRoutes(store), ...secretManagerRoutes(store),
-    ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store),
+    ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store), ...loggingRoutes(store),
   ];
+  const auditLog = new LogRouter(store, stats, {
+    ...(options.pubsubEmulator ? { pubsubEmulator: options.pubsubEmulator } : {}),
+    ...(options.publishTimeoutMs !== undefined ? { publishTimeoutMs: options.publishTimeoutMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
   const faults = new FaultInjector(options.faults, apiRoutes.map((r) => ({ api: r.api, op: r.op })));
   let baseUrl = '';
 
@@ -115,7 +136,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return response;
   };
   const seed = async (doc: SeedDocument | string) => applySeed(store, typeof doc === 'string' ? (parseYaml(doc) as SeedDocument) : doc, call);
-  const control = controlRoutes({ store, stats, faults, seed });
+  const control = controlRoutes({ store, stats, faults, seed, auditLog });
 
   let persistTimer: NodeJS.Timeout | undefined;
   const persist = () => {
@@ -176,8 +197,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const request: SandboxRequest = {
         method, path, params: match.params, query: url.searchParams, headers: req.headers, raw, body, baseUrl, signal,
       };
+      // Described before the handler runs: a delete's entry still knows what it deleted.
+      const audit: PreparedAudit | undefined = controlRequest ? undefined
+        : prepareAudit(match.route, request, store, (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''));
       const response = await match.route.handle(request);
       if (match.route.kind === 'write' && response.status < 300 && !controlRequest) store.changed();
+      // The entry is written even when an injected fault then loses the answer: the write happened.
+      if (audit && response.status < 300) auditLog.record(audit.finish(response));
       if (!controlRequest && response.status < 400) {
         const decision = faults.after(target);
         if (decision.kind !== 'none') {
@@ -222,6 +248,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const close = async () => {
     stopping.abort();
+    await auditLog.close();
     if (persistTimer) {
       clearTimeout(persistTimer);
       persist();
@@ -244,6 +271,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     store,
     stats,
     faults,
+    auditLog,
+    seed,
     metadataUrl: (project, zone, instance) => metadataBaseUrl(baseUrl, project, zone, instance),
     close,
   };

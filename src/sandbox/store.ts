@@ -57,6 +57,8 @@ export interface ProjectState {
   /** "zone/name" → instance */
   instances: Record<string, InstanceState>;
   operations: Record<string, Json>;
+  /** Log Router sinks by name (absent in state files written before the Logging API). */
+  sinks?: Record<string, Json>;
 }
 
 export interface StateData {
@@ -123,6 +125,7 @@ export class Store {
       secrets: {},
       instances: {},
       operations: {},
+      sinks: {},
     };
     this.data.projects[projectId] = project;
     return project;
