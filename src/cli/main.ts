@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { renderEnvCommand } from './render-env-command.js';
+import type { DriftEventsSetupCommandOptions } from './drift-events-command.js';
 import type { ReconcileCommandOptions } from './reconcile-command.js';
 import type { RunCommandOptions } from './run-command.js';
 import type { SandboxCommandOptions } from './sandbox-command.js';
@@ -117,17 +118,36 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('sandbox')
-    .description('Run the local GCP emulator (Storage, BigQuery, Secret Manager, Resource Manager, Compute, metadata server).')
+    .description('Run the local GCP emulator (Storage, BigQuery, Secret Manager, Resource Manager, Compute, metadata server, Logging sinks).')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '4443')
     .option('--state <file>', 'keep the state in this JSON file across restarts')
     .option('--seed <file>', 'YAML of projects and resources to create at start')
     .option('--latency-ms <ms>', 'latency added to every API request', '0')
     .option('--fault-rate <rate>', 'share of API requests answered 429/503 (0..1)', '0')
-    .option('--fault-apis <apis>', 'comma-separated APIs the faults apply to (storage,bigquery,secretmanager,resourcemanager,compute,metadata)')
+    .option('--fault-apis <apis>', 'comma-separated APIs the faults apply to (storage,bigquery,secretmanager,resourcemanager,compute,metadata,logging)')
+    .option('--pubsub-emulator <host:port>', "publish every write's Admin Activity audit entry to this Pub/Sub emulator, to the topics of the Logging sinks that route it")
     .action(async (opts: SandboxCommandOptions) => setExit(await (await import('./sandbox-command.js')).sandboxCommand(io, opts, stopSignal())));
 
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const driftEvents = program
+    .command('drift-events')
+    .description('Drift events: Admin Activity audit entries routed through Pub/Sub to the controller, so drift is healed in seconds.');
+  driftEvents
+    .command('setup')
+    .description('Create (idempotently) the Pub/Sub topic, pull subscription with a dead-letter topic, and Log Router sink that carry drift events, and grant the sink the right to publish.')
+    .option('--project <id>', 'the GCP project (default: the one project the -f manifests name)')
+    .option('--topic <name>', 'the topic the sink publishes to', 'jobmatch-drift-events')
+    .option('--subscription <name>', "the controller's pull subscription", 'jobmatch-operator')
+    .option('--sink <name>', 'the Log Router sink', 'jobmatch-drift-events')
+    .option('-f, --filename <files...>', `manifests whose bucket and VM names the filter also selects (names starting with jobmatch- always are); ${FILES_HELP}`)
+    .option('--dry-run', 'print what would be done and the equivalent gcloud commands; write nothing')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--gcp-endpoint <url>', `the sink's Logging API: ${endpointHelp}`)
+    .option('--pubsub-emulator <host:port>', 'a Pub/Sub emulator instead of Pub/Sub (default: PUBSUB_EMULATOR_HOST); goes with --gcp-endpoint')
+    .option('--timeout <seconds>', 'deadline of each call', '30')
+    .action(async (opts: DriftEventsSetupCommandOptions) => setExit(await (await import('./drift-events-command.js')).driftEventsSetupCommand(io, opts)));
+
+  for (const sub of [...program.commands, ...driftEvents.commands]) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;
 }
 

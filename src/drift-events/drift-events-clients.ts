@@ -1,0 +1,76 @@
+/**
+ * The official clients the drift-events set-up talks through: @google-cloud/pubsub (the real service with
+ * Application Default Credentials, or a Pub/Sub emulator) and @google-cloud/logging for the sink (the real API, or
+ * an emulator such as the sandbox given as a base URL, over REST like the other gax clients in src/gcp/clients.ts).
+ * Both packages are imported here only, so commands that do not set up drift events never load them.
+ */
+import type { Logging } from '@google-cloud/logging';
+import type { PubSub } from '@google-cloud/pubsub';
+import { OAuth2Client } from 'google-auth-library';
+
+/**
+ * A CommonJS package's exports, loaded with import(): Node gives them as named exports too, the esbuild bundle
+ * (scripts/bundle.mjs) only as the default export when it cannot see them statically (pubsub's and logging's
+ * index re-export through getters).
+ */
+export function commonJs<T extends object>(module: T): T {
+  return ((module as { default?: T }).default ?? module);
+}
+
+export interface DriftEventsClients {
+  pubsub: PubSub;
+  logging: Logging;
+  /** HOST:PORT of the Pub/Sub emulator in use, or undefined for the real Pub/Sub. */
+  pubsubEmulator?: string;
+  close(): Promise<void>;
+}
+
+export interface DriftEventsClientOptions {
+  projectId: string;
+  /** Base URL of a local Logging emulator (the sandbox); undefined for the real API. */
+  gcpEndpoint?: string;
+  /** HOST:PORT of a Pub/Sub emulator (PUBSUB_EMULATOR_HOST); undefined for the real Pub/Sub. */
+  pubsubEmulator?: string;
+}
+
+/**
+ * A fixed bearer token for emulators, which check none. Given as the auth client it also keeps the libraries from
+ * looking for Application Default Credentials (a metadata-server probe and a warning) and from warning about the
+ * deprecated `credentials` option. (pubsub and logging bring google-auth-library 11, whose types this 10 does not
+ * satisfy; at run time they only ask it for request headers.)
+ */
+function emulatorAuth(): unknown {
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 365 * 86400_000 });
+  return client;
+}
+
+export async function createDriftEventsClients({ projectId, gcpEndpoint, pubsubEmulator }: DriftEventsClientOptions): Promise<DriftEventsClients> {
+  const [{ PubSub }, { Logging }] = await Promise.all([import('@google-cloud/pubsub').then(commonJs), import('@google-cloud/logging').then(commonJs)]);
+  const emulated: Record<string, unknown> = { projectId, apiEndpoint: pubsubEmulator, emulatorMode: true, authClient: emulatorAuth() };
+  const pubsub = pubsubEmulator ? new PubSub(emulated as ConstructorParameters<typeof PubSub>[0]) : new PubSub({ projectId });
+  let logging: Logging;
+  if (gcpEndpoint) {
+    const url = new URL(gcpEndpoint);
+    const options: Record<string, unknown> = {
+      projectId,
+      fallback: true,
+      apiEndpoint: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+      protocol: url.protocol.replace(':', ''),
+      authClient: emulatorAuth(),
+    };
+    logging = new Logging(options as ConstructorParameters<typeof Logging>[0]);
+  } else {
+    logging = new Logging({ projectId, fallback: true } as ConstructorParameters<typeof Logging>[0]);
+  }
+  return {
+    pubsub,
+    logging,
+    ...(pubsubEmulator ? { pubsubEmulator } : {}),
+    close: async () => {
+      await pubsub.close();
+      await Promise.all([logging.configService.close(), logging.loggingService.close()]);
+    },
+  };
+}
