@@ -3,10 +3,7 @@ import type { LoadedEnvironment } from '../api/manifests.js';
 import { PROJECT_ID_PATTERN } from '../api/naming.js';
 import type { DeclaredNames } from '../drift-events/audit-filter.js';
 import { createDriftEventsClients, type DriftEventsClients } from '../drift-events/drift-events-clients.js';
-import {
-  DEFAULT_SINK, DEFAULT_SUBSCRIPTION, DEFAULT_TOPIC, DriftEventsSetupError, setupDriftEvents,
-  type DriftEventsSetupReport, type SetupStep,
-} from '../drift-events/drift-events-setup.js';
+import { DriftEventsSetupError, setupDriftEvents, type DriftEventsSetupReport, type SetupStep } from '../drift-events/drift-events-setup.js';
 import { createGcpClients } from '../gcp/clients.js';
 import { GcpCaller } from '../gcp/gcp-caller.js';
 import { ProjectClient } from '../gcp/project-policy.js';
@@ -103,6 +100,7 @@ const LABELS: Record<SetupStep['kind'], string> = {
   'topic': 'topic', 'dead-letter-topic': 'dead-letter topic', 'subscription': 'subscription', 'sink': 'sink', 'grant': 'grant',
 };
 
+/** The report as a person reads it: one line a step, the filter, and in a dry run the gcloud commands. */
 export function renderSetupText(report: DriftEventsSetupReport): string {
   const lines = [`drift events, project ${report.project}${report.dryRun ? ' (dry run: nothing is written)' : ''}:`];
   for (const step of report.steps) {
@@ -211,4 +209,3 @@ export async function driftEventsSetupCommand(io: CliIo, options: DriftEventsSet
   }
 }
 
-export { DEFAULT_SINK, DEFAULT_SUBSCRIPTION, DEFAULT_TOPIC };

@@ -45,6 +45,7 @@ function emulatorAuth(): unknown {
   return client;
 }
 
+/** Pub/Sub and Logging clients for one project: real (ADC) or emulated, each on its own. */
 export async function createDriftEventsClients({ projectId, gcpEndpoint, pubsubEmulator }: DriftEventsClientOptions): Promise<DriftEventsClients> {
   const [{ PubSub }, { Logging }] = await Promise.all([import('@google-cloud/pubsub').then(commonJs), import('@google-cloud/logging').then(commonJs)]);
   const emulated: Record<string, unknown> = { projectId, apiEndpoint: pubsubEmulator, emulatorMode: true, authClient: emulatorAuth() };

@@ -72,6 +72,7 @@ function settable(body: Json): Json {
 /** A boolean query parameter, spelt true or True (gcloud sends Python's). */
 const flag = (req: SandboxRequest, name: string) => req.query.get(name)?.toLowerCase() === 'true';
 
+/** The sink routes, stateful in the store's projects. */
 export function loggingRoutes(store: Store): Route[] {
   const lookup = (req: SandboxRequest) => {
     const project = store.project(req.params[0]!);

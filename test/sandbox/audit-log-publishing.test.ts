@@ -269,7 +269,10 @@ describe('audit-log publishing when the emulator is down', () => {
       await drift.close();
 
       const t0 = performance.now();
+      const jvm = e.emulator.pid!;
       await e.emulator.stop();
+      // The whole process group is gone: no JVM left behind.
+      expect(() => process.kill(-jvm, 0)).toThrow();
       logged.length = 0;
       for (const value of ['one', 'two']) {
         const started = performance.now();

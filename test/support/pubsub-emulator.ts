@@ -84,6 +84,18 @@ export async function freePort(): Promise<number> {
 
 const alive = (child: ChildProcess | undefined) => child !== undefined && child.exitCode === null && child.signalCode === null;
 
+/** Emulators still running; killed when the test process exits however it exits, so no JVM outlives its tests. */
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+});
+
 /** Starts the emulator and resolves once it serves ("Server started, listening on PORT"). */
 export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): Promise<PubSubEmulator> {
   const jar = findEmulatorJar();
@@ -100,6 +112,7 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
     // detached: the JVM leads its own process group, so stop() can kill the group and nothing survives it.
     const proc = spawn('java', ['-jar', jar, '--host=127.0.0.1', `--port=${port}`], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    if (proc.pid !== undefined) running.add(proc.pid);
     const output: string[] = [];
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the Pub/Sub emulator did not start within ${startTimeoutMs} ms on port ${port}:\n${output.join('\n')}`)), startTimeoutMs);
@@ -148,6 +161,7 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
     clearTimeout(timer);
     // The JVM may have children of its own in the group: make sure none is left.
     killGroup('SIGKILL');
+    running.delete(proc.pid);
     proc.stdout?.destroy();
     proc.stderr?.destroy();
   };
