@@ -37,7 +37,9 @@ export class LogRouter {
     if (options.pubsubEmulator) {
       const apiEndpoint = options.pubsubEmulator;
       // Started now, not awaited: the first write does not wait for the import.
-      this.client = Promise.all([import('@google-cloud/pubsub'), import('google-auth-library')]).then(([{ PubSub }, { OAuth2Client }]) => {
+      // .default: in the CLI's esbuild bundle these CommonJS packages' exports come as the default export only.
+      const load = <T extends object>(m: T): T => (m as { default?: T }).default ?? m;
+      this.client = Promise.all([import('@google-cloud/pubsub').then(load), import('google-auth-library').then(load)]).then(([{ PubSub }, { OAuth2Client }]) => {
         // A fixed token the emulator ignores: without an auth client the library probes for a metadata server and warns.
         const authClient = new OAuth2Client();
         authClient.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 365 * 86400_000 });
