@@ -2,7 +2,6 @@
  * The jobmatch-operator command line: argument parsing and exit codes only; the work lives in the commands,
  * loaded when run, so `validate` does not pay for the Google clients.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { renderEnvCommand } from './render-env-command.js';
@@ -11,10 +10,10 @@ import type { ReconcileCommandOptions } from './reconcile-command.js';
 import type { RunCommandOptions } from './run-command.js';
 import type { SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
+import { OPERATOR_VERSION } from './version.js';
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return OPERATOR_VERSION;
 }
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
@@ -63,7 +62,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       .description(description);
     if (mode === 'apply') {
       command.option('-f, --filename <files...>', FILES_HELP)
-        .option('--plan <file>', 'execute exactly this saved plan (the output of plan -o json) instead of -f; refuses what moved since it was made');
+        .option('--plan <file>', 'execute exactly this saved plan (the output of plan -o json) instead of -f; refuses what moved since it was made')
+        .option('--redeploy', 'roll the app config out to the VM again even when the agent already applied it (docker compose pull and up)');
     } else {
       command.option('-f, --filename <files...>', FILES_HELP)
         .option('--cluster', 'plan the JobMatchEnvironments of a cluster (with their status.inventory): exactly what the controller would do')
@@ -101,6 +101,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--gcp-endpoint <url>', endpointHelp)
     .option('--gcp-qps <n>', 'at most N GCP requests a second per API, across all environments')
     .option('--resync-seconds <s>', "override every environment's spec.policy.resyncSeconds")
+    .option('--drift-events <subscription>', 'projects/P/subscriptions/S: reconcile within seconds on Cloud Audit Logs entries (see drift-events setup); resync becomes 6 h')
+    .option('--drift-events-principal <emails...>', "principals whose writes are the operator's own (its service account)")
+    .option('--pubsub-emulator <host:port>', 'a Pub/Sub emulator for --drift-events (default: PUBSUB_EMULATOR_HOST)')
     .option('--listen <host:port>', '/healthz, /readyz, /metrics (and /status with --manifests)', '0.0.0.0:8080')
     .option('--no-leader-election', 'do not elect a leader (a single replica)')
     .option('--leader-election-namespace <ns>', "the Lease's namespace (default: the pod's namespace in a cluster)")
