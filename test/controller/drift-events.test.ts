@@ -101,7 +101,7 @@ async function until<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => 
 /** Every audit entry published so far has reached the controller (any outcome). */
 async function drained(): Promise<void> {
   await sandbox.auditLog.flush();
-  const published = sandbox.stats.snapshot().auditLog.published;
+  const published = sandbox.stats.snapshot().auditLog?.published ?? 0;
   await until('every published entry to be received', total, (n) => n >= published);
   await until('no environment due', () => controller.driftEvents!.settled, (v) => v);
   await controller.queue.idle();
