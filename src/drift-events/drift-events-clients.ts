@@ -6,16 +6,7 @@
  */
 import type { Logging } from '@google-cloud/logging';
 import type { PubSub } from '@google-cloud/pubsub';
-import { OAuth2Client } from 'google-auth-library';
-
-/**
- * A CommonJS package's exports, loaded with import(): Node gives them as named exports too, the esbuild bundle
- * (scripts/bundle.mjs) only as the default export when it cannot see them statically (pubsub's and logging's
- * index re-export through getters).
- */
-export function commonJs<T extends object>(module: T): T {
-  return ((module as { default?: T }).default ?? module);
-}
+import { commonJs, createPubSub, emulatorAuth } from '../gcp/pubsub-client.js';
 
 export interface DriftEventsClients {
   pubsub: PubSub;
@@ -33,23 +24,9 @@ export interface DriftEventsClientOptions {
   pubsubEmulator?: string;
 }
 
-/**
- * A fixed bearer token for emulators, which check none. Given as the auth client it also keeps the libraries from
- * looking for Application Default Credentials (a metadata-server probe and a warning) and from warning about the
- * deprecated `credentials` option. (pubsub and logging bring google-auth-library 11, whose types this 10 does not
- * satisfy; at run time they only ask it for request headers.)
- */
-function emulatorAuth(): unknown {
-  const client = new OAuth2Client();
-  client.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 365 * 86400_000 });
-  return client;
-}
-
 /** Pub/Sub and Logging clients for one project: real (ADC) or emulated, each on its own. */
 export async function createDriftEventsClients({ projectId, gcpEndpoint, pubsubEmulator }: DriftEventsClientOptions): Promise<DriftEventsClients> {
-  const [{ PubSub }, { Logging }] = await Promise.all([import('@google-cloud/pubsub').then(commonJs), import('@google-cloud/logging').then(commonJs)]);
-  const emulated: Record<string, unknown> = { projectId, apiEndpoint: pubsubEmulator, emulatorMode: true, authClient: emulatorAuth() };
-  const pubsub = pubsubEmulator ? new PubSub(emulated as ConstructorParameters<typeof PubSub>[0]) : new PubSub({ projectId });
+  const [pubsub, { Logging }] = await Promise.all([createPubSub(projectId, pubsubEmulator), import('@google-cloud/logging').then(commonJs)]);
   let logging: Logging;
   if (gcpEndpoint) {
     const url = new URL(gcpEndpoint);

@@ -5,7 +5,12 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import { OAuth2Client } from 'google-auth-library';
 
-/** A fixed bearer token for emulators: keeps the library from looking for credentials (a metadata-server probe and a warning). */
+/**
+ * A fixed bearer token for emulators, which check none. Given as the auth client it also keeps the libraries from
+ * looking for Application Default Credentials (a metadata-server probe and a warning) and from warning about the
+ * deprecated `credentials` option. (pubsub and logging bring google-auth-library 11, whose types this 10 does not
+ * satisfy; at run time they only ask it for request headers.)
+ */
 export function emulatorAuth(): unknown {
   const client = new OAuth2Client();
   client.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 365 * 86400_000 });
@@ -15,10 +20,17 @@ export function emulatorAuth(): unknown {
 /** After an outage, reconnect within seconds rather than grpc's default backoff of up to two minutes. */
 const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5000 };
 
+/**
+ * A CommonJS package's exports, loaded with import(): Node gives them as named exports too, the esbuild bundle
+ * (scripts/bundle.mjs) only as the default export when it cannot see them statically (pubsub's and logging's
+ * index re-export through getters).
+ */
+export function commonJs<T extends object>(module: T): T {
+  return (module as { default?: T }).default ?? module;
+}
+
 export async function createPubSub(projectId: string, emulator?: string): Promise<PubSub> {
-  // The bundle (esbuild) gives this CommonJS package's exports under `default`.
-  const loaded = await import('@google-cloud/pubsub') as typeof import('@google-cloud/pubsub') & { default?: typeof import('@google-cloud/pubsub') };
-  const { PubSub } = loaded.PubSub ? loaded : loaded.default!;
+  const { PubSub } = commonJs(await import('@google-cloud/pubsub'));
   const options = emulator ? { projectId, apiEndpoint: emulator, emulatorMode: true, authClient: emulatorAuth(), ...RECONNECT } : { projectId, ...RECONNECT };
   return new PubSub(options as unknown as ConstructorParameters<typeof PubSub>[0]);
 }
