@@ -3,8 +3,8 @@
  * sink to Pub/Sub, see `drift-events setup`). Each entry is mapped to the environments owning its resource
  * and their keys are enqueued within a second (a burst coalesced into one reconcile); the
  * operator's own writes, resources no environment declares, duplicates and malformed messages are acked and
- * counted, never crash the loop. A message is acked once its environments are due (the window is held in memory: if the process dies
- * within it, the resync is the safety net).
+ * counted, never crash the loop. A matched message is acked only once its environments are enqueued (after the window): a
+ * controller that stops within it leaves the message to be delivered again.
  * A probe of the subscription says whether events flow: when they cannot, DriftEvents is False and the
  * periodic resync keeps the environments safe; when they can again, the subscriber is reopened.
  */
@@ -65,6 +65,7 @@ export class DriftEventSource {
   private index: { built: number; value: AuditIndex } | undefined;
   private malformedLogged = 0;
   private readonly due = new Set<string>();
+  private readonly unacked: Message[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DriftEventsOptions) {}
@@ -87,18 +88,24 @@ export class DriftEventSource {
     this.stopped = true;
     clearTimeout(this.probeTimer);
     clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     this.due.clear();
+    this.unacked.length = 0; // never acked: redelivered to the next subscriber
     await this.close();
   }
 
-  /** Enqueued once the coalescing window of the first of them has passed. */
-  private schedule(keys: string[]): void {
+  /** Enqueued once the coalescing window of the first of them has passed; the messages are acked after that. */
+  private schedule(keys: string[], message: Message): void {
     for (const key of keys) this.due.add(key);
+    this.unacked.push(message);
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       const keys = [...this.due];
+      const messages = this.unacked.splice(0);
       this.due.clear();
-      if (!this.stopped) this.options.enqueue(keys);
+      if (this.stopped) return; // not acked: Pub/Sub delivers them again to whoever subscribes next
+      this.options.enqueue(keys);
+      for (const m of messages) m.ack();
     }, this.options.coalesceMs ?? 1000);
   }
 
@@ -185,10 +192,9 @@ export class DriftEventSource {
       message.ack();
       return;
     }
-    this.schedule(keys);
+    this.schedule(keys, message);
     this.count('matched');
     this.options.logger.debug({ event: 'drift-event', environments: keys, service: entry.protoPayload?.serviceName, method: entry.protoPayload?.methodName, resource: entry.protoPayload?.resourceName }, 'a change made elsewhere: reconcile now');
-    message.ack();
   }
 
   private remember(id: string): void {
