@@ -98,6 +98,19 @@ describe('the VM rollout from the controller', () => {
     expect(deployed(store, 'sick')).toMatchObject({ status: 'False', reason: 'RolloutFailed', message: expect.stringMatching(/health check/) });
   });
 
+  it('says RolloutTimeout when no agent answers within twice the health timeout', async () => {
+    const seed = { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: [{ name: 'vm-mute', zone: ZONE }] }] };
+    await s.sandbox.seed(seed);
+    writeFileSync(join(dir, 'mute.yaml'), stringify({
+      apiVersion: 'jobmatch.io/v1alpha1', kind: 'JobMatchEnvironment', metadata: { name: 'mute', namespace: 'jobmatch' },
+      spec: { environment: 'mute', gcp: { projectId: PROJECT, location: 'EU' }, vm: { name: 'vm-mute', zone: ZONE }, app: { compose: { ref: 'main' }, healthCheck: { url: health.url, timeoutSeconds: 1 } } },
+    }));
+    const { store, controller } = await start();
+    await controller.queue.idle();
+    expect(deployed(store, 'mute')).toMatchObject({ status: 'False', reason: 'RolloutTimeout', message: expect.stringMatching(/did not acknowledge sha256:[0-9a-f]{64} within 2 s .*journalctl -u jobmatch-agent/) });
+    expect(setMetadataCalls()).toBe(1);
+  });
+
   it('resumes waiting after a restart mid-rollout instead of pushing again: one setMetadata, one up', async () => {
     const agent = await environment('restart');
     agent.standIns.blockPull();
