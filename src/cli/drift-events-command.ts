@@ -8,6 +8,7 @@ import { createGcpClients } from '../gcp/clients.js';
 import { GcpCaller } from '../gcp/gcp-caller.js';
 import { ProjectClient } from '../gcp/project-policy.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
+import { emulatorProblem, endpointProblem, timeoutProblem } from './option-checks.js';
 import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 
@@ -31,7 +32,6 @@ export interface DriftEventsSetupCommandOptions {
 /** Pub/Sub's topic and subscription ids: 3 to 255 characters, starting with a letter, not with "goog". */
 const PUBSUB_ID = /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/;
 const SINK_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
-const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
 
 /** What is wrong with the options, naming the flag and the fix; undefined when they are fine. */
 function optionsProblem(o: DriftEventsSetupCommandOptions, endpoint: string | undefined, emulator: string | undefined): string | undefined {
@@ -43,21 +43,8 @@ function optionsProblem(o: DriftEventsSetupCommandOptions, endpoint: string | un
   }
   if (o.topic !== undefined && !PUBSUB_ID.test(`${o.topic}-dead-letter`)) return `--topic is too long to add "-dead-letter" to it, got "${o.topic}"`;
   if (o.sink !== undefined && !SINK_ID.test(o.sink)) return `--sink must be up to 100 letters, digits, "_", "-" or ".", starting with a letter or digit, got "${o.sink}"`;
-  if (o.timeout !== undefined && !(Number(o.timeout) > 0)) return `--timeout must be a number of seconds greater than 0, got "${o.timeout}"`;
-  if (endpoint !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      return `--gcp-endpoint (or JOBMATCH_GCP_ENDPOINT) must be an http(s) base URL such as http://127.0.0.1:4443, got "${endpoint}"`;
-    }
-  }
-  if (emulator !== undefined && !HOST_PORT.test(emulator)) {
-    return `--pubsub-emulator (or PUBSUB_EMULATOR_HOST) must be HOST:PORT such as 127.0.0.1:8085, got "${emulator}"`;
-  }
+  const flagProblem = timeoutProblem(o.timeout) ?? endpointProblem(endpoint) ?? emulatorProblem(emulator);
+  if (flagProblem) return flagProblem;
   // The Log Router publishes where its sink points: a real sink cannot reach an emulator, nor the sandbox real Pub/Sub.
   if (emulator !== undefined && endpoint === undefined) {
     return `a Pub/Sub emulator (${emulator}) needs the sandbox for the sink: pass --gcp-endpoint http://127.0.0.1:4443 (or JOBMATCH_GCP_ENDPOINT), or unset PUBSUB_EMULATOR_HOST to use the real Pub/Sub`;

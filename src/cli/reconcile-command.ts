@@ -11,6 +11,7 @@ import { KINDS } from '../kinds/registry.js';
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { hasChanges, isInSync } from '../plan/types.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
+import { endpointProblem, timeoutProblem } from './option-checks.js';
 import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 import { renderApplyText, renderJson, renderPlanText, renderRunError } from './plan-output.js';
@@ -66,21 +67,7 @@ function optionsProblem(options: ReconcileCommandOptions, endpoint: string | und
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
     return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${options.logLevel}"`;
   }
-  if (options.timeout !== undefined && !(Number(options.timeout) > 0)) {
-    return `--timeout must be a number of seconds greater than 0, got "${options.timeout}"`;
-  }
-  if (endpoint !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      return `--gcp-endpoint (or JOBMATCH_GCP_ENDPOINT) must be an http(s) base URL such as http://127.0.0.1:4443, got "${endpoint}"`;
-    }
-  }
-  return undefined;
+  return timeoutProblem(options.timeout) ?? endpointProblem(endpoint);
 }
 
 function exitCode(mode: 'plan' | 'apply', reports: ReconcileReport[], crashed: boolean): number {

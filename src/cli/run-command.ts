@@ -18,6 +18,7 @@ import { ControllerMetrics } from '../controller/metrics.js';
 import { createGcpClients, type GcpClients } from '../gcp/clients.js';
 import { GcpCaller } from '../gcp/gcp-caller.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
+import { emulatorProblem, endpointProblem } from './option-checks.js';
 import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 
 export interface RunCommandOptions {
@@ -76,6 +77,8 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   const driftProject = options.driftEvents === undefined ? undefined : subscriptionProject(options.driftEvents);
   if (options.driftEvents !== undefined && !driftProject) return fail(`--drift-events must name a subscription as projects/PROJECT/subscriptions/NAME, got "${options.driftEvents}"`);
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
+  const flagProblem = endpointProblem(endpoint) ?? emulatorProblem(options.pubsubEmulator ?? io.env.PUBSUB_EMULATOR_HOST);
+  if (flagProblem) return fail(flagProblem);
   if (!endpoint) {
     try {
       await preflightCredentials();

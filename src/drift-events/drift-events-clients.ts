@@ -6,7 +6,8 @@
  */
 import type { Logging } from '@google-cloud/logging';
 import type { PubSub } from '@google-cloud/pubsub';
-import { commonJs, createPubSub, emulatorAuth } from '../gcp/pubsub-client.js';
+import { commonJs } from '../gcp/common-js.js';
+import { createPubSub, emulatorAuth } from '../gcp/pubsub-client.js';
 
 export interface DriftEventsClients {
   pubsub: PubSub;

@@ -4,6 +4,7 @@
  */
 import type { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
 import { abortableFetches, gaxEndpoint } from './clients.js';
+import { commonJs } from './common-js.js';
 
 export interface ComputeClients {
   instances: InstancesClient;
@@ -13,8 +14,8 @@ export interface ComputeClients {
 export async function createComputeClients(endpoint?: string, userAgent?: string): Promise<ComputeClients> {
   // The two clients by their own modules: the package's index loads every Compute client (4 MB of code).
   const [{ InstancesClient }, { ZoneOperationsClient }] = await Promise.all([
-    import('@google-cloud/compute/build/src/v1/instances_client.js'),
-    import('@google-cloud/compute/build/src/v1/zone_operations_client.js'),
+    import('@google-cloud/compute/build/src/v1/instances_client.js').then(commonJs),
+    import('@google-cloud/compute/build/src/v1/zone_operations_client.js').then(commonJs),
   ]);
   const options = endpoint ? gaxEndpoint(endpoint.replace(/\/+$/, '')) : { fallback: true };
   const clients = { instances: new InstancesClient(options), zoneOperations: new ZoneOperationsClient(options) };

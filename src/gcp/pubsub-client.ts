@@ -4,6 +4,7 @@
  */
 import type { PubSub } from '@google-cloud/pubsub';
 import { OAuth2Client } from 'google-auth-library';
+import { commonJs } from './common-js.js';
 
 /**
  * A fixed bearer token for emulators, which check none. Given as the auth client it also keeps the libraries from
@@ -19,15 +20,6 @@ export function emulatorAuth(): unknown {
 
 /** After an outage, reconnect within seconds rather than grpc's default backoff of up to two minutes. */
 const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5000 };
-
-/**
- * A CommonJS package's exports, loaded with import(): Node gives them as named exports too, the esbuild bundle
- * (scripts/bundle.mjs) only as the default export when it cannot see them statically (pubsub's and logging's
- * index re-export through getters).
- */
-export function commonJs<T extends object>(module: T): T {
-  return (module as { default?: T }).default ?? module;
-}
 
 export async function createPubSub(projectId: string, emulator?: string): Promise<PubSub> {
   const { PubSub } = commonJs(await import('@google-cloud/pubsub'));

@@ -1,6 +1,6 @@
 /** What a platform engineer meets first, run as they run it (the built binary in its own process). */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ const staging = fileURLToPath(new URL('../../manifests/examples/staging.yaml', i
 const s = useSandbox();
 const home = mkdtempSync(join(tmpdir(), 'jme-home-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
+/** The example without its VM (no VM in this sandbox: the rollout is tested in test/engine/deployment.test.ts). */
+const stagingNoVm = join(home, 'staging.yaml');
+writeFileSync(stagingNoVm, exampleText('staging', NO_VM));
 
 /** A clean environment: no credentials anywhere, no metadata server probe, no endpoint unless given. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -87,7 +90,7 @@ describe('first-contact errors are one line a person can act on', () => {
 
 describe("the Google SDK's own debug log", () => {
   it('never prints a secret value, even with GOOGLE_SDK_NODE_LOGGING=*', async () => {
-    const result = await run(['apply', '-f', staging, '--gcp-endpoint', s.url], cleanEnv({ GOOGLE_SDK_NODE_LOGGING: '*' }));
+    const result = await run(['apply', '-f', stagingNoVm, '--gcp-endpoint', s.url], cleanEnv({ GOOGLE_SDK_NODE_LOGGING: '*' }));
     expect(result.code, result.stdout).toBe(0);
     const values = Object.values(s.sandbox.store.data.projects).flatMap((p) => Object.values(p.secrets))
       .flatMap((secret) => secret.versions.map((v) => Buffer.from(v.data, 'base64').toString()));

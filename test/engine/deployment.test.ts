@@ -2,7 +2,9 @@
  * The VM rollout end to end through `apply`: the sandbox's Compute API and per-VM metadata server, the
  * real agent (vm-agent/jobmatch-agent.sh) under sh, with recording docker and git stand-ins.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderEnvFile } from '../../src/api/env-file.js';
@@ -20,6 +22,7 @@ import { mutated, type Doc } from '../support/manifests.js';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import { pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, type Agent, type HealthServer } from '../support/vm-agent.js';
 
+const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
 const VM = 'jobmatch-staging-vm';
 const SA = 'jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
 const ID = `Deployment/${ZONE}/${VM}`;
@@ -167,6 +170,15 @@ describe('the VM rollout through apply', () => {
     } finally {
       s.sandbox.store.project(PROJECT).instances[`${ZONE}/${VM}`]!.resource.status = 'RUNNING';
     }
+  });
+
+  it('works from the bundled CLI too (Compute loaded from the bundle): the last config plans in sync', async () => {
+    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db4' }));
+    const file = join(agent.dir, '..', 'manifest.yaml');
+    writeFileSync(file, text);
+    // Asynchronously: the sandbox answering it lives in this process.
+    const run = await promisify(execFile)(process.execPath, [BIN, 'plan', '-f', file, '--gcp-endpoint', s.url, '--log-level', 'silent']);
+    expect(run.stdout).toMatch(/No changes/);
   });
 
   it('never prints a secret value, in any output', () => {
