@@ -13,7 +13,6 @@ import { ownWrites } from '../../src/cli/run-command.js';
 import { Controller } from '../../src/controller/controller.js';
 import { DirectoryStore } from '../../src/controller/directory-store.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
-import type { Clock } from '../../src/controller/work-queue.js';
 import { createDriftEventsClients } from '../../src/drift-events/drift-events-clients.js';
 import { setupDriftEvents } from '../../src/drift-events/drift-events-setup.js';
 import { silentLogger } from '../../src/engine/action-log.js';
@@ -22,6 +21,7 @@ import { createGcpClients, type GcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { createPubSub } from '../../src/gcp/pubsub-client.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
+import { manualClock } from '../support/clock.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { exampleText, NO_VM } from '../support/manifests.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../support/pubsub-emulator.js';
@@ -32,32 +32,6 @@ const BUCKET = 'jobmatch-staging-bronze-job-match-v0';
 const SUBSCRIPTION = `projects/${PROJECT}/subscriptions/jobmatch-operator`;
 const INSTANCE = 'controller/test-instance';
 
-/** A clock moved by hand: the resync (hours) never fires unless the test advances it. */
-function manualClock() {
-  let now = Date.now();
-  const timers: { at: number; fn: () => void; id: number }[] = [];
-  let ids = 0;
-  const clock: Clock = {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const t = { at: now + ms, fn, id: ++ids };
-      timers.push(t);
-      return t.id;
-    },
-    clearTimeout: (id) => {
-      const i = timers.findIndex((t) => t.id === id);
-      if (i >= 0) timers.splice(i, 1);
-    },
-  };
-  const advance = (ms: number) => {
-    now += ms;
-    for (const t of timers.filter((x) => x.at <= now).sort((a, b) => a.at - b.at)) {
-      timers.splice(timers.indexOf(t), 1);
-      t.fn();
-    }
-  };
-  return { clock, advance };
-}
 
 let emulator: PubSubEmulator;
 let sandbox: Sandbox;
@@ -242,7 +216,7 @@ describe('drift events', () => {
     expect(condition('DriftEvents')?.reason).toBe('SubscriberDown');
     // A drift while no event can arrive: healed by the resync (6 h by default with drift events: the clock moves 7 h).
     await clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
-    time.advance(7 * 3600_000);
+    await time.advance(7 * 3600_000);
     await until('versioning healed by the resync', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true);
     // Back (empty: an emulator keeps nothing), set up again, and events flow without a restart.
     await emulator.restart();

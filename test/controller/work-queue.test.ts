@@ -1,33 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { jittered, WorkQueue, type Clock, type Outcome } from '../../src/controller/work-queue.js';
+import { jittered, WorkQueue, type Outcome } from '../../src/controller/work-queue.js';
+import { manualClock } from '../support/clock.js';
 
-/** A clock the test moves by hand: no sleeps. */
-function fakeClock() {
-  let now = 0;
-  const timers: { at: number; fn: () => void; id: number }[] = [];
-  let ids = 0;
-  const clock: Clock = {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const t = { at: now + ms, fn, id: ++ids };
-      timers.push(t);
-      return t.id;
-    },
-    clearTimeout: (id) => {
-      const i = timers.findIndex((t) => t.id === id);
-      if (i >= 0) timers.splice(i, 1);
-    },
-  };
-  const advance = async (ms: number) => {
-    now += ms;
-    for (const t of timers.filter((x) => x.at <= now).sort((a, b) => a.at - b.at)) {
-      timers.splice(timers.indexOf(t), 1);
-      t.fn();
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-  };
-  return { clock, advance, pending: () => timers.map((t) => t.at - now).sort((a, b) => a - b) };
-}
+const fakeClock = () => manualClock();
 
 function deferred() {
   let resolve!: (o: Outcome) => void;
