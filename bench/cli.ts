@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { vmSeedFile } from './vm-seed.js';
 
 const LATENCY_MS = 50;
 const ownBin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
@@ -30,11 +31,12 @@ export interface CliFigures {
   latencyMs: number;
 }
 
-/** The sandbox is always this build's, so two builds' CLIs meet the same server. */
+/** The sandbox is always this build's, so two builds' CLIs meet the same server; it holds staging's VM (its rollout waits for the external secrets). */
 async function startSandbox(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [ownBin, 'sandbox', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const seed = vmSeedFile(['jobmatch-staging-vm']);
+  const child = spawn(process.execPath, [ownBin, 'sandbox', '--port', '0', '--seed', seed.file], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { url: /listening on (\S+)/.exec(line)![1]!, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
+  return { url: /listening on (\S+)/.exec(line)![1]!, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); seed.remove(); } };
 }
 
 /** One CLI run; its exit code and wall time (spawn to exit), in seconds. */

@@ -2,8 +2,9 @@
  * Controller benchmark (not a test): `run --manifests DIR` in its own process, as it runs for real,
  * against the sandbox in another. For 100 and 1,000 environments: time to all Synced, then at rest
  * (in sync, resyncs due later) the process's RSS and CPU, status writes (the Kubernetes writes of the
- * cluster mode; goal 0) and GCP requests; then a spec edit → Synced latency, p50/p99.
- * `npm run bench:controller` (part of `npm run bench`).
+ * cluster mode; goal 0) and GCP requests; then a spec edit → Synced latency, p50/p99. Every environment's VM is
+ * in the sandbox; no agent runs, so each rollout waits for the external secrets (SecretsMissing: Synced, not Deployed).
+ * `npm run bench:controller` (100 and 1,000; `npm run bench` runs 100, and 1,000 with `-- --full`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/api/manifests.js';
 import { minimalReads } from '../src/engine/observe.js';
 import { KINDS } from '../src/kinds/registry.js';
+import { vmSeedFile } from './vm-seed.js';
 
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
 const stagingText = readFileSync(new URL('../manifests/examples/staging.yaml', import.meta.url), 'utf8');
@@ -53,8 +55,20 @@ async function statuses(http: string): Promise<Record<string, { observedGenerati
 
 const synced = (s: { conditions?: { type: string; status: string }[] } | undefined) => s?.conditions?.some((c) => c.type === 'Synced' && c.status === 'True') ?? false;
 
+/** A benchmark never hangs: past the deadline it stops, with a status that is not Synced. */
+const SYNCED_DEADLINE_SECONDS = 300;
+function giveUpAfter(started: number, seconds: number, what: string, all: Record<string, { conditions?: { type: string; status: string }[] } | undefined>): void {
+  const invalid = Object.entries(all).find(([, s]) => s?.conditions?.some((c) => c.type === 'Synced' && (c as { reason?: string }).reason === 'InvalidSpec'));
+  if (invalid) throw new Error(`${invalid[0]} is InvalidSpec: ${JSON.stringify(invalid[1]?.conditions?.[0])}`);
+  if (performance.now() - started < seconds * 1000) return;
+  const stuck = Object.entries(all).find(([, s]) => !synced(s));
+  throw new Error(`no ${what} within ${seconds} s${stuck ? `; e.g. ${stuck[0]}: ${JSON.stringify(stuck[1]?.conditions)}` : ''}`);
+}
+
 async function measure(count: number) {
-  const sandbox = spawn(process.execPath, [bin, 'sandbox', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // Every environment's VM exists (its rollout waits for the external secrets: Synced, Deployed False SecretsMissing).
+  const seed = vmSeedFile(Array.from({ length: count }, (_, i) => `jobmatch-e${String(i).padStart(4, '0')}-vm`));
+  const sandbox = spawn(process.execPath, [bin, 'sandbox', '--port', '0', '--seed', seed.file], { stdio: ['ignore', 'pipe', 'ignore'] });
   const sandboxUrl = /listening on (\S+)/.exec(await firstLine(sandbox))![1]!;
   const dir = mkdtempSync(join(tmpdir(), 'jme-bench-'));
   for (let i = 0; i < count; i++) writeFileSync(join(dir, `e${String(i).padStart(4, '0')}.yaml`), environmentText(i));
@@ -69,6 +83,7 @@ async function measure(count: number) {
     for (;;) {
       const all = await statuses(http).catch(() => ({}));
       if (Object.keys(all).length === count && Object.values(all).every(synced)) break;
+      giveUpAfter(started, SYNCED_DEADLINE_SECONDS, `${count} environments Synced`, all);
       await new Promise((r) => setTimeout(r, count > 200 ? 1000 : 200));
     }
     const toSyncedSeconds = (performance.now() - started) / 1000;
@@ -97,6 +112,7 @@ async function measure(count: number) {
       for (;;) {
         const s = (await statuses(http))[key];
         if ((s?.observedGeneration ?? 0) > before && synced(s)) break;
+        giveUpAfter(t0, 60, `${key} Synced after an edit`, { [key]: s });
         await new Promise((r) => setTimeout(r, 10));
       }
       latencies.push(performance.now() - t0);
@@ -112,6 +128,7 @@ async function measure(count: number) {
     sandbox.kill('SIGTERM');
     await once(sandbox, 'exit');
     rmSync(dir, { recursive: true, force: true });
+    seed.remove();
   }
 }
 
@@ -120,7 +137,7 @@ export async function controllerBench(counts: number[] = [100, 1000]) {
   const readsPerResync = minimalReads(spec, KINDS);
   const results = [];
   for (const count of counts) results.push(await measure(count));
-  return { readsPerEnvironmentPerHourAtDefaultResync: Math.round(readsPerResync * 3600 / spec.policy.resyncSeconds), readsPerResync, results };
+  return { readsPerEnvironmentPerHourAtDefaultResync: Math.round(readsPerResync * 3600 / (spec.policy.resyncSeconds ?? 600)), readsPerResync, results };
 }
 
 export function describeController(r: Awaited<ReturnType<typeof controllerBench>>): string {

@@ -1,8 +1,10 @@
 /**
  * Engine benchmark (not a test): the seed's staging environment against the sandbox (own process) with
  * L = 50 ms of latency on every API request, then 100 environments at once, in this process; then the CLI
- * as users run it, a process per run (bench/cli.ts). Figures, not assertions.
- * `npm run bench` (add `-- --json` for one JSON object).
+ * as users run it, a process per run (bench/cli.ts); the controller in its own process (bench/controller.ts); the
+ * VM rollout with the real agent (bench/rollout.ts). The sandbox holds every VM the manifests declare; their
+ * rollouts wait for the external secrets (SecretsMissing). Figures, not assertions.
+ * `npm run bench` (add `-- --json` for one JSON object, `-- --full` for the controller at 1,000 environments too).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,6 +22,8 @@ import { GcpCaller } from '../src/gcp/gcp-caller.js';
 import type { Plan } from '../src/plan/types.js';
 import { cliBench, describeCli } from './cli.js';
 import { controllerBench, describeController } from './controller.js';
+import { describeRollout, rolloutBench } from './rollout.js';
+import { vmSeedFile } from './vm-seed.js';
 
 const LATENCY_MS = 50;
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
@@ -27,10 +31,12 @@ const stagingText = readFileSync(new URL('../manifests/examples/staging.yaml', i
 
 interface SandboxProcess { url: string; stop: () => Promise<void> }
 
+/** The sandbox, holding every VM the benchmark's manifests declare (their rollouts wait for the external secrets). */
 async function sandbox(): Promise<SandboxProcess> {
-  const child = spawn(process.execPath, [bin, 'sandbox', '--port', '0', '--latency-ms', String(LATENCY_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const seed = vmSeedFile(['jobmatch-staging-vm', ...Array.from({ length: 100 }, (_, i) => `jobmatch-env-${String(i + 1).padStart(3, '0')}-vm`)]);
+  const child = spawn(process.execPath, [bin, 'sandbox', '--port', '0', '--latency-ms', String(LATENCY_MS), '--seed', seed.file], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { url: /listening on (\S+)/.exec(line)![1]!, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
+  return { url: /listening on (\S+)/.exec(line)![1]!, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); seed.remove(); } };
 }
 
 async function stats(url: string): Promise<{ reads: number; writes: number }> {
@@ -146,9 +152,13 @@ async function main() {
   // Then the CLI, with this process idle: its runs are processes of their own, against a sandbox of their own.
   const cli = await cliBench(5);
   if (!json) console.log(describeCli(cli));
-  // Then the controller as it runs for real: its own process, 100 and 1,000 environments.
-  const controller = await controllerBench();
-  console.log(json ? JSON.stringify({ ...engine, cli, controller }) : describeController(controller));
+  // Then the controller as it runs for real: its own process, 100 environments (and 1,000 with --full: about 2.5
+  // minutes more on 2 cores; `npm run bench:controller` measures both).
+  const controller = await controllerBench(process.argv.includes('--full') ? [100, 1000] : [100]);
+  if (!json) console.log(describeController(controller));
+  // Then the VM rollout: config change → Deployed with the real agent, through the engine and the controller.
+  const rollout = await rolloutBench();
+  console.log(json ? JSON.stringify({ ...engine, cli, controller, rollout }) : describeRollout(rollout));
 }
 
 await main();
