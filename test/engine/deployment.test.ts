@@ -172,13 +172,17 @@ describe('the VM rollout through apply', () => {
     }
   });
 
-  it('works from the bundled CLI too (Compute loaded from the bundle): the last config plans in sync', async () => {
-    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db4' }));
+  it('works from the bundled CLI too (its trimmed Compute protos): a rollout applied, then the config plans in sync', async () => {
+    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db-bundled' }));
     const file = join(agent.dir, '..', 'manifest.yaml');
     writeFileSync(file, text);
-    // Asynchronously: the sandbox answering it lives in this process.
-    const run = await promisify(execFile)(process.execPath, [BIN, 'plan', '-f', file, '--gcp-endpoint', s.url, '--log-level', 'silent']);
-    expect(run.stdout).toMatch(/No changes/);
+    // Asynchronously: the sandbox answering it lives in this process (execFile rejects on a non-zero exit).
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, ...args, '-f', file, '--gcp-endpoint', s.url, '--log-level', 'silent']);
+    s.sandbox.stats.reset();
+    await cli('apply');
+    expect(setMetadataCalls()).toBe(1);
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(renderEnvFile(specOf(text)));
+    expect((await cli('plan')).stdout).toMatch(/No changes/);
   });
 
   it('never prints a secret value, in any output', () => {
