@@ -22,6 +22,7 @@ import { GcpCaller } from '../src/gcp/gcp-caller.js';
 import type { Plan } from '../src/plan/types.js';
 import { cliBench, describeCli } from './cli.js';
 import { controllerBench, describeController } from './controller.js';
+import { benchDriftEvents, printDriftEvents } from './drift-events.js';
 import { describeRollout, rolloutBench } from './rollout.js';
 import { vmSeedFile } from './vm-seed.js';
 
@@ -158,7 +159,11 @@ async function main() {
   if (!json) console.log(describeController(controller));
   // Then the VM rollout: config change → Deployed with the real agent, through the engine and the controller.
   const rollout = await rolloutBench();
-  console.log(json ? JSON.stringify({ ...engine, cli, controller, rollout }) : describeRollout(rollout));
+  if (!json) console.log(describeRollout(rollout));
+  // Then drift events: drift → healed through the real Pub/Sub emulator, and the reads they save.
+  const driftEvents = await benchDriftEvents(30);
+  if (json) console.log(JSON.stringify({ ...engine, cli, controller, rollout, driftEvents }));
+  else printDriftEvents(driftEvents);
 }
 
 await main();

@@ -112,7 +112,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('demo')
-    .description('The main job on a laptop (npm start): the controller watches manifests/examples against an in-process GCP sandbox, heals drift made behind its back; Ctrl-C stops it.')
+    .description('The main job on a laptop (npm start): the controller watches a copy of manifests/examples against an in-process GCP sandbox, rolls the app config out to stand-in VMs running the real VM agent, and heals drift made behind its back; Ctrl-C stops it.')
     .option('--once', 'stop once the scripted drift is healed (tests, CI)')
     .option('--resync-seconds <s>', 'resync period of the demo', '4')
     .action(async (opts: { once?: boolean; resyncSeconds: string }) => setExit(await (await import('./demo-command.js')).demoCommand(io, {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallMeta } from '../gcp/gcp-error.js';
 import type { ReconcileReport } from '../engine/reconcile.js';
 import type { EnvironmentStatus } from './inventory.js';
+import { isDrift } from './status.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -26,7 +27,10 @@ export class ControllerMetrics {
   }
 
   observedDrift(report: ReconcileReport): void {
-    for (const a of report.plan.actions) if (a.verb === 'update' || (a.verb === 'create' && a.kind === 'IAMBinding')) this.driftTotal.inc({ kind: a.kind });
+    for (const a of report.plan.actions) {
+      const drifted = a.kind === 'Deployment' ? isDrift(a) : a.verb === 'update' || (a.verb === 'create' && a.kind === 'IAMBinding');
+      if (drifted) this.driftTotal.inc({ kind: a.kind });
+    }
   }
 
   gcpResponse(meta: CallMeta, code: number): void {

@@ -44,9 +44,9 @@ function readyCondition(report: ReconcileReport, final: Plan, paused: boolean): 
   if (s.conflict > 0) return { status: 'False', reason: 'Conflict', message: `${s.conflict} resource(s) in conflict: see status.resources` };
   if (s.error > 0 || Object.values(report.results ?? {}).some((r) => r.outcome === 'error')) return { status: 'False', reason: 'ReconcileError', message: 'some reads or writes failed: see status.resources' };
   if (hasChanges(final)) return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: final.reportOnly ? 'policy.drift is Report: drift is reported, never healed' : 'changes are still to be applied' };
-  const waiting = final.actions.filter((a) => a.verb === 'pending' && a.pending === undefined);
-  if (waiting.length > 0) return { status: 'False', reason: 'Waiting', message: waiting.map((a) => `${a.kind} ${a.name}: ${a.message ?? 'waiting'}`).join('; ').slice(0, 4000) };
-  return { status: 'False', reason: 'SecretsMissing', message: `${s.pending} secret(s) still need a value: the apps cannot start until then` };
+  if (s.pending > 0) return { status: 'False', reason: 'SecretsMissing', message: `${s.pending} secret(s) still need a value: the apps cannot start until then` };
+  const waiting = final.actions.filter((a) => a.verb === 'pending');
+  return { status: 'False', reason: 'Waiting', message: waiting.map((a) => `${a.kind} ${a.name}: ${a.message ?? 'waiting'}`).join('; ').slice(0, 4000) };
 }
 
 function syncedCondition(report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
@@ -85,9 +85,19 @@ function deployedCondition(spec: ResolvedSpec, report: ReconcileReport, final: P
   }
 }
 
+/**
+ * What moved away from the spec in GCP. A rollout is not drift (the VM had not run this config yet, e.g. its
+ * secrets just got values); metadata someone changed on the VM is.
+ */
+export function isDrift(a: Action): boolean {
+  if (a.kind === 'IAMBinding') return a.verb !== 'none' && a.verb !== 'conflict' && a.verb !== 'error';
+  if (a.kind === 'Deployment') return a.verb === 'update' && a.steps.every((step) => step.op !== 'awaitRollout');
+  return a.verb === 'update' || a.verb === 'delete' || a.verb === 'create';
+}
+
 function driftCondition(report: ReconcileReport, specChanged: boolean): ConditionValue {
   if (specChanged) return { status: 'False', reason: 'SpecChanged', message: 'the changes made follow a new or edited spec, not drift' };
-  const drifted = report.plan.actions.filter((a) => (a.verb === 'update' || a.verb === 'delete' || a.verb === 'create') && a.kind !== 'IAMBinding' ? true : a.kind === 'IAMBinding' && a.verb !== 'none' && a.verb !== 'conflict' && a.verb !== 'error');
+  const drifted = report.plan.actions.filter(isDrift);
   if (drifted.length === 0) return { status: 'False', reason: 'NoDrift', message: 'GCP matched the manifest when observed' };
   const detail = drifted.slice(0, 10).map((a) => `${a.verb} ${a.kind} ${a.name}${a.changes.length ? ` (${a.changes.map((c) => c.field).join(', ')})` : ''}`).join('; ');
   return { status: 'True', reason: report.plan.reportOnly ? 'DriftReported' : 'DriftHealed', message: detail.slice(0, 4000) };

@@ -21,6 +21,12 @@ describe('the VM agent\'s shell scripts', () => {
     expect(run.code).toBe(0);
   });
 
+  it('so are the demo\'s stand-ins and agent launcher (vm-agent/demo/)', async () => {
+    const run = await shellcheck(['docker', 'git', 'run-agent'].map((n) => join(VM_AGENT_DIR, 'demo', n)));
+    expect(run.stdout + run.stderr).toBe('');
+    expect(run.code).toBe(0);
+  });
+
   it('so are the docker, git and reboot stand-ins the tests put on its PATH', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'jobmatch-standins-'));
     try {
