@@ -87,7 +87,7 @@ export class DeploymentClient implements KindClient<DeploymentObservation, Deplo
   async observe(name: string): Promise<DeploymentObservation | undefined> {
     const [instance, agent] = await Promise.all([
       unlessNotFound(this.call(this.meta('instances.get', 'read', name, 'compute.instances.get'), async (c) => (await c.instances.get(this.where(name)))[0])),
-      this.agentReport(name).catch(() => ({})),
+      this.agentReport(name),
     ]);
     if (!instance) return undefined;
     const items = itemsOf(instance);
