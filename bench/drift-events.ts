@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ownWrites } from '../src/cli/run-command.js';
+import { ownWrites } from '../src/controller/drift-events.js';
 import { Controller } from '../src/controller/controller.js';
 import { DirectoryStore } from '../src/controller/directory-store.js';
 import { ControllerMetrics } from '../src/controller/metrics.js';

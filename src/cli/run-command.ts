@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import type { AuditEntry } from '../controller/audit-index.js';
+import { ownWrites } from '../controller/drift-events.js';
 import { createPubSub, subscriptionProject } from '../gcp/pubsub-client.js';
 import { OPERATOR_VERSION } from './version.js';
 import { createActionLogger } from '../engine/action-log.js';
@@ -48,13 +48,6 @@ export interface RunCommandOptions {
 
 export const STOP_GRACE_MS = 3000;
 
-/** The operator's own writes: its instance token in the User-Agent audit logs record, or one of its principals. */
-export function ownWrites(instance: string, principals: string[]): (entry: AuditEntry) => boolean {
-  return (entry) => {
-    const p = entry.protoPayload;
-    return (p?.requestMetadata?.callerSuppliedUserAgent ?? '').includes(instance) || principals.includes(p?.authenticationInfo?.principalEmail ?? '');
-  };
-}
 
 function positive(value: string | undefined, flag: string, fallback: number): number | string {
   if (value === undefined) return fallback;

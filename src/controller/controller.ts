@@ -8,7 +8,7 @@ import type { ReconcileContext } from '../engine/reconcile.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
 import { DriftEventSource, type DriftEventsOptions } from './drift-events.js';
-import type { EnvironmentObject } from './environment-object.js';
+import { objectKey } from './environment-object.js';
 import { DRIFT_EVENTS_RESYNC_SECONDS, EnvironmentReconciler } from './reconciler.js';
 import { WorkQueue, type Clock } from './work-queue.js';
 
@@ -63,19 +63,18 @@ export class Controller {
 
   private driftEventSource(options: NonNullable<ControllerOptions['driftEvents']>): DriftEventSource {
     const { store, metrics, logger } = this.options;
-    const keyOf = (o: EnvironmentObject) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`;
     return new DriftEventSource({
       ...options, logger,
       environments: () => store.list().flatMap((o) => {
         const spec = this.reconciler.specOf(o);
-        return spec ? [{ key: keyOf(o), spec, ...(o.status?.inventory ? { inventory: o.status.inventory } : {}) }] : [];
+        return spec ? [{ key: objectKey(o), spec, ...(o.status?.inventory ? { inventory: o.status.inventory } : {}) }] : [];
       }),
       enqueue: (keys) => this.enqueue(keys),
       onOutcome: (outcome, n) => metrics.driftEvents.inc({ outcome }, n),
       // Every status says whether events flow (DriftEvents): reconcile them all when that changes.
       onHealth: (health) => {
         metrics.driftEventsUp.set(health.up ? 1 : 0);
-        this.enqueue(store.list().map(keyOf));
+        this.enqueue(store.list().map(objectKey));
       },
     });
   }
@@ -105,7 +104,7 @@ export class Controller {
   setActive(active: boolean): void {
     this.active = active;
     if (active) {
-      this.enqueue(this.options.store.list().map((o) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`));
+      this.enqueue(this.options.store.list().map(objectKey));
       this.pending.clear();
     }
   }

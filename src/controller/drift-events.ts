@@ -42,6 +42,14 @@ export interface DriftEventsOptions {
   coalesceMs?: number;
 }
 
+/** The operator's own writes: its instance token in the User-Agent audit logs record, or one of its principals. */
+export function ownWrites(instance: string, principals: string[]): (entry: AuditEntry) => boolean {
+  return (entry) => {
+    const p = entry.protoPayload;
+    return (p?.requestMetadata?.callerSuppliedUserAgent ?? '').includes(instance) || principals.includes(p?.authenticationInfo?.principalEmail ?? '');
+  };
+}
+
 const SEEN_LIMIT = 10_000;
 const INDEX_TTL_MS = 250;
 
