@@ -68,7 +68,7 @@ function notDeployed(message: string, fallback: string): ConditionValue {
 }
 
 /** Deployed: the VM agent acknowledged the config of this spec (api: status.conditions, VM rollout protocol). */
-function deployedCondition(spec: ResolvedSpec, report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
+function deployedCondition(spec: ResolvedSpec, hash: string, report: ReconcileReport, final: Plan, paused: boolean): ConditionValue {
   if (!spec.vm) return NOT_MANAGED;
   if (paused || final.suspended) return { status: 'Unknown', reason: paused ? 'Paused' : 'Suspended', message: 'no rollout while paused or suspended' };
   const planned = report.plan.actions.find((a) => a.kind === 'Deployment');
@@ -77,11 +77,11 @@ function deployedCondition(spec: ResolvedSpec, report: ReconcileReport, final: P
   const a = final.actions.find((x) => x.kind === 'Deployment');
   if (!a) return { status: 'Unknown', reason: 'NotObserved', message: 'the VM was not observed' };
   switch (a.verb) {
-    case 'none': return { status: 'True', reason: 'Deployed', message: `the VM agent applied ${configHash(spec)}` };
+    case 'none': return { status: 'True', reason: 'Deployed', message: `the VM agent applied ${hash}` };
     case 'conflict': return { status: 'False', reason: 'VMNotFound', message: a.message ?? 'the VM was not found' };
     case 'error': return notDeployed(a.message ?? 'the rollout failed', 'RolloutFailed');
     case 'pending': return notDeployed(a.message ?? 'waiting', /in progress/.test(a.message ?? '') ? 'RollingOut' : 'VMNotRunning');
-    default: return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: `config ${configHash(spec)} is still to be rolled out` };
+    default: return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: `config ${hash} is still to be rolled out` };
   }
 }
 
@@ -132,7 +132,8 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
   // Drift is GCP moving away from a spec that did not change since it was last applied.
   const specChanged = previous?.observedGeneration !== generation || previous?.conditions?.find((c) => c.type === 'Synced')?.status !== 'True';
   const drift = driftCondition(report, specChanged);
-  const deployed = deployedCondition(spec, report, final, paused);
+  const hash = configHash(spec);
+  const deployed = deployedCondition(spec, hash, report, final, paused);
   const conditions = withTransitions(previous?.conditions, {
     Ready: readyCondition(report, final, paused),
     Synced: syncedCondition(report, final, paused),
@@ -145,8 +146,8 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
     conditions,
     resources: resourceStatuses(report),
     exports: resourceExports(spec),
-    configHash: configHash(spec),
-    ...(deployed.status === 'True' ? { deployedConfigHash: configHash(spec) } : previous?.deployedConfigHash ? { deployedConfigHash: previous.deployedConfigHash } : {}),
+    configHash: hash,
+    ...(deployed.status === 'True' ? { deployedConfigHash: hash } : previous?.deployedConfigHash ? { deployedConfigHash: previous.deployedConfigHash } : {}),
     ...(drift.status === 'True' ? { lastDriftTime: now } : previous?.lastDriftTime ? { lastDriftTime: previous.lastDriftTime } : {}),
     ...(previous?.inventory ? { inventory: previous.inventory } : {}),
   };
