@@ -18,12 +18,19 @@ export function emulatorAuth(): unknown {
   return client;
 }
 
-/** After an outage, reconnect within seconds rather than grpc's default backoff of up to two minutes. */
-const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': 5000 };
+/** gRPC's reconnect backoff after an outage; its default grows to two minutes. */
+export interface Reconnect {
+  initialMs: number;
+  maxMs: number;
+}
 
-export async function createPubSub(projectId: string, emulator?: string): Promise<PubSub> {
+/** Within seconds once Pub/Sub is back. */
+const RECONNECT: Reconnect = { initialMs: 500, maxMs: 5000 };
+
+export async function createPubSub(projectId: string, emulator?: string, reconnect: Reconnect = RECONNECT): Promise<PubSub> {
   const { PubSub } = commonJs(await import('@google-cloud/pubsub'));
-  const options = emulator ? { projectId, apiEndpoint: emulator, emulatorMode: true, authClient: emulatorAuth(), ...RECONNECT } : { projectId, ...RECONNECT };
+  const backoff = { 'grpc.initial_reconnect_backoff_ms': reconnect.initialMs, 'grpc.max_reconnect_backoff_ms': reconnect.maxMs };
+  const options = emulator ? { projectId, apiEndpoint: emulator, emulatorMode: true, authClient: emulatorAuth(), ...backoff } : { projectId, ...backoff };
   return new PubSub(options as unknown as ConstructorParameters<typeof PubSub>[0]);
 }
 

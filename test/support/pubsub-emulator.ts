@@ -12,6 +12,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll } from 'vitest';
+import { createPubSub } from '../../src/gcp/pubsub-client.js';
 
 export const INSTALL_HINT = 'install the Pub/Sub emulator: `gcloud components install pubsub-emulator`, or on Debian/Ubuntu '
   + '`apt-get install google-cloud-cli-pubsub-emulator openjdk-17-jre-headless` (from Google\'s apt repository)';
@@ -209,17 +210,9 @@ export function usePubSubEmulator(options: PubSubEmulatorOptions = {}): { emulat
   return fixture;
 }
 
-/** A Pub/Sub client for the emulator, with a fixed token so it neither looks for credentials nor warns. */
-export async function emulatorPubSub(host: string, projectId = 'test-project'): Promise<PubSub> {
-  const [{ PubSub: Client }, { OAuth2Client }] = await Promise.all([import('@google-cloud/pubsub'), import('google-auth-library')]);
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 3600_000 });
-  const config: Record<string, unknown> = {
-    projectId, apiEndpoint: host, emulatorMode: true, authClient,
-    // The tests stop and restart the emulator: reconnect within a second, not after grpc's default backoff (up to 2 min).
-    'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000,
-  };
-  return new Client(config as ConstructorParameters<typeof PubSub>[0]);
+/** A Pub/Sub client for the emulator, as the operator makes one; the tests stop and restart the emulator, so it reconnects within a second. */
+export function emulatorPubSub(host: string, projectId = 'test-project'): Promise<PubSub> {
+  return createPubSub(projectId, host, { initialMs: 100, maxMs: 1000 });
 }
 
 export interface ReceivedMessage {
