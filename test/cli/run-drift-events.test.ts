@@ -12,8 +12,10 @@ import { createDriftEventsClients } from '../../src/drift-events/drift-events-cl
 import { setupDriftEvents } from '../../src/drift-events/drift-events-setup.js';
 import { createGcpClients } from '../../src/gcp/clients.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
+import { leaks } from '../support/leaks.js';
 import { exampleText, NO_VM } from '../support/manifests.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../support/pubsub-emulator.js';
+import { until } from '../support/until.js';
 import { PROJECT } from '../support/sandbox.js';
 
 const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
@@ -25,15 +27,8 @@ let dir: string;
 let child: ChildProcess | undefined;
 let log = '';
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read().catch(() => undefined as T);
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}\n${log}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** The process answers once it is up: errors until then are "not yet"; its log says why it is not. */
+const POLL = { timeoutMs: 30_000, tolerateErrors: true, detail: () => log };
 
 beforeAll(async () => {
   emulator = await startPubSubEmulator();
@@ -66,18 +61,24 @@ describe('run --drift-events', () => {
       '--drift-events', `projects/${PROJECT}/subscriptions/jobmatch-operator`, '--pubsub-emulator', emulator.host], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (log += d));
     child.stderr!.on('data', (d: Buffer) => (log += d));
-    const url = (await until('the HTTP port', async () => /"http":"(http:\/\/[^"]+)"/.exec(log)?.[1], (u) => u !== undefined))!;
+    const url = (await until('the HTTP port', async () => /"http":"(http:\/\/[^"]+)"/.exec(log)?.[1], (u) => u !== undefined, POLL))!;
     const status = async () => ((await (await fetch(`${url}/status`)).json()) as Record<string, { conditions?: { type: string; status: string }[] }>)['jobmatch/staging'];
     const conditionOf = async (type: string) => (await status())?.conditions?.find((c) => c.type === type)?.status;
-    await until('Synced', () => conditionOf('Synced'), (s) => s === 'True');
-    await until('DriftEvents True', () => conditionOf('DriftEvents'), (s) => s === 'True');
+    await until('Synced', () => conditionOf('Synced'), (s) => s === 'True', POLL);
+    await until('DriftEvents True', () => conditionOf('DriftEvents'), (s) => s === 'True', POLL);
     const metric = async (outcome: string) => Number(new RegExp(`jobmatch_drift_events_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
-    await until('its own writes recognised', () => metric('own'), (n) => n > 10);
+    await until('its own writes recognised', () => metric('own'), (n) => n > 10, POLL);
     expect(await metric('matched')).toBe(0);
     const someoneElse = createGcpClients({ projectId: PROJECT, endpoint: sandbox.url });
     await someoneElse.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
-    await until('versioning healed', async () => (await someoneElse.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, 15_000);
+    await until('versioning healed', async () => (await someoneElse.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, { ...POLL, timeoutMs: 15_000 });
     expect(await metric('matched')).toBeGreaterThanOrEqual(1);
+    // The values it generated appear in nothing it printed or serves.
+    const values = Object.values(sandbox.store.data.projects).flatMap((p) => Object.values(p.secrets))
+      .flatMap((secret) => secret.versions.map((v) => Buffer.from(v.data, 'base64').toString()));
+    expect(values.length).toBeGreaterThan(0);
+    const served = JSON.stringify(await (await fetch(`${url}/status`)).json()) + await (await fetch(`${url}/metrics`)).text();
+    expect(leaks(values, log + served)).toEqual([]);
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child!.on('exit', resolve));
     expect(code).toBe(0);

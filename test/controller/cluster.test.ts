@@ -19,6 +19,7 @@ import { PolicyWriter } from '../../src/engine/policy-writer.js';
 import { createGcpClients } from '../../src/gcp/clients.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
+import { until } from '../support/until.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
 import { withoutVm } from '../support/manifests.js';
@@ -90,15 +91,6 @@ const patch = (ns: string, name: string, body: object) => api().patchNamespacedC
 const condition = (e: Env, type: string) => e.status?.conditions?.find((c: any) => c.type === type);
 const events = async (ns: string) => (await kube.kubeconfig.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: ns })).items;
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)?.slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const synced = (ns: string, name: string, generation?: number) => until(`${ns}/${name} Synced`, () => get(ns, name),
   (e) => condition(e, 'Synced')?.status === 'True' && (generation === undefined || e.status?.observedGeneration === generation));
@@ -279,7 +271,7 @@ describe('the controller in a cluster', () => {
     running.splice(running.indexOf(a), 1);
     // Released on stop: no longer a's, so the standby need not wait for the lease to expire.
     expect(await holder()).not.toBe(leaderIdentity);
-    await until('b leads', async () => b.elector?.isLeader, (v) => v === true, 10_000);
+    await until('b leads', async () => b.elector?.isLeader, (v) => v === true, { timeoutMs: 10_000 });
     await patch(ns, 'leader', { spec: { buckets: [{ ...(await get(ns, 'leader')).spec.buckets[0], versioning: false }] } });
     await synced(ns, 'leader', 2);
   });
@@ -317,14 +309,14 @@ describe('the controller in a cluster', () => {
       return { child, log: () => log, exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
     };
     const first = start();
-    const firstHolder = await until('a leader', holder, (h) => h !== '', 30_000);
+    const firstHolder = await until('a leader', holder, (h) => h !== '', { timeoutMs: 30_000 });
     const second = start();
-    await until('the standby is up', async () => second.log(), (l) => l.includes('"event":"start"'), 30_000);
+    await until('the standby is up', async () => second.log(), (l) => l.includes('"event":"start"'), { timeoutMs: 30_000 });
     const leader = firstHolder.includes(`_${first.child.pid}_`) ? first : second;
     const standby = leader === first ? second : first;
     const killedAt = Date.now();
     leader.child.kill('SIGKILL');
-    await until('the standby leads', holder, (h) => h.includes(`_${standby.child.pid}_`), 30_000);
+    await until('the standby leads', holder, (h) => h.includes(`_${standby.child.pid}_`), { timeoutMs: 30_000 });
     const takeoverMs = Date.now() - killedAt;
     process.stderr.write(`leader takeover after SIGKILL: ${takeoverMs} ms (lease 15 s, retry 2 s)\n`);
     // Never while the killed leader's lease (15 s from its last renewal, at most 2 s before the kill) is still valid.
@@ -352,7 +344,7 @@ describe('the controller in a cluster', () => {
     const started = Date.now();
     await Promise.all(Array.from({ length: 50 }, (_, i) => create(environment(ns, `e${String(i).padStart(2, '0')}`))));
     await until('50 Synced', async () => (await api().listNamespacedCustomObject({ ...G, namespace: ns }) as { items: Env[] }).items,
-      (items) => items.length === 50 && items.every((e) => condition(e, 'Synced')?.status === 'True'), 180_000);
+      (items) => items.length === 50 && items.every((e) => condition(e, 'Synced')?.status === 'True'), { timeoutMs: 180_000 });
     clearInterval(sampler);
     process.stderr.write(`50 environments Synced in ${Date.now() - started} ms; peak concurrent reconciles ${peak}; test process RSS ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB\n`);
     expect(peak).toBeLessThanOrEqual(4);

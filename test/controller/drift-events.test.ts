@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ownWrites } from '../../src/cli/run-command.js';
+import { ownWrites } from '../../src/controller/drift-events.js';
 import { Controller } from '../../src/controller/controller.js';
 import { DirectoryStore } from '../../src/controller/directory-store.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
@@ -22,6 +22,8 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { createPubSub } from '../../src/gcp/pubsub-client.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 import { manualClock } from '../support/clock.js';
+import { leaks } from '../support/leaks.js';
+import { until } from '../support/until.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { exampleText, NO_VM } from '../support/manifests.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../support/pubsub-emulator.js';
@@ -61,23 +63,15 @@ async function outcomes(): Promise<Record<string, number>> {
 
 const total = async () => Object.values(await outcomes()).reduce((a, b) => a + b, 0);
 
-/** Polls `read` until `ok` (events arrive asynchronously); fails after timeoutMs with the last value. */
-async function until<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** Events arrive asynchronously: polled every 20 ms, for 15 s unless a step says otherwise. */
+const POLL = { timeoutMs: 15_000, everyMs: 20 };
 
 /** Every audit entry published so far has reached the controller (any outcome). */
 async function drained(): Promise<void> {
   await sandbox.auditLog.flush();
   const published = sandbox.stats.snapshot().auditLog?.published ?? 0;
-  await until('every published entry to be received', total, (n) => n >= published);
-  await until('no environment due', () => controller.driftEvents!.settled, (v) => v);
+  await until('every published entry to be received', total, (n) => n >= published, POLL);
+  await until('no environment due', () => controller.driftEvents!.settled, (v) => v, POLL);
   await controller.queue.idle();
 }
 
@@ -152,7 +146,7 @@ describe('drift events', () => {
     const before = reconciles;
     const started = performance.now();
     await clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
-    await until('versioning healed', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true);
+    await until('versioning healed', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, POLL);
     console.log(`drift → healed through the emulator: ${Math.round(performance.now() - started)} ms`);
     await drained();
     expect(condition('DriftDetected')).toMatchObject({ status: 'True', message: expect.stringMatching(/Bucket .*versioning/) });
@@ -166,9 +160,9 @@ describe('drift events', () => {
     await clients.secrets.setIamPolicy({ resource: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password`, policy: { ...policy, bindings: [] } });
     const [versions] = await clients.secrets.listSecretVersions({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password` });
     await clients.secrets.disableSecretVersion({ name: versions.find((v) => v.state === 'ENABLED')!.name! });
-    await until('the dataset description back', async () => (await clients.bigquery.dataset('staging_silver').getMetadata())[0].description, (v) => v === silver.description);
-    await until('the binding back', async () => (await clients.secrets.getIamPolicy({ resource: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password` }))[0].bindings?.length ?? 0, (n) => n > 0);
-    await until('an enabled version again', async () => (await clients.secrets.listSecretVersions({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password` }))[0].some((v) => v.state === 'ENABLED'), (v) => v);
+    await until('the dataset description back', async () => (await clients.bigquery.dataset('staging_silver').getMetadata())[0].description, (v) => v === silver.description, POLL);
+    await until('the binding back', async () => (await clients.secrets.getIamPolicy({ resource: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password` }))[0].bindings?.length ?? 0, (n) => n > 0, POLL);
+    await until('an enabled version again', async () => (await clients.secrets.listSecretVersions({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-postgres-password` }))[0].some((v) => v.state === 'ENABLED'), (v) => v, POLL);
     await drained();
     expect(condition('Synced')?.status).toBe('True');
   });
@@ -183,8 +177,8 @@ describe('drift events', () => {
       protoPayload: { '@type': 'type.googleapis.com/google.cloud.audit.AuditLog', serviceName: 'storage.googleapis.com', methodName: 'storage.buckets.update', resourceName: `projects/_/buckets/${BUCKET}`, authenticationInfo: { principalEmail: 'someone@example.com' } },
     });
     await Promise.all(Array.from({ length: 1000 }, (_, i) => topic.publishMessage({ json: entry(i) })));
-    await until('1,000 matched', async () => (await outcomes()).matched ?? 0, (n) => n >= matched + 1000);
-    await until('the burst reconciled', () => reconciles, (n) => n > before);
+    await until('1,000 matched', async () => (await outcomes()).matched ?? 0, (n) => n >= matched + 1000, POLL);
+    await until('the burst reconciled', () => reconciles, (n) => n > before, POLL);
     await controller.queue.idle();
     expect(reconciles - before).toBeGreaterThanOrEqual(1);
     expect(reconciles - before).toBeLessThanOrEqual(2);
@@ -201,28 +195,35 @@ describe('drift events', () => {
     await topic.publishMessage({ json: foreign });
     await topic.publishMessage({ json: dup });
     await topic.publishMessage({ json: dup });
-    const after = await until('five outcomes', outcomes, (o) => (o.malformed ?? 0) - (before.malformed ?? 0) === 2 && (o.unknown ?? 0) - (before.unknown ?? 0) === 1 && (o.duplicate ?? 0) - (before.duplicate ?? 0) === 1);
+    const after = await until('five outcomes', outcomes, (o) => (o.malformed ?? 0) - (before.malformed ?? 0) === 2 && (o.unknown ?? 0) - (before.unknown ?? 0) === 1 && (o.duplicate ?? 0) - (before.duplicate ?? 0) === 1, POLL);
     expect((after.matched ?? 0) - (before.matched ?? 0)).toBe(1);
     await controller.queue.idle();
     // Still subscribed: a real drift is still healed.
     await clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
-    await until('versioning healed', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true);
+    await until('versioning healed', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, POLL);
+  });
+
+  it('never puts a generated secret value in a status or an audit entry', () => {
+    const generated = Object.values(sandbox.store.data.projects).flatMap((p) => Object.values(p.secrets))
+      .flatMap((secret) => secret.versions.map((v) => Buffer.from(v.data, 'base64').toString())).filter((v) => v.length >= 16);
+    expect(generated.length).toBeGreaterThan(0);
+    expect(leaks(generated, JSON.stringify(store.allStatuses()) + JSON.stringify(sandbox.auditLog.entries()))).toEqual([]);
   });
 
   it('says DriftEvents False while the emulator is down, the resync still heals, and events flow again once it is back', async () => {
     await drained();
     await emulator.stop();
-    await until('DriftEvents False', () => condition('DriftEvents')?.status, (s) => s === 'False');
+    await until('DriftEvents False', () => condition('DriftEvents')?.status, (s) => s === 'False', POLL);
     expect(condition('DriftEvents')?.reason).toBe('SubscriberDown');
     // A drift while no event can arrive: healed by the resync (6 h by default with drift events: the clock moves 7 h).
     await clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
     await time.advance(7 * 3600_000);
-    await until('versioning healed by the resync', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true);
+    await until('versioning healed by the resync', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, POLL);
     // Back (empty: an emulator keeps nothing), set up again, and events flow without a restart.
     await emulator.restart();
     await setup();
-    await until('DriftEvents True', () => condition('DriftEvents')?.status, (s) => s === 'True', 30_000);
+    await until('DriftEvents True', () => condition('DriftEvents')?.status, (s) => s === 'True', { ...POLL, timeoutMs: 30_000 });
     await clients.storage.bucket(BUCKET).setMetadata({ versioning: { enabled: false } });
-    await until('versioning healed by an event', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, 30_000);
+    await until('versioning healed by an event', async () => (await clients.storage.bucket(BUCKET).getMetadata())[0].versioning?.enabled, (v) => v === true, { ...POLL, timeoutMs: 30_000 });
   });
 });
