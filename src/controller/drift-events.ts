@@ -111,7 +111,6 @@ export class DriftEventSource {
       const keys = [...this.due];
       const messages = this.unacked.splice(0);
       this.due.clear();
-      if (this.stopped) return; // not acked: Pub/Sub delivers them again to whoever subscribes next
       this.options.enqueue(keys);
       for (const m of messages) m.ack();
     }, this.options.coalesceMs ?? 1000);
