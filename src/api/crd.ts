@@ -7,11 +7,12 @@
  * across manifests (claims.ts) and the heuristics on config values (secret-detection.ts's secretValueShape).
  */
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
+import { PUBLIC_MEMBER_FIX, PUBLIC_MEMBER_RE2, PUBLIC_MEMBER_TEXT } from './iam-policy.js';
 import { bool, cel, celList, celString, int, list, obj, oneOf, str, stringMap, type OpenApiSchema } from './openapi.js';
 import {
   ABSOLUTE_PATH_PATTERN, BUCKET_NAME_PATTERN, BUCKET_NAME_RULES, DATASET_ID_PATTERN, ENV_VAR_PATTERN, ENVIRONMENT_PATTERN,
   HTTP_URL_PATTERN, IAM_MEMBER_PATTERN, IAM_RESOURCE_PATTERN, LABEL_KEY_PATTERN, LABEL_KEY_RULE, LABEL_VALUE_PATTERN,
-  LOCATION_PATTERN, NO_WHITESPACE_PATTERN, PROJECT_ID_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, ROLE_PATTERN,
+  LOCATION_PATTERN, NO_WHITESPACE_PATTERN, PROJECT_ID_PATTERN, RESERVED_LABEL_KEYS, ROLE_PATTERN,
   SECRET_ID_MAX_LENGTH, SECRET_ID_OVERHEAD, VM_NAME_PATTERN, ZONE_PATTERN, reservedLabelFix,
   COMPOSE_DIRECTORY_RULES, COMPOSE_FILE_RULES, COMPOSE_FIX, COMPOSE_REF_RULES, type ForbiddenPattern,
 } from './naming.js';
@@ -143,11 +144,11 @@ const secret = obj(
 const iamBinding = obj(
   'An IAM binding the operator ensures. Additive: bindings it added are tracked; others are never removed unless ensure is absent.',
   {
-    member: str('IAM member: user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN, allUsers or allAuthenticatedUsers.', {
+    member: str('IAM member: user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN (if the operator\'s IAM policy allows it), principal://... or principalSet://... (the latter if the policy allows it). Public members (allUsers, allAuthenticatedUsers, principalSet://goog/public:all) are refused.', {
       pattern: IAM_MEMBER_PATTERN,
       maxLength: 512,
     }),
-    role: str('IAM role, e.g. roles/secretmanager.secretAccessor or projects/P/roles/custom.', {
+    role: str('IAM role, e.g. roles/secretmanager.secretAccessor. The operator\'s IAM policy decides which roles a manifest may grant on each kind: by default the predefined data-access roles an environment needs; basic, identity-administration and custom roles only when the policy names them.', {
       pattern: ROLE_PATTERN,
       maxLength: 256,
     }),
@@ -159,9 +160,10 @@ const iamBinding = obj(
   },
   ['member', 'role', 'resource'],
   {
-    'x-kubernetes-validations': (['secret', 'bucket'] as const).map((kind) =>
-      cel(`!(self.member in ${celList(PUBLIC_MEMBERS)}) || !self.resource.startsWith('${kind}/')`,
-        `${and(PUBLIC_MEMBERS)} may not be granted on a ${kind}: ${TEXT.publicFix[kind]}`, '.member')),
+    'x-kubernetes-validations': [
+      cel(`(has(self.ensure) && self.ensure == 'absent') || !self.member.matches(${celString(PUBLIC_MEMBER_RE2)})`,
+        `${PUBLIC_MEMBER_TEXT} may not be granted (in any spelling or case): ${PUBLIC_MEMBER_FIX}`, '.member'),
+    ],
   },
 );
 

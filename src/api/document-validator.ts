@@ -6,22 +6,7 @@
  */
 import { Ajv, type CodeOptions, type ValidateFunction } from 'ajv';
 import { OPENAPI_SCHEMA } from './crd.js';
-import type { OpenApiSchema } from './openapi.js';
-
-/**
- * The apiserver prunes or rejects unknown fields of a structural schema; ajv needs that said explicitly,
- * so every object that lists its properties is closed here (the CRD itself may not carry additionalProperties beside properties).
- */
-function closeObjects(schema: OpenApiSchema): OpenApiSchema {
-  const out: OpenApiSchema = { ...schema };
-  if (schema.properties) {
-    out.properties = Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, closeObjects(v)]));
-    out.additionalProperties = false;
-  }
-  if (schema.items) out.items = closeObjects(schema.items);
-  if (typeof schema.additionalProperties === 'object') out.additionalProperties = closeObjects(schema.additionalProperties);
-  return out;
-}
+import { closeObjects } from './openapi.js';
 
 /** The `date-time` format (RFC 3339). Self-contained: the build copies its source into the standalone code. */
 export const isDateTime = (s: string): boolean => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s));

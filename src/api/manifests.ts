@@ -1,5 +1,6 @@
 /** From YAML text to validated, defaulted environments: parse, check kind, schema, semantics, claims. Pure. */
 import { checkClaims } from './claims.js';
+import { checkIamPolicy, DEFAULT_IAM_POLICY, type IamPolicy } from './iam-policy.js';
 import { resolveSpec, type ResolvedSpec } from './defaults.js';
 import { REDEPLOY_AT_ANNOTATION, redeployToken } from './naming.js';
 import { fieldError, splitPath, type FieldError, type SourceRef } from './field-error.js';
@@ -55,8 +56,20 @@ function merge(schemaErrors: FieldError[], semanticErrors: FieldError[]): FieldE
   return [...schemaErrors.filter((e) => !(e.code === 'schema.pattern' && explained.has(e.path))), ...semanticErrors];
 }
 
+export interface LoadOptions {
+  /** What IAM a manifest may ask for: the operator's policy (--policy FILE, the operator's config); the safe defaults when absent. */
+  iamPolicy?: IamPolicy;
+}
+
+/** The semantic errors of one schema-checked document, the operator's IAM policy included. */
+function semanticErrors(manifest: JobMatchEnvironment, policy: IamPolicy): FieldError[] {
+  const iam = Array.isArray(manifest.spec?.iam) ? manifest.spec.iam : [];
+  return [...checkSemantics(manifest), ...checkIamPolicy(iam, policy)];
+}
+
 /** Validates every document of every source; returns the environments only if there is no error at all. */
-export function loadManifests(sources: ManifestSource[]): LoadResult {
+export function loadManifests(sources: ManifestSource[], options: LoadOptions = {}): LoadResult {
+  const policy = options.iamPolicy ?? DEFAULT_IAM_POLICY;
   const errors: FieldError[] = [];
   const loaded: LoadedEnvironment[] = [];
   for (const { file, text } of sources) {
@@ -70,7 +83,7 @@ export function loadManifests(sources: ManifestSource[]): LoadResult {
         continue;
       }
       const manifest = structuredClone(doc.value) as JobMatchEnvironment;
-      const docErrors = merge(validateAgainstSchema(manifest), checkSemantics(manifest));
+      const docErrors = merge(validateAgainstSchema(manifest), semanticErrors(manifest, policy));
       if (docErrors.length > 0) {
         const located = docErrors.map((e) => ({ ...e, source: { ...source, line: doc.lineOf(splitPath(e.path)) } }));
         errors.push(...located.sort((a, b) => a.source.line - b.source.line));

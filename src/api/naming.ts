@@ -103,9 +103,6 @@ export const RESERVED_LABEL_KEYS = [ENVIRONMENT_LABEL, MANAGED_BY_LABEL, DELETIO
 export const reservedLabelFix = (key: string): string =>
   key === DELETION_POLICY_LABEL ? 'remove it; set deletionPolicy instead' : 'remove it; the operator sets it';
 
-/** IAM members that mean everyone: never granted on a secret or a bucket. */
-export const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'] as const;
-
 /** The jobmatch-deletion-policy label value a resource carries, so its policy survives leaving the spec. */
 export function deletionPolicyLabelValue(p: DeletionPolicy): 'retain' | 'delete' {
   return p === 'Delete' ? 'delete' : 'retain';

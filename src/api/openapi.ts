@@ -81,3 +81,18 @@ export const celList = (items: readonly string[]): string => `[${items.map(celSt
 
 /** A CEL rule with its message (and where to report it). */
 export const cel = (rule: string, message: string, fieldPath?: string): ValidationRule => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) });
+
+/**
+ * The apiserver prunes or rejects unknown fields of a structural schema; ajv needs that said explicitly,
+ * so every object that lists its properties is closed here (the CRD itself may not carry additionalProperties beside properties).
+ */
+export function closeObjects(schema: OpenApiSchema): OpenApiSchema {
+  const out: OpenApiSchema = { ...schema };
+  if (schema.properties) {
+    out.properties = Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, closeObjects(v)]));
+    out.additionalProperties = false;
+  }
+  if (schema.items) out.items = closeObjects(schema.items);
+  if (typeof schema.additionalProperties === 'object') out.additionalProperties = closeObjects(schema.additionalProperties);
+  return out;
+}

@@ -34,7 +34,8 @@ function closest(name: string, candidates: string[]): string | undefined {
 
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
-function translate(e: ErrorObject): FieldError {
+/** One ajv error as a field error with its path and a fix (shared by every schema the operator reads). */
+export function translate(e: ErrorObject): FieldError {
   const at = pathOf(e);
   const schema = (e.parentSchema ?? {}) as OpenApiSchema;
   const about = schema.description ? ` (${schema.description})` : '';

@@ -10,9 +10,10 @@ import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
   COMPOSE_DIRECTORY_RULES, COMPOSE_FILE_RULES, COMPOSE_FIX, COMPOSE_REF_RULES, brokenRule,
-  ENV_VAR_PATTERN, PUBLIC_MEMBERS, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
+  ENV_VAR_PATTERN, RESERVED_LABEL_KEYS, bucketNameProblem, datasetIdProblem, iamMemberProblem, labelProblem,
   namespaceProblem, objectNameProblem, reservedLabelFix, secretId, secretIdProblem,
 } from './naming.js';
+import { isPublicMember } from './iam-policy.js';
 import { looksSecret, secretValueShape } from './secret-detection.js';
 
 type Path = (string | number)[];
@@ -49,10 +50,6 @@ export const TEXT = {
   quoteFix: 'remove the quote',
   notSecretUnknownFix: 'remove it from spec.app.notSecret, or add the key to spec.app.config',
   undeclaredFix: 'or point the binding at a declared resource',
-  publicFix: {
-    secret: 'grant the role to the service account that needs it',
-    bucket: 'buckets are created with public access prevention enforced; grant a named member',
-  },
   vmWithoutCompose: 'spec.vm is declared but nothing says what to run on it',
   vmWithoutComposeFix: 'add spec.app.compose.ref (and file/directory if they differ from the defaults)',
   needsVmFix: 'declare spec.vm (name and zone)',
@@ -223,7 +220,8 @@ function checkIam(spec: Json, f: Findings): void {
   const bindings = items(spec.iam);
   for (const [b, i] of bindings) {
     const member = text(b.member);
-    const problem = member === undefined ? undefined : iamMemberProblem(member);
+    // A public member is the IAM policy's to refuse (iam-policy.ts), in any spelling: not "malformed".
+    const problem = member === undefined || isPublicMember(member) ? undefined : iamMemberProblem(member);
     if (problem) f.add('iam.member', ['spec', 'iam', i, 'member'], `malformed member: ${problem}`, 'write the member as type:identity');
     const resource = text(b.resource);
     if (resource === undefined || resource === 'project') continue;
@@ -232,9 +230,6 @@ function checkIam(spec: Json, f: Findings): void {
       const list = kind === 'dataset' ? 'spec.datasets' : `spec.${kind}s`;
       f.add('iam.undeclared', ['spec', 'iam', i, 'resource'], `${resource} is not declared in this manifest`,
         `declare ${kind} "${name}" in ${list}, ${TEXT.undeclaredFix}`);
-    }
-    if (member !== undefined && (PUBLIC_MEMBERS as readonly string[]).includes(member) && (kind === 'secret' || kind === 'bucket')) {
-      f.add('iam.public', ['spec', 'iam', i, 'member'], `${member} may not be granted on a ${kind}`, TEXT.publicFix[kind]);
     }
   }
   checkDuplicates(

@@ -1,0 +1,56 @@
+/**
+ * Tenancy: which namespace may drive which GCP project and environment names, and as which Google
+ * identity (the operator's own, or a tenant service account it impersonates). Pure.
+ */
+import type { Tenant } from './operator-config.js';
+
+export interface NamespaceInfo {
+  name: string;
+  labels?: Record<string, string>;
+}
+
+export type TenancyDecision =
+  | { allowed: true; /** The service account to act as; undefined: the operator's own identity. */ serviceAccount?: string }
+  | { allowed: false; reason: 'ProjectNotAllowed' | 'EnvironmentNotAllowed'; message: string };
+
+const globToRegExp = (glob: string) => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
+
+/** Whether `name` is one of `patterns` (exact names or globs with * and ?). */
+export const matchesName = (name: string, patterns: readonly string[]): boolean => patterns.some((p) => globToRegExp(p).test(name));
+
+function selects(t: Tenant, ns: NamespaceInfo): boolean {
+  if (t.namespaces) return t.namespaces.includes(ns.name);
+  const labels = ns.labels ?? {};
+  return Object.entries(t.namespaceSelector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+/**
+ * May an environment of namespace `ns` use `project` under the name `environment`? With no tenants
+ * configured, every namespace may, as the operator. The first tenant entry that allows it decides the identity.
+ */
+export function decideTenancy(tenants: readonly Tenant[] | undefined, ns: NamespaceInfo, project: string, environment: string): TenancyDecision {
+  if (!tenants) return { allowed: true };
+  const mine = tenants.filter((t) => selects(t, ns));
+  const withProject = mine.filter((t) => t.projects.includes(project));
+  if (withProject.length === 0) {
+    const may = [...new Set(mine.flatMap((t) => t.projects))];
+    return {
+      allowed: false, reason: 'ProjectNotAllowed',
+      message: mine.length === 0
+        ? `namespace ${ns.name} is not a tenant of this operator: no entry of its configuration's tenants selects it; ask its administrator to add one`
+        : `namespace ${ns.name} may not use project ${project} (it may use: ${may.join(', ')}); use one of those, or ask the operator's administrator to add ${project} to its tenant`,
+    };
+  }
+  const tenant = withProject.find((t) => !t.environments || matchesName(environment, t.environments));
+  if (!tenant) {
+    const names = [...new Set(withProject.flatMap((t) => t.environments ?? []))];
+    return {
+      allowed: false, reason: 'EnvironmentNotAllowed',
+      message: `namespace ${ns.name} may not declare environment "${environment}" in project ${project} (it may declare: ${names.join(', ')}); rename it, or ask the operator's administrator to allow it`,
+    };
+  }
+  return { allowed: true, ...(tenant.serviceAccount ? { serviceAccount: tenant.serviceAccount } : {}) };
+}
+
+/** Whether any tenant selects namespaces by label (then the controller must read namespaces' labels). */
+export const needsNamespaceLabels = (tenants: readonly Tenant[] | undefined): boolean => (tenants ?? []).some((t) => t.namespaceSelector !== undefined);
