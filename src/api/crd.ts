@@ -141,6 +141,12 @@ const secret = obj(
   },
 );
 
+const inventoryBinding = obj('One binding, as written in spec.iam.', {
+  resource: str('project, bucket/NAME, dataset/ID or secret/NAME.'),
+  role: str('The role.'),
+  member: str('The member.'),
+}, ['resource', 'role', 'member']);
+
 const iamBinding = obj(
   'An IAM binding the operator ensures. Additive: bindings it added are tracked; others are never removed unless ensure is absent.',
   {
@@ -371,11 +377,8 @@ const status = obj('What the operator last observed and did.', {
         kind: oneOf('Resource kind.', RESOURCE_KINDS),
         name: str('Its GCP name (bucket name, dataset id, Secret Manager id).'),
       }, ['kind', 'name'])),
-      bindings: list('IAM bindings granted.', obj('One binding, as written in spec.iam.', {
-        resource: str('project, bucket/NAME, dataset/ID or secret/NAME.'),
-        role: str('The role.'),
-        member: str('The member.'),
-      }, ['resource', 'role', 'member'])),
+      bindings: list('IAM bindings this operator granted (or adopted with spec.policy.adoptExisting): only these are ever revoked.', inventoryBinding),
+      preexisting: list('Declared IAM bindings that already existed when first reconciled (someone else granted them): never revoked; reported once when they leave the spec.', inventoryBinding),
     },
     ['resources', 'bindings'],
   ),

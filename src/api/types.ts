@@ -152,7 +152,10 @@ export interface ResourceStatus {
 /** What the controller created, adopted and granted: names only, never a value. */
 export interface Inventory {
   resources: { kind: ResourceKind; name: string }[];
+  /** Granted by this operator (or adopted with spec.policy.adoptExisting): the only bindings it ever revokes. */
   bindings: { resource: string; role: string; member: string }[];
+  /** Declared bindings that already existed (someone else's grants): never revoked, reported once when they leave the spec. */
+  preexisting?: { resource: string; role: string; member: string }[];
 }
 
 export interface JobMatchEnvironmentStatus {

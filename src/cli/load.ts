@@ -1,6 +1,6 @@
 /** Reads and validates the manifests named by -f, reporting every error to stderr. */
 import { formatFieldError, type FieldError } from '../api/field-error.js';
-import { loadManifests, type LoadedEnvironment } from '../api/manifests.js';
+import { loadManifests, type LoadedEnvironment, type LoadOptions } from '../api/manifests.js';
 import { noManifestsError } from '../api/yaml-documents.js';
 import type { CliIo } from './io.js';
 import { readSources } from './read-sources.js';
@@ -12,9 +12,9 @@ export function reportErrors(io: CliIo, errors: FieldError[]): void {
 }
 
 /** The environments of every -f source, or undefined after reporting why not. */
-export async function loadOrReport(io: CliIo, files: string[]): Promise<LoadedEnvironment[] | undefined> {
+export async function loadOrReport(io: CliIo, files: string[], options: LoadOptions = {}): Promise<LoadedEnvironment[] | undefined> {
   const read = await readSources(files, io.stdin);
-  const loaded = loadManifests(read.sources);
+  const loaded = loadManifests(read.sources, options);
   const errors = [...read.errors, ...loaded.errors];
   // Each source already reports its own emptiness; this guards the sum (API.md: no manifest at all is an error).
   if (errors.length === 0 && loaded.environments.length === 0) errors.push(noManifestsError(files.join(', '), 'no JobMatchEnvironment'));

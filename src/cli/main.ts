@@ -17,6 +17,7 @@ function packageVersion(): string {
 }
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
+const POLICY_HELP = "the operator's configuration file (kind OperatorConfig): its iamPolicy decides which IAM a manifest may ask for; default: the safe built-in policy";
 
 const isTty = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
 
@@ -40,7 +41,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('validate')
     .description('Check manifests against the CRD schema and the semantic rules; exit 0 valid, 1 invalid.')
     .requiredOption('-f, --filename <files...>', FILES_HELP)
-    .action(async (opts: { filename: string[] }) => setExit(await validateCommand(io, opts.filename)));
+    .option('--policy <file>', POLICY_HELP)
+    .action(async (opts: { filename: string[]; policy?: string }) => setExit(await validateCommand(io, opts.filename, opts.policy)));
 
   program
     .command('render-env')
@@ -74,6 +76,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     }
     command
       .option('-o, --output <format>', 'text or json', 'text')
+      .option('--policy <file>', POLICY_HELP)
       .option('--gcp-endpoint <url>', endpointHelp)
       .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')
       .option('--log-file <file>', 'append the JSON action log to this file instead of stderr')
@@ -93,6 +96,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('run')
     .description('The long-running reconciler: watches JobMatchEnvironments in a cluster (or a directory with --manifests) and keeps GCP as declared.')
     .option('--manifests <dir>', 'watch this directory of manifests instead of a cluster')
+    .option('--config <file>', 'the operator\'s configuration (kind OperatorConfig): its IAM policy and tenants (namespace → projects, environment names, service account); default: the safe built-in policy, no tenants')
     .option('--state <file>', 'with --manifests: keep statuses and inventories in this file across restarts')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster config, else KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context')

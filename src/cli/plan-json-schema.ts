@@ -64,7 +64,7 @@ export const PLAN_JSON_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'ready', 'summary', 'actions', 'observeErrors', 'manifest'],
+        required: ['environment', 'namespace', 'name', 'project', 'dryRun', 'reportOnly', 'suspended', 'inSync', 'ready', 'summary', 'actions', 'observeErrors', 'manifest', 'manifestDigest'],
         additionalProperties: false,
         properties: {
           environment: { type: 'string' },
@@ -82,6 +82,8 @@ export const PLAN_JSON_SCHEMA = {
           observeErrors: { type: 'object', additionalProperties: { type: 'string' } },
           /** The manifest planned (defaults filled in): apply --plan applies against it. */
           manifest: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'] },
+          /** sha256 of the manifest's canonical JSON: apply --plan refuses a plan whose manifest does not match it. */
+          manifestDigest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
           after: { type: 'object', required: ['inSync', 'ready', 'summary'], additionalProperties: false, properties: { inSync: { type: 'boolean' }, ready: { type: 'boolean' }, summary } },
         },
       },

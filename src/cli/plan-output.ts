@@ -2,6 +2,8 @@
 import type { ReconcileReport } from '../engine/reconcile.js';
 import { hasChanges, isInSync, isReady, type Action, type Plan } from '../plan/types.js';
 
+import { digestOf } from '../api/canonical-json.js';
+
 export const PLAN_JSON_KIND = 'JobMatchPlan';
 
 export interface TextStyle {
@@ -134,7 +136,7 @@ export function renderJson(reports: ReconcileReport[], deadline?: { timeoutSecon
     return {
       environment: r.environment, namespace: r.namespace, name: r.name, project: r.project, dryRun: r.dryRun,
       reportOnly: r.plan.reportOnly, suspended: r.plan.suspended, inSync: isInSync(r.plan), ready: isReady(final) && !r.cancelled,
-      summary: r.plan.summary, actions: r.plan.actions.map((a) => actionJson(a, r)), observeErrors: r.observeErrors, manifest: r.manifest,
+      summary: r.plan.summary, actions: r.plan.actions.map((a) => actionJson(a, r)), observeErrors: r.observeErrors, manifest: r.manifest, manifestDigest: digestOf(r.manifest),
       ...(r.cancelled ? { cancelled: true } : {}),
       ...(r.after ? { after: { inSync: isInSync(r.after), ready: isReady(r.after), summary: r.after.summary } } : {}),
     };

@@ -16,6 +16,8 @@ import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 import { renderApplyText, renderJson, renderPlanText, renderRunError } from './plan-output.js';
 import { readSavedPlan } from './saved-plan.js';
+import { readOperatorConfig } from './operator-config-file.js';
+import { DEFAULT_OPERATOR_CONFIG } from '../api/operator-config.js';
 
 export interface ReconcileCommandOptions {
   filename?: string[];
@@ -27,6 +29,8 @@ export interface ReconcileCommandOptions {
   timeout?: string;
   /** Tests shorten the retry policy. */
   retry?: Partial<RetryPolicy>;
+  /** An OperatorConfig file: its iamPolicy decides which IAM the manifests may ask for (and, with --cluster, its tenants). */
+  policy?: string;
   /** apply only: a saved plan (the output of plan -o json) to execute exactly, instead of -f manifests. */
   plan?: string;
   /** apply only: force one more rollout of the same config to every VM. */
@@ -96,16 +100,19 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (options.name !== undefined && !options.cluster) return fail(`unexpected argument "${options.name}": a NAME goes with plan --cluster`);
   if (options.cluster && (mode !== 'plan' || (options.filename ?? []).length > 0)) return fail('--cluster is a plan option, instead of -f: plan --cluster [-n NS] [NAME]');
   if (!options.cluster && options.plan === undefined && (options.filename ?? []).length === 0) return fail('pass -f FILE (manifests), or plan --cluster, or apply --plan FILE (a saved plan)');
-  const saved = options.plan !== undefined ? await readSavedPlan(options.plan) : undefined;
+  const config = options.policy !== undefined ? await readOperatorConfig(options.policy, '--policy') : DEFAULT_OPERATOR_CONFIG;
+  if ('error' in config) return fail(config.error);
+  const load = { iamPolicy: config.iamPolicy };
+  const saved = options.plan !== undefined ? await readSavedPlan(options.plan, load) : undefined;
   if (typeof saved === 'string') return fail(saved);
   let environments: LoadedEnvironment[] | undefined;
   if (options.cluster) {
-    const fromCluster = await (await import('./cluster-environments.js')).environmentsFromCluster(options).catch((e: unknown) => (e as Error));
+    const fromCluster = await (await import('./cluster-environments.js')).environmentsFromCluster(options, config).catch((e: unknown) => (e as Error));
     if (fromCluster instanceof Error) return fail(`cannot read JobMatchEnvironments from the cluster: ${fromCluster.message}`);
     for (const e of fromCluster.errors) io.stderr(`error: ${e}\n`);
     environments = fromCluster.errors.length > 0 && fromCluster.environments.length === 0 ? undefined : fromCluster.environments;
     if (fromCluster.environments.length === 0 && fromCluster.errors.length === 0) return fail('no JobMatchEnvironment found in the cluster');
-  } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? []);
+  } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? [], load);
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };
@@ -136,7 +143,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const policyWriter = new PolicyWriter();
   let crashed = false;
   const settled = await Promise.all(environments.map((env, i) =>
-    reconcileEnvironment(env, mode, { caller, clientsFor, logger, signal, contested, execute: { policyWriter }, ...(saved ? { savedPlan: saved[i]!.plan } : {}) }).catch((e: unknown) => {
+    reconcileEnvironment(env, mode, { caller, clientsFor, logger, signal, contested, iamPolicy: config.iamPolicy, execute: { policyWriter }, ...(saved ? { savedPlan: saved[i]!.plan } : {}) }).catch((e: unknown) => {
       // One environment failing unexpectedly must not hide the others' reports.
       crashed = true;
       io.stderr(`error: environment ${env.spec.environment} (${env.source.file}): ${(e as Error).message}\n`);

@@ -4,7 +4,8 @@
  * and refuses any whose precondition no longer holds (GCP moved since the plan was made).
  */
 import { readFile } from 'node:fs/promises';
-import { loadManifests, type LoadedEnvironment } from '../api/manifests.js';
+import { digestOf } from '../api/canonical-json.js';
+import { loadManifests, type LoadedEnvironment, type LoadOptions } from '../api/manifests.js';
 import { summarize } from '../plan/diff.js';
 import type { Action, Plan } from '../plan/types.js';
 import { PLAN_JSON_KIND } from './plan-output.js';
@@ -16,11 +17,11 @@ export interface SavedEnvironment {
 
 interface SavedJson {
   kind?: unknown;
-  environments?: { manifest?: unknown; environment?: string; project?: string; reportOnly?: boolean; suspended?: boolean; actions?: (Action & { id?: string })[] }[];
+  environments?: { manifest?: unknown; manifestDigest?: unknown; environment?: string; project?: string; reportOnly?: boolean; suspended?: boolean; actions?: (Action & { id?: string })[] }[];
 }
 
 /** The environments and plans of a saved plan file, or a message saying what is wrong with it. */
-export async function readSavedPlan(path: string): Promise<SavedEnvironment[] | string> {
+export async function readSavedPlan(path: string, options: LoadOptions = {}): Promise<SavedEnvironment[] | string> {
   let saved: SavedJson;
   try {
     saved = JSON.parse(await readFile(path, 'utf8')) as SavedJson;
@@ -33,8 +34,14 @@ export async function readSavedPlan(path: string): Promise<SavedEnvironment[] | 
     if (!e.manifest || !Array.isArray(e.actions) || e.actions.some((a) => !a.id || !Array.isArray(a.steps))) {
       return `--plan ${path}: environments[${i}] has no manifest or steps: it was not written by plan -o json of this version; plan again`;
     }
-    const loaded = loadManifests([{ file: `${path}#environments[${i}].manifest`, text: JSON.stringify(e.manifest) }]);
-    if (loaded.errors.length > 0 || loaded.environments.length !== 1) return `--plan ${path}: environments[${i}].manifest is not a valid manifest any more: ${loaded.errors[0]?.message ?? 'no environment'}`;
+    if (e.manifestDigest !== digestOf(e.manifest)) {
+      return `--plan ${path}: environments[${i}].manifest does not match its manifestDigest: the file was edited after plan -o json wrote it; nothing was changed: plan again`;
+    }
+    const loaded = loadManifests([{ file: `${path}#environments[${i}].manifest`, text: JSON.stringify(e.manifest) }], options);
+    if (loaded.errors.length > 0 || loaded.environments.length !== 1) {
+      const first = loaded.errors[0];
+      return `--plan ${path}: environments[${i}].manifest is not a valid manifest${first ? `: ${first.path ? `${first.path}: ` : ''}${first.message} — fix: ${first.fix}` : ''}; nothing was changed`;
+    }
     const actions = e.actions.map(({ outcome: _o, error: _e, ...a }: Action & { outcome?: unknown; error?: unknown }) => a as Action);
     out.push({
       env: loaded.environments[0]!,

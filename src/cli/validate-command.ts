@@ -1,9 +1,15 @@
-/** `validate -f FILE...`: schema and semantic checks, nothing else. */
+/** `validate -f FILE... [--policy FILE]`: schema and semantic checks and the operator's IAM policy, nothing else. */
 import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
+import { readOperatorConfig } from './operator-config-file.js';
 
-export async function validateCommand(io: CliIo, files: string[]): Promise<number> {
-  const environments = await loadOrReport(io, files);
+export async function validateCommand(io: CliIo, files: string[], policyFile?: string): Promise<number> {
+  const config = policyFile !== undefined ? await readOperatorConfig(policyFile, '--policy') : undefined;
+  if (config && 'error' in config) {
+    io.stderr(`error: ${config.error}\n`);
+    return EXIT_ERROR;
+  }
+  const environments = await loadOrReport(io, files, config ? { iamPolicy: config.iamPolicy } : {});
   if (!environments) return EXIT_ERROR;
   for (const env of environments) {
     io.stdout(`${env.source.file}: ${env.namespace}/${env.manifest.metadata.name} (environment ${env.spec.environment}) is valid\n`);

@@ -1,5 +1,6 @@
 /** A JobMatchEnvironment as a source holds it (the API server, or a watched directory), and how the controller reads it. */
-import { loadManifests, type LoadedEnvironment } from '../api/manifests.js';
+import { isPolicyError } from '../api/iam-policy.js';
+import { loadManifests, type LoadedEnvironment, type LoadOptions } from '../api/manifests.js';
 import { formatFieldError } from '../api/field-error.js';
 import type { JobMatchEnvironment, ObjectMeta } from '../api/types.js';
 import type { EnvironmentStatus } from './inventory.js';
@@ -17,15 +18,18 @@ export interface EnvironmentObject {
 export const objectKey = (o: { manifest: { metadata: { namespace?: string; name: string } } }) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`;
 
 /** Validates and defaults one object exactly as the CLI does a file; the API server's own metadata and the status are not the user's. */
-export function loadObject(o: EnvironmentObject): { env: LoadedEnvironment } | { errors: string[] } {
+export function loadObject(o: EnvironmentObject, options: LoadOptions = {}): { env: LoadedEnvironment } | { errors: string[]; policyViolation: boolean } {
   const { name, namespace, labels, annotations } = o.manifest.metadata;
   const manifest = {
     apiVersion: o.manifest.apiVersion, kind: o.manifest.kind,
     metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
     spec: o.manifest.spec,
   };
-  const loaded = loadManifests([{ file: objectKey(o), text: JSON.stringify(manifest) }]);
-  if (loaded.errors.length > 0) return { errors: loaded.errors.map(({ source: _, ...e }) => formatFieldError(e)) };
+  const loaded = loadManifests([{ file: objectKey(o), text: JSON.stringify(manifest) }], options);
+  if (loaded.errors.length > 0) {
+    // Only the IAM policy refused it: the spec is well formed, but asks for what the operator may not grant (Stalled, PolicyViolation).
+    return { errors: loaded.errors.map(({ source: _, ...e }) => formatFieldError(e)), policyViolation: loaded.errors.every(isPolicyError) };
+  }
   return { env: loaded.environments[0]! };
 }
 

@@ -33,10 +33,18 @@ export function withRevocations(spec: ResolvedSpec, inventory: Inventory | undef
 const ok = (a: Action, report: ReconcileReport): boolean => report.results?.[a.id]?.outcome === 'ok'
   || (a.steps.length === 0 && a.dependsOn !== undefined && report.results?.[a.dependsOn]?.outcome === 'ok');
 
-/** The inventory after a reconcile: what is now ours and granted, minus what was deleted or revoked. */
+/**
+ * The inventory after a reconcile: what is now ours and granted, minus what was deleted or revoked. A
+ * declared binding is recorded as granted only when this operator's write added it (or, with
+ * spec.policy.adoptExisting, it is adopted); one that already existed is someone else's: kept apart in
+ * `preexisting`, so dropping it from the spec never revokes it.
+ */
 export function nextInventory(previous: Inventory | undefined, report: ReconcileReport, spec: ResolvedSpec): Inventory {
   const resources = new Map((previous?.resources ?? []).map((r) => [`${r.kind}/${r.name}`, r]));
   const bindings = new Map((previous?.bindings ?? []).map((b) => [bindingKey(b), b]));
+  const declared = new Set(spec.iam.filter((b) => b.ensure === 'present').map(bindingKey));
+  // Someone else's grants stay known while declared: once dropped they are reported (see droppedPreexisting) and forgotten.
+  const preexisting = new Map((previous?.preexisting ?? []).filter((b) => declared.has(bindingKey(b))).map((b) => [bindingKey(b), b]));
   const entries = new Map(spec.iam.map((b) => [`IAMBinding/${b.resource} ${b.role} ${b.member}`, b]));
   for (const a of report.plan.actions) {
     const executed = ok(a, report);
@@ -44,7 +52,14 @@ export function nextInventory(previous: Inventory | undefined, report: Reconcile
       const entry = entries.get(a.id);
       if (!entry) continue;
       const key = bindingKey(entry);
-      if (entry.ensure === 'present' && (a.verb === 'none' || executed)) bindings.set(key, { resource: entry.resource, role: entry.role, member: entry.member });
+      const binding = { resource: entry.resource, role: entry.role, member: entry.member };
+      if (entry.ensure === 'present' && executed && a.verb === 'create') {
+        bindings.set(key, binding);
+        preexisting.delete(key);
+      } else if (entry.ensure === 'present' && a.verb === 'none' && !bindings.has(key)) {
+        if (spec.policy.adoptExisting) bindings.set(key, binding);
+        else preexisting.set(key, binding);
+      }
       if (entry.ensure === 'absent' && (a.verb === 'none' || executed)) bindings.delete(key);
       continue;
     }
@@ -54,5 +69,11 @@ export function nextInventory(previous: Inventory | undefined, report: Reconcile
     }
   }
   const sort = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v);
-  return { resources: sort(resources), bindings: sort(bindings) };
+  return { resources: sort(resources), bindings: sort(bindings), ...(preexisting.size > 0 ? { preexisting: sort(preexisting) } : {}) };
+}
+
+/** Someone else's bindings the spec no longer declares: left in place, and said once. */
+export function droppedPreexisting(spec: ResolvedSpec, inventory: Inventory | undefined): InventoryBinding[] {
+  const declared = new Set(spec.iam.filter((b) => b.ensure === 'present').map(bindingKey));
+  return (inventory?.preexisting ?? []).filter((b) => !declared.has(bindingKey(b)));
 }

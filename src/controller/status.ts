@@ -3,6 +3,7 @@
  * condition's status changes, and lastReconcileTime is written only along with another change, so an
  * in-sync resync computes exactly the status already stored and writes nothing.
  */
+import { canonical } from '../api/canonical-json.js';
 import type { ResolvedSpec } from '../api/defaults.js';
 import { configHash, resourceExports } from '../api/env-file.js';
 import type { Condition, ConditionStatus, ConditionType, ResourceState, ResourceStatus } from '../api/types.js';
@@ -179,12 +180,6 @@ export function changedFields(previous: JobMatchEnvironmentStatus | undefined, n
     .filter((k) => JSON.stringify(canonical(before[k])) !== JSON.stringify(canonical(after[k]))).sort();
 }
 
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
-  return value;
-}
 
 export const withReconcileTime = (status: JobMatchEnvironmentStatus, now: string): JobMatchEnvironmentStatus => ({ ...status, lastReconcileTime: now });
 

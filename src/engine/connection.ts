@@ -5,6 +5,7 @@ import type { SecretValue } from '../api/secret-value.js';
 import type { GcpClients } from '../gcp/clients.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
 import { ProjectClient } from '../gcp/project-policy.js';
+import { DEFAULT_IAM_POLICY, policyRefusal, type IamPolicy, type PolicyKind } from '../api/iam-policy.js';
 import type { PolicyObservation } from '../plan/observed.js';
 import type { BindingRef, KindStep, PolicyTarget } from '../plan/types.js';
 
@@ -21,6 +22,8 @@ export interface Connection {
 
 export interface ConnectOptions {
   signal?: AbortSignal;
+  /** Checked again right before every IAM write; the safe defaults when absent. */
+  iamPolicy?: IamPolicy;
   generateSecret?: (length: number) => SecretValue;
   rolloutPolling?: RolloutPolling;
 }
@@ -34,6 +37,17 @@ export function connect(kinds: readonly Kind[], clients: GcpClients, projectId: 
     if (!c) throw new Error(`no client for kind ${kind}`);
     return c;
   };
+  const policy = options.iamPolicy ?? DEFAULT_IAM_POLICY;
+  /** Defence in depth: whatever planned it (a saved plan, a bug), a write the IAM policy refuses is never sent. */
+  const checkPolicy = (kind: PolicyKind, add: readonly BindingRef[], remove: readonly BindingRef[]) => {
+    for (const [bindings, ensure] of [[add, 'present'], [remove, 'absent']] as const) {
+      for (const b of bindings) {
+        const refusal = policyRefusal({ ...b, ensure }, kind, policy);
+        if (refusal) throw new IamPolicyRefusal(`refused by the operator's IAM policy (${refusal.code}): ${refusal.message}; nothing was written`);
+      }
+    }
+  };
+  const policyKind = (target: PolicyTarget) => (target.kind === 'Project' ? 'project' : kinds.find((k) => k.kind === target.kind)?.iamPrefix) as PolicyKind;
   return {
     kinds, project, client,
     projectNumber: () => {
@@ -41,8 +55,18 @@ export function connect(kinds: readonly Kind[], clients: GcpClients, projectId: 
       cached.catch(() => (clients.projectNumber = undefined));
       return cached;
     },
-    execute: (step) => client(step.kind).execute(step),
+    execute: async (step) => {
+      const kind = kinds.find((k) => k.kind === step.kind);
+      if (kind?.grantsOf) checkPolicy(kind.iamPrefix as PolicyKind, kind.grantsOf(step), []);
+      await client(step.kind).execute(step);
+    },
     readPolicy: (target) => (target.kind === 'Project' ? project.readPolicy() : client(target.kind).readPolicy(target.name)),
-    commitPolicy: (target, base, add, remove) => (target.kind === 'Project' ? project.commitPolicy(base, add, remove) : client(target.kind).commitPolicy(target.name, base, add, remove)),
+    commitPolicy: async (target, base, add, remove) => {
+      checkPolicy(policyKind(target), add, remove);
+      await (target.kind === 'Project' ? project.commitPolicy(base, add, remove) : client(target.kind).commitPolicy(target.name, base, add, remove));
+    },
   };
 }
+
+/** An IAM write the operator's policy refuses: never sent. */
+export class IamPolicyRefusal extends Error {}

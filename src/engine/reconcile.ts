@@ -11,7 +11,9 @@ import type { Kind } from '../kinds/kind.js';
 import { KINDS } from '../kinds/registry.js';
 import type { GcpClients } from '../gcp/clients.js';
 import type { GcpCaller } from '../gcp/gcp-caller.js';
+import type { IamPolicy } from '../api/iam-policy.js';
 import { diff, planResource } from '../plan/diff.js';
+import { bindSavedPlan } from '../plan/saved-plan-binding.js';
 import { emptyObservation, type ObservedEnvironment } from '../plan/observed.js';
 import type { Action, Plan } from '../plan/types.js';
 import type { ActionLogger } from './action-log.js';
@@ -21,7 +23,12 @@ import { observeEnvironment, observeResource } from './observe.js';
 
 export interface ReconcileContext {
   caller: GcpCaller;
-  clientsFor: (project: string) => GcpClients;
+  /** The clients of a project, acting as `identity` (a tenant's service account) or, when undefined, as the operator itself. */
+  clientsFor: (project: string, identity?: string) => GcpClients;
+  /** The tenant service account this environment's calls are made as (tenancy); undefined: the operator's own identity. */
+  identity?: string;
+  /** The operator's IAM policy, checked again by the executor before every IAM write; the safe defaults when absent. */
+  iamPolicy?: IamPolicy;
   logger: ActionLogger;
   now?: () => Date;
   execute?: ExecuteOptions;
@@ -37,7 +44,7 @@ export interface ReconcileContext {
   kinds?: readonly Kind[];
   /** How often a rollout reads the VM agent's report (tests make it quick). */
   rolloutPolling?: RolloutPolling;
-  /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses what moved since. */
+  /** apply only: execute this saved plan (reviewed earlier) instead of a fresh one; refuses every step the manifest does not give against GCP now. */
   savedPlan?: Plan;
 }
 
@@ -108,8 +115,8 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
   const log = ctx.logger.child({ environment: env.spec.environment, object: `${env.namespace}/${env.manifest.metadata.name}`, dryRun });
   // Every call in flight listens to the run's signal: hundreds at once is expected, not a leak.
   if (ctx.signal) setMaxListeners(0, ctx.signal);
-  const conn = connect(ctx.kinds ?? KINDS, ctx.clientsFor(env.spec.gcp.projectId), env.spec.gcp.projectId, ctx.caller, {
-    ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.generateSecret ? { generateSecret: ctx.generateSecret } : {}),
+  const conn = connect(ctx.kinds ?? KINDS, ctx.clientsFor(env.spec.gcp.projectId, ctx.identity), env.spec.gcp.projectId, ctx.caller, {
+    ...(ctx.iamPolicy ? { iamPolicy: ctx.iamPolicy } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.generateSecret ? { generateSecret: ctx.generateSecret } : {}),
     ...(ctx.rolloutPolling ? { rolloutPolling: ctx.rolloutPolling } : {}),
   });
   const observation = await observeAndPlan(env, conn, now(), log, ctx);
@@ -129,7 +136,9 @@ export async function reconcileEnvironment(env: LoadedEnvironment, mode: 'plan' 
     };
     // A saved plan is applied exactly: a precondition that fails is refused, never re-planned.
     const executor = new PlanExecutor(conn, ctx.savedPlan ? undefined : replan, { ...ctx.execute, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    const results = await executor.execute(plan);
+    const bound = ctx.savedPlan ? bindSavedPlan(ctx.savedPlan, observation.plan) : undefined;
+    const results = await executor.execute(bound ? { ...bound.plan, reportOnly: observation.plan.reportOnly, suspended: observation.plan.suspended } : plan);
+    for (const [id, why] of bound?.refused ?? []) results.set(id, { outcome: 'conflict', error: why, durationMs: 0 });
     report.results = Object.fromEntries(results);
     for (const a of plan.actions) logAction(log, a, results.get(a.id), false);
     const wrote = [...results.values()].some((r) => r.outcome !== 'skipped');

@@ -60,4 +60,6 @@ export interface KindPlanner<D extends DesiredResource = DesiredResource, O exte
   releaseStep(r: LabelledResource): KindStep;
   /** The IAM policy inside an observation (embeddedPolicy kinds). */
   policyOf?(o: O): PolicyObservation;
+  /** The bindings a step of this kind writes into the resource itself (embeddedPolicy kinds): the IAM policy checks them too. */
+  grantsOf?(step: KindStep): BindingRef[];
 }

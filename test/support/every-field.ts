@@ -24,7 +24,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
       defaultTableExpirationDays: 7, labels: { layer: 'gold' }, deletionPolicy: 'Retain',
     }],
     secrets: [{ name: 'POSTGRES_PASSWORD', source: 'generate', generate: { length: 40 }, rotationDays: 30, deletionPolicy: 'Delete' }],
-    iam: [{ member: 'user:ops@example.com', role: 'roles/viewer', resource: 'project', ensure: 'absent' }],
+    iam: [{ member: 'user:ops@example.com', role: 'roles/logging.logWriter', resource: 'project', ensure: 'absent' }],
     vm: { name: 'jobmatch-full-vm', zone: 'europe-west1-b' },
     app: {
       config: { POSTGRES_HOST: 'db', SESSION_COOKIE_NAME: 'jm_session' },
@@ -35,7 +35,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
     policy: { drift: 'Report', suspend: true, resyncSeconds: 300, adoptExisting: true },
   },
   status: {
-    inventory: { resources: [{ kind: 'Bucket', name: 'jobmatch-staging-bronze-job-match-v0' }], bindings: [{ resource: 'project', role: 'roles/bigquery.jobUser', member: 'serviceAccount:vm@job-match-v0.iam.gserviceaccount.com' }] },
+    inventory: { resources: [{ kind: 'Bucket', name: 'jobmatch-staging-bronze-job-match-v0' }], bindings: [{ resource: 'project', role: 'roles/bigquery.jobUser', member: 'serviceAccount:vm@job-match-v0.iam.gserviceaccount.com' }], preexisting: [{ resource: 'project', role: 'roles/logging.logWriter', member: 'user:ops@example.com' }] },
     observedGeneration: 3,
     conditions: [{ type: 'Ready', status: 'True', reason: 'Reconciled', message: 'ok', lastTransitionTime: '2026-11-25T10:00:00Z', observedGeneration: 3 }],
     resources: [{ kind: 'Bucket', name: 'jobmatch-full-bronze', state: 'InSync', message: '' }],

@@ -36,6 +36,15 @@ export function fromAccessEntry(entry: Record<string, unknown>): AccessEntry | u
   return undefined;
 }
 
+/** Every grant a dataset step would write: a create's access list, or a patch that sets one. */
+export function accessGrants(step: { body?: Record<string, unknown>; patch?: Record<string, unknown> }): AccessEntry[] {
+  const access = step.body?.access ?? step.patch?.access;
+  return Array.isArray(access) ? access.flatMap((e) => {
+    const b = typeof e === 'object' && e !== null ? fromAccessEntry(e as Record<string, unknown>) : undefined;
+    return b ? [b] : [];
+  }) : [];
+}
+
 export const sameBinding = (a: AccessEntry, b: AccessEntry) => a.role === b.role && a.member === b.member;
 
 /** The access list as IAM bindings, one member each (entries that are not grants are left out). */
