@@ -9,7 +9,10 @@ import { randomBytes } from 'node:crypto';
 import type { Route, SandboxRequest, SandboxResponse } from './router.js';
 import { isObject, type Binding, type Json, type ProjectState, type Store } from './store.js';
 
-/** The header a test sets to say who makes a request; without it the write is "someone else"'s. */
+/**
+ * The header a test sets to say who makes a request; without it the write is that of the service account whose
+ * minted token the request carries (principals.ts), and without such a token "someone else"'s.
+ */
 export const PRINCIPAL_HEADER = 'x-sandbox-principal';
 export const SOMEONE_ELSE = 'someone-else@example.com';
 export const ACTIVITY_LOG = 'cloudaudit.googleapis.com%2Factivity';
@@ -179,6 +182,38 @@ function describeSink(method: string, permission: string): Describe {
   };
 }
 
+/** IAM service accounts: created (named by its project, as IAM logs it), deleted, their IAM policy set. */
+function describeServiceAccount(method: string, permission: string, iam = false): Describe {
+  return (req, store) => {
+    const creating = method === 'CreateServiceAccount';
+    let project: ProjectState;
+    let email: string;
+    let id = '';
+    if (creating) {
+      const accountId = body(req).accountId;
+      if (req.params[0] === '-' || typeof accountId !== 'string') return undefined;
+      project = store.project(req.params[0]!);
+      email = `${accountId}@${project.projectId}.iam.gserviceaccount.com`;
+    } else {
+      const found = store.serviceAccount(req.params[1]!);
+      if (!found) return undefined;
+      project = found.project;
+      email = String(found.account.resource.email);
+      id = String(found.account.resource.uniqueId);
+    }
+    const account = () => store.serviceAccount(email)?.account;
+    return {
+      project, serviceName: 'iam.googleapis.com', methodName: `google.iam.admin.v1.${method}`, permission,
+      resourceName: creating ? `projects/${project.projectId}` : `projects/-/serviceAccounts/${id}`,
+      resource: { type: 'service_account', labels: { project_id: project.projectId, email_id: email, unique_id: id } },
+      ...(iam ? { policyBefore: structuredClone(account()?.policy.bindings ?? []), policyAfter: () => account()?.policy.bindings } : {}),
+      ...(creating ? { complete: (d: WriteDescription, r: SandboxResponse) => {
+        if (typeof responseBody(r).uniqueId === 'string') d.resource.labels.unique_id = responseBody(r).uniqueId as string;
+      } } : {}),
+    };
+  };
+}
+
 /** The audited writes, by the route's api and operation. */
 const DESCRIBE: Record<string, Describe> = {
   'storage/buckets.insert': insertBucket,
@@ -206,6 +241,9 @@ const DESCRIBE: Record<string, Describe> = {
   'logging/sinks.create': describeSink('CreateSink', 'logging.sinks.create'),
   'logging/sinks.update': describeSink('UpdateSink', 'logging.sinks.update'),
   'logging/sinks.delete': describeSink('DeleteSink', 'logging.sinks.delete'),
+  'iam/serviceAccounts.create': describeServiceAccount('CreateServiceAccount', 'iam.serviceAccounts.create'),
+  'iam/serviceAccounts.delete': describeServiceAccount('DeleteServiceAccount', 'iam.serviceAccounts.delete'),
+  'iam/serviceAccounts.setIamPolicy': describeServiceAccount('SetIAMPolicy', 'iam.serviceAccounts.setIamPolicy', true),
 };
 
 /** The operations that write an Admin Activity entry, as "api/operation". */
@@ -239,13 +277,16 @@ export interface PreparedAudit {
   finish(response: SandboxResponse): AuditLogEntry;
 }
 
-/** An audited write's entry in the making, or undefined for a read or a write Admin Activity does not log. */
-export function prepareAudit(route: Route, req: SandboxRequest, store: Store, callerIp: string): PreparedAudit | undefined {
+/**
+ * An audited write's entry in the making, or undefined for a read or a write Admin Activity does not log.
+ * callerEmail: the service account of the minted token the request carried, if any (the principal header wins).
+ */
+export function prepareAudit(route: Route, req: SandboxRequest, store: Store, callerIp: string, callerEmail?: string): PreparedAudit | undefined {
   if (route.kind !== 'write') return undefined;
   const describe = DESCRIBE[`${route.api}/${route.op}`];
   const description = describe?.(req, store);
   if (!description) return undefined;
-  const principalEmail = header(req, PRINCIPAL_HEADER) || SOMEONE_ELSE;
+  const principalEmail = header(req, PRINCIPAL_HEADER) || callerEmail || SOMEONE_ELSE;
   const userAgent = header(req, 'user-agent');
   return {
     finish: (response) => {

@@ -69,7 +69,7 @@ export const DEFAULT_FAULTS: FaultConfig = {
   latencyMs: 0, faultRate: 0, timeoutRate: 0, faultApis: [], faultStatuses: [429, 503], seed: 1, faultRules: [],
 };
 
-const API_NAMES: ApiName[] = ['storage', 'bigquery', 'secretmanager', 'resourcemanager', 'compute', 'metadata', 'logging'];
+const API_NAMES: ApiName[] = ['storage', 'bigquery', 'secretmanager', 'resourcemanager', 'compute', 'metadata', 'logging', 'iam', 'iamcredentials'];
 
 /** The reason Google's APIs give with each status, for an injected error that names none. */
 const REASONS: Record<number, string> = {

@@ -1,4 +1,7 @@
-/** Google's JSON error body: {"error":{"code","message","status","errors":[{"reason","domain","message"}]}}. */
+/**
+ * Google's JSON error body: {"error":{"code","message","status","errors":[{"reason","domain","message"}]}}, plus
+ * "details" (google.rpc.ErrorInfo and the like) where the API gives them.
+ */
 
 const STATUS_BY_CODE: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
@@ -15,23 +18,37 @@ const STATUS_BY_CODE: Record<number, string> = {
   504: 'DEADLINE_EXCEEDED',
 };
 
+export interface ApiErrorExtras {
+  /** error.details, as the gRPC-transcoded APIs give them (e.g. a google.rpc.ErrorInfo). */
+  details?: Record<string, unknown>[];
+  /** Headers of the answer (e.g. WWW-Authenticate on a 401). */
+  headers?: Record<string, string>;
+}
+
 export class ApiError extends Error {
+  readonly details: Record<string, unknown>[] | undefined;
+  readonly headers: Record<string, string> | undefined;
+
   constructor(
     readonly code: number,
     message: string,
     readonly reason: string,
     readonly status: string = STATUS_BY_CODE[code] ?? 'UNKNOWN',
+    extras: ApiErrorExtras = {},
   ) {
     super(message);
+    this.details = extras.details;
+    this.headers = extras.headers;
   }
 
-  toBody(): { error: { code: number; message: string; status: string; errors: { message: string; domain: string; reason: string }[] } } {
+  toBody(): { error: { code: number; message: string; status: string; errors: { message: string; domain: string; reason: string }[]; details?: Record<string, unknown>[] } } {
     return {
       error: {
         code: this.code,
         message: this.message,
         status: this.status,
         errors: [{ message: this.message, domain: 'global', reason: this.reason }],
+        ...(this.details ? { details: this.details } : {}),
       },
     };
   }

@@ -29,6 +29,12 @@ export interface LoggedRequest {
   query: string;
   api?: ApiName;
   op?: string;
+  /**
+   * Who made it, as an IAM member: "serviceAccount:EMAIL" for a token minted by generateAccessToken, else the operator
+   * (OPERATOR_PRINCIPAL in principals.ts: no Authorization, a JWT, any other token). Absent when a minted-looking
+   * token was refused 401 (unknown or expired).
+   */
+  principal?: string;
   /** The status the client got (for an `after` fault, the fault's). */
   status: number;
   durationMs: number;

@@ -1,6 +1,6 @@
 /** Route table: method + path pattern → operation, classified as a read or a write for the request counters. */
 
-export type ApiName = 'storage' | 'bigquery' | 'secretmanager' | 'resourcemanager' | 'compute' | 'metadata' | 'logging';
+export type ApiName = 'storage' | 'bigquery' | 'secretmanager' | 'resourcemanager' | 'compute' | 'metadata' | 'logging' | 'iam' | 'iamcredentials';
 
 export interface SandboxRequest {
   method: string;
@@ -16,6 +16,11 @@ export interface SandboxRequest {
   baseUrl: string;
   /** Aborted when the client goes away or the sandbox stops (long polls listen to it). */
   signal: AbortSignal;
+  /**
+   * Who makes the request, as an IAM member (principals.ts): "serviceAccount:EMAIL" of a minted token, else the
+   * operator (OPERATOR_PRINCIPAL), as for the seed's own calls.
+   */
+  principal: string;
 }
 
 export interface SandboxResponse {

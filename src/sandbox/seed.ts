@@ -1,8 +1,9 @@
 /**
- * --seed FILE: pre-created projects and resources, made through the same API handlers as any request
+ * --seed FILE: pre-created projects, resources and service accounts, made through the same API handlers as any request
  * (so a seed is validated exactly like a client's calls).
  */
 import type { ApiError } from './google-error.js';
+import { TOKEN_CREATOR_ROLE } from './iam-api.js';
 import type { SandboxResponse } from './router.js';
 import type { Json, Store } from './store.js';
 
@@ -13,6 +14,28 @@ export interface SeedVersion {
   createTime?: string;
 }
 
+/**
+ * A service account, made through the IAM API, with its own IAM policy. Top level it names its project; under
+ * a project it lives in that one. Its email is ACCOUNT_ID@PROJECT.iam.gserviceaccount.com.
+ *
+ *   serviceAccounts:
+ *     - project: job-match-v0
+ *       accountId: jm-tenant-a
+ *       tokenCreators: ['serviceAccount:jobmatch-operator@sandbox.iam.gserviceaccount.com']   # OPERATOR_PRINCIPAL
+ */
+export interface SeedServiceAccount {
+  /** Required at the top level; under a project, that project (and it must match if given). */
+  project?: string;
+  /** 6–30 characters: [a-z]([-a-z0-9]*[a-z0-9]). */
+  accountId: string;
+  displayName?: string;
+  description?: string;
+  /** IAM members given roles/iam.serviceAccountTokenCreator on this account: they may mint its access tokens. */
+  tokenCreators?: string[];
+  /** More bindings of the account's own IAM policy (besides tokenCreators). */
+  iamPolicy?: { bindings: Json[] };
+}
+
 export interface SeedProject {
   projectId: string;
   projectNumber?: string;
@@ -21,10 +44,14 @@ export interface SeedProject {
   datasets?: (Json & { datasetId: string; tables?: string[] })[];
   secrets?: { secretId: string; labels?: Record<string, string>; replication?: Json; versions?: SeedVersion[]; iamPolicy?: { bindings: Json[] } }[];
   instances?: { name: string; zone: string; metadata?: Record<string, string>; serviceAccount?: string; labels?: Record<string, string> }[];
+  /** Service accounts of this project (project may be left out). */
+  serviceAccounts?: SeedServiceAccount[];
 }
 
 export interface SeedDocument {
   projects?: SeedProject[];
+  /** Service accounts, each naming its project; made after the projects. */
+  serviceAccounts?: SeedServiceAccount[];
 }
 
 export type ApiCall = (method: string, path: string, request?: { query?: Record<string, string>; body?: unknown; raw?: Buffer }) => Promise<SandboxResponse>;
@@ -37,9 +64,27 @@ async function step(what: string, run: () => Promise<SandboxResponse>): Promise<
   }
 }
 
+async function seedServiceAccount(sa: SeedServiceAccount, projectId: string, call: ApiCall): Promise<void> {
+  if (typeof sa !== 'object' || sa === null || typeof sa.accountId !== 'string') throw new Error('seed: every service account needs an accountId');
+  if (sa.tokenCreators !== undefined && (!Array.isArray(sa.tokenCreators) || sa.tokenCreators.some((m) => typeof m !== 'string'))) {
+    throw new Error(`seed: service account ${sa.accountId}: tokenCreators must be a list of IAM members`);
+  }
+  const created = await step(`service account ${sa.accountId}`, () => call('POST', `/v1/projects/${projectId}/serviceAccounts`, {
+    body: { accountId: sa.accountId, serviceAccount: { displayName: sa.displayName, description: sa.description } },
+  }));
+  const bindings = [
+    ...(sa.tokenCreators?.length ? [{ role: TOKEN_CREATOR_ROLE, members: sa.tokenCreators }] : []),
+    ...(sa.iamPolicy?.bindings ?? []),
+  ];
+  if (bindings.length > 0) {
+    await step(`service account ${sa.accountId} IAM`, () => call('POST', `/v1/projects/${projectId}/serviceAccounts/${String(created.email)}:setIamPolicy`, { body: { policy: { bindings } } }));
+  }
+}
+
 export async function applySeed(store: Store, seed: SeedDocument, call: ApiCall): Promise<void> {
-  if (typeof seed !== 'object' || seed === null || (seed.projects !== undefined && !Array.isArray(seed.projects))) {
-    throw new Error('seed: expected {projects: [...]}');
+  if (typeof seed !== 'object' || seed === null || (seed.projects !== undefined && !Array.isArray(seed.projects))
+    || (seed.serviceAccounts !== undefined && !Array.isArray(seed.serviceAccounts))) {
+    throw new Error('seed: expected {projects: [...], serviceAccounts: [...]}');
   }
   for (const p of seed.projects ?? []) {
     if (typeof p.projectId !== 'string') throw new Error('seed: every project needs a projectId');
@@ -81,5 +126,14 @@ export async function applySeed(store: Store, seed: SeedDocument, call: ApiCall)
         },
       }));
     }
+    for (const sa of p.serviceAccounts ?? []) {
+      if (sa?.project !== undefined && sa.project !== id) throw new Error(`seed: service account ${sa.accountId} of project ${id} names project ${sa.project}`);
+      await seedServiceAccount(sa, id, call);
+    }
+  }
+  for (const sa of seed.serviceAccounts ?? []) {
+    if (typeof sa?.project !== 'string') throw new Error('seed: every top-level service account needs a project');
+    if (!store.data.projects[sa.project]) store.createProject(sa.project);
+    await seedServiceAccount(sa, sa.project, call);
   }
 }

@@ -9,9 +9,11 @@ import { computeRoutes } from './compute-api.js';
 import { controlRoutes, CONTROL_PREFIX } from './control-api.js';
 import { FaultInjector, type FaultConfig, type FaultDecision } from './faults.js';
 import { ApiError } from './google-error.js';
+import { iamRoutes } from './iam-api.js';
 import { LogRouter } from './log-router.js';
 import { loggingRoutes } from './logging-api.js';
 import { metadataBaseUrl, metadataRoutes } from './metadata-server.js';
+import { identifyCaller, OPERATOR_PRINCIPAL, unauthenticated, type Caller } from './principals.js';
 import { RequestStats } from './request-stats.js';
 import { resourceManagerRoutes } from './resource-manager-api.js';
 import { matchRoute, type Route, type SandboxRequest, type SandboxResponse } from './router.js';
@@ -80,8 +82,15 @@ function send(res: ServerResponse, r: SandboxResponse, metadata: boolean): void 
 
 function sendError(res: ServerResponse, e: ApiError, metadata: boolean): void {
   if (metadata) send(res, { status: e.code, text: e.message }, true);
-  else sendJson(res, e.code, e.toBody());
+  else sendJson(res, e.code, e.toBody(), e.headers);
 }
+
+/** The host name of each API, as Google's 401 names the service. */
+const SERVICE_HOSTS: Partial<Record<string, string>> = {
+  storage: 'storage.googleapis.com', bigquery: 'bigquery.googleapis.com', secretmanager: 'secretmanager.googleapis.com',
+  resourcemanager: 'cloudresourcemanager.googleapis.com', compute: 'compute.googleapis.com', logging: 'logging.googleapis.com',
+  iam: 'iam.googleapis.com', iamcredentials: 'iamcredentials.googleapis.com',
+};
 
 class BodyTooLarge extends Error {}
 
@@ -114,7 +123,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const stopping = new AbortController();
   const apiRoutes: Route[] = [
     ...storageRoutes(store), ...bigqueryRoutes(store), ...secretManagerRoutes(store),
-    ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store), ...loggingRoutes(store),
+    ...resourceManagerRoutes(store), ...computeRoutes(store), ...metadataRoutes(store), ...loggingRoutes(store), ...iamRoutes(store),
   ];
   const auditLog = new LogRouter(store, stats, {
     ...(options.pubsubEmulator ? { pubsubEmulator: options.pubsubEmulator } : {}),
@@ -130,7 +139,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!match || 'methodNotAllowed' in match) throw new Error(`no route ${method} ${path}`);
     const response = await match.route.handle({
       method, path, params: match.params, query: new URLSearchParams(request.query ?? {}), headers: {},
-      raw: request.raw ?? Buffer.alloc(0), body: request.body, baseUrl, signal: stopping.signal,
+      raw: request.raw ?? Buffer.alloc(0), body: request.body, baseUrl, signal: stopping.signal, principal: OPERATOR_PRINCIPAL,
     });
     if (match.route.kind === 'write') store.changed();
     return response;
@@ -144,9 +153,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     persistTimer = undefined;
     saveStateFile(options.statePath, store.data);
   };
-  store.events.on('write', () => {
+  const schedulePersist = () => {
     if (options.statePath && !persistTimer) persistTimer = setTimeout(persist, 25);
-  });
+  };
+  store.events.on('write', schedulePersist);
+  store.events.on('save', schedulePersist);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -157,6 +168,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const match = matchRoute(controlRequest ? control : apiRoutes, method, path);
     const route = match && 'route' in match ? match.route : undefined;
     const metadata = route?.api === 'metadata';
+    // Who calls, on the sandbox's clock as the request arrives (a control request has no caller).
+    const caller: Caller | undefined = controlRequest ? undefined : identifyCaller(store, req.headers.authorization);
     let status = 500;
     let fault: { phase: 'before' | 'after'; what: string; handledStatus?: number } | undefined;
     const finish = (r: SandboxResponse) => {
@@ -184,6 +197,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const target = { api: match.route.api, operation: match.route.op, path };
       if (!controlRequest) {
         stats.count(match.route);
+        // An invalid minted token is refused as Google does, before anything else (the metadata server reads no token).
+        if (caller && 'refused' in caller && !metadata) throw unauthenticated(caller.refused, SERVICE_HOSTS[match.route.api] ?? 'googleapis.com');
         const decision = faults.before(target);
         const { latencyMs } = faults;
         if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
@@ -196,10 +211,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const body = match.route.json ? parseJsonBody(raw) : undefined;
       const request: SandboxRequest = {
         method, path, params: match.params, query: url.searchParams, headers: req.headers, raw, body, baseUrl, signal,
+        principal: caller && 'principal' in caller ? caller.principal : OPERATOR_PRINCIPAL,
       };
       // Described before the handler runs: a delete's entry still knows what it deleted.
       const audit: PreparedAudit | undefined = controlRequest ? undefined
-        : prepareAudit(match.route, request, store, (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''));
+        : prepareAudit(match.route, request, store, (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+          caller && 'email' in caller ? caller.email : undefined);
       const response = await match.route.handle(request);
       if (match.route.kind === 'write' && response.status < 300 && !controlRequest) store.changed();
       // The entry is written even when an injected fault then loses the answer: the write happened.
@@ -229,6 +246,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         stats.record({
           time: new Date().toISOString(), method, path: url.pathname, query: url.search, status, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
           ...(route ? { api: route.api, op: route.op } : {}),
+          ...(caller && 'principal' in caller ? { principal: caller.principal } : {}),
           ...(fault ? { fault: fault.what, faultPhase: fault.phase, ...(fault.handledStatus !== undefined ? { handledStatus: fault.handledStatus } : {}) } : {}),
         });
       }

@@ -1,4 +1,4 @@
-/** The sandbox's state: every emulated resource, as the JSON the APIs return, plus what they hide. */
+/** The sandbox's state: every emulated resource, as the JSON the APIs return, plus what they hide (and the access tokens minted). */
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -48,6 +48,22 @@ export interface InstanceState {
   guestAttributes: Record<string, string>;
 }
 
+export interface ServiceAccountState {
+  /** The IAM API's ServiceAccount resource. */
+  resource: Json;
+  /** The service account's own IAM policy (who may act as it, mint its tokens...). */
+  policy: IamPolicy;
+}
+
+/** An access token minted by IAM Credentials' generateAccessToken. */
+export interface AccessTokenState {
+  /** The service account it stands for. */
+  email: string;
+  scopes: string[];
+  /** RFC 3339, on the sandbox's clock (Store.now()). */
+  expireTime: string;
+}
+
 export interface ProjectState {
   projectId: string;
   projectNumber: string;
@@ -59,6 +75,8 @@ export interface ProjectState {
   operations: Record<string, Json>;
   /** Log Router sinks by name (absent in state files written before the Logging API). */
   sinks?: Record<string, Json>;
+  /** Service accounts by accountId (absent in state files written before the IAM API). */
+  serviceAccounts?: Record<string, ServiceAccountState>;
 }
 
 export interface StateData {
@@ -66,6 +84,8 @@ export interface StateData {
   /** Bucket names are global. */
   buckets: Record<string, BucketState>;
   serial: number;
+  /** Access tokens minted by generateAccessToken, by token (absent until the first one). */
+  accessTokens?: Record<string, AccessTokenState>;
 }
 
 export const emptyPolicy = (bindings: Binding[] = []): IamPolicy => ({ version: 1, serial: 1, bindings });
@@ -90,7 +110,10 @@ export class Store {
   data: StateData;
   /** Seconds added to the wall clock, so tests can age resources without waiting. */
   clockOffsetSeconds = 0;
-  /** Fires "metadata:<project>/<zone>/<name>" when an instance's metadata changes, and "write" on any write. */
+  /**
+   * Fires "metadata:<project>/<zone>/<name>" when an instance's metadata changes, "write" on any write, and "save" when
+   * only what persistence keeps changed (a minted access token: no resource changed).
+   */
   readonly events = new EventEmitter();
 
   constructor(data?: StateData) {
@@ -131,9 +154,25 @@ export class Store {
     return project;
   }
 
+  /** A service account by email or uniqueId, in whichever project it lives. */
+  serviceAccount(emailOrUniqueId: string): { project: ProjectState; accountId: string; account: ServiceAccountState } | undefined {
+    const key = emailOrUniqueId.toLowerCase();
+    for (const project of Object.values(this.data.projects)) {
+      for (const [accountId, account] of Object.entries(project.serviceAccounts ?? {})) {
+        if (String(account.resource.email).toLowerCase() === key || account.resource.uniqueId === emailOrUniqueId) return { project, accountId, account };
+      }
+    }
+    return undefined;
+  }
+
   /** Mark a change: persistence and waiters listen. */
   changed(): void {
     this.events.emit('write');
+  }
+
+  /** Mark a change that only persistence cares about (a minted token): "save", not "write". */
+  touched(): void {
+    this.events.emit('save');
   }
 }
 
