@@ -15,7 +15,10 @@ import { Controller } from '../controller/controller.js';
 import { DirectoryStore } from '../controller/directory-store.js';
 import { serveHttp } from '../controller/http-server.js';
 import { ControllerMetrics } from '../controller/metrics.js';
-import { createGcpClients, type GcpClients } from '../gcp/clients.js';
+import { GcpClientPool } from '../gcp/client-pool.js';
+import { sourceCredential } from '../gcp/impersonation.js';
+import { DEFAULT_OPERATOR_CONFIG } from '../api/operator-config.js';
+import { readOperatorConfig } from './operator-config-file.js';
 import { GcpCaller } from '../gcp/gcp-caller.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
 import { emulatorProblem, endpointProblem } from './option-checks.js';
@@ -23,6 +26,8 @@ import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 
 export interface RunCommandOptions {
   manifests?: string;
+  /** The operator's configuration file (OperatorConfig): IAM policy and tenants. */
+  config?: string;
   state?: string;
   kubeconfig?: string;
   context?: string;
@@ -69,6 +74,8 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   if (typeof resync === 'string') return fail(resync);
   const driftProject = options.driftEvents === undefined ? undefined : subscriptionProject(options.driftEvents);
   if (options.driftEvents !== undefined && !driftProject) return fail(`--drift-events must name a subscription as projects/PROJECT/subscriptions/NAME, got "${options.driftEvents}"`);
+  const config = options.config !== undefined ? await readOperatorConfig(options.config, '--config') : DEFAULT_OPERATOR_CONFIG;
+  if ('error' in config) return fail(config.error);
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   const flagProblem = endpointProblem(endpoint) ?? emulatorProblem(options.pubsubEmulator ?? io.env.PUBSUB_EMULATOR_HOST);
   if (flagProblem) return fail(flagProblem);
@@ -85,10 +92,11 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   // Audit logs record the User-Agent: this controller's own writes are recognised by its instance token.
   const instance = `controller/${randomUUID()}`;
   const userAgent = `jobmatch-operator/${OPERATOR_VERSION} ${instance}`;
-  const clients = new Map<string, GcpClients>();
+  const impersonates = (config.tenants ?? []).some((t) => t.serviceAccount !== undefined);
+  const pool = new GcpClientPool({ timeoutMs: caller.policy.timeoutMs, userAgent, ...(endpoint ? { endpoint } : {}), ...(impersonates ? { source: await sourceCredential(endpoint) } : {}) });
   const engine = {
     caller, logger,
-    clientsFor: (project: string) => clients.get(project) ?? clients.set(project, createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, userAgent, ...(endpoint ? { endpoint } : {}) })).get(project)!,
+    clientsFor: (project: string, identity?: string) => pool.clientsFor(project, identity),
     execute: { policyWriter: new PolicyWriter() },
   };
   const driftEvents = driftProject ? {
@@ -99,7 +107,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   if (!options.manifests) {
     const { runInCluster } = await import('../controller/cluster-runner.js');
     const { driftEvents: _subscription, ...rest } = options;
-    return runInCluster(io, { ...rest, concurrency, engine, metrics, logger, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
+    return runInCluster(io, { ...rest, concurrency, engine, metrics, logger, operatorConfig: config, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
   }
   if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
   const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });
@@ -109,7 +117,7 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   } catch (e) {
     return fail((e as Error).message);
   }
-  const controller = new Controller({ store, engine, logger, metrics, concurrency, ...(resync ? { resyncSeconds: resync } : {}), ...(driftEvents ? { driftEvents } : {}) });
+  const controller = new Controller({ store, engine, logger, metrics, concurrency, config, ...(resync ? { resyncSeconds: resync } : {}), ...(driftEvents ? { driftEvents } : {}) });
   let synced = false;
   const http = await serveHttp(options.listen ?? '0.0.0.0:8080', {
     healthy: () => true, ready: () => synced, metrics: metrics.registry, status: () => store.allStatuses(),

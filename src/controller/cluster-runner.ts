@@ -9,14 +9,20 @@ import type { ReconcileContext } from '../engine/reconcile.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { serveHttp } from './http-server.js';
 import { KubeStore } from './kube-store.js';
+import { NamespaceLabels } from './namespace-labels.js';
+import { objectKey } from './environment-object.js';
+import type { OperatorConfig } from '../api/operator-config.js';
+import { needsNamespaceLabels } from '../api/tenancy.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
 import type { ControllerMetrics } from './metrics.js';
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 export const LEASE_NAME = 'jobmatch-operator';
 
-export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency' | 'driftEvents'> {
+export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency' | 'driftEvents' | 'config'> {
   concurrency: number;
+  /** The operator's IAM policy and tenants. */
+  operatorConfig?: OperatorConfig;
   /** The audit-log subscriber's settings: it runs only while this replica leads (a standby must not take the leader's messages). */
   driftEvents?: ControllerOptions['driftEvents'];
   engine: Omit<ReconcileContext, 'signal' | 'contested'>;
@@ -67,8 +73,13 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
       controller.enqueue(changed);
     },
   });
+  // Tenants that select namespaces by label need the namespaces' labels: an informer, started with the store.
+  const namespaces = needsNamespaceLabels(options.operatorConfig?.tenants)
+    ? new NamespaceLabels(kc, logger, (ns) => controller.enqueue(store.list().filter((o) => o.manifest.metadata.namespace === ns).map(objectKey)))
+    : undefined;
   controller = new Controller({
     store, engine: options.engine, logger, metrics, concurrency: options.concurrency, ...(options.resync ? { resyncSeconds: options.resync } : {}),
+    ...(options.operatorConfig ? { config: options.operatorConfig } : {}), ...(namespaces ? { namespaceLabels: (ns: string) => namespaces.get(ns) } : {}),
     ...(options.driftEvents ? { driftEvents: options.driftEvents } : {}),
   });
   const leaderElection = options.leaderElection !== false;
@@ -97,10 +108,12 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     throw new Error(`--listen ${listen}: ${(e as Error).message}`);
   });
   try {
+    await namespaces?.start();
     await store.start();
   } catch (e) {
+    await namespaces?.stop();
     await new Promise((resolve) => http.server.close(resolve));
-    throw new Error(`cannot list JobMatchEnvironments (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?`);
+    throw new Error(`cannot list JobMatchEnvironments${namespaces ? ' or Namespaces' : ''} (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?`);
   }
   logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection }, `watching JobMatchEnvironments; health and metrics on ${http.url}`);
   elector?.start();
@@ -110,6 +123,7 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
       await controller.stop(Number(options.shutdownGrace ?? 3000));
       await elector?.stop();
       await store.stop();
+      await namespaces?.stop();
       await new Promise((resolve) => http.server.close(resolve));
     },
   };

@@ -3,6 +3,7 @@
  * work, the reconciler does it through the one engine. Stopping takes no new work, cancels what is in
  * flight after a grace period, and waits for it.
  */
+import type { OperatorConfig } from '../api/operator-config.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import type { ReconcileContext } from '../engine/reconcile.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -23,6 +24,10 @@ export interface ControllerOptions {
   backoff?: { baseDelayMs: number; maxDelayMs: number };
   /** Overrides every spec's policy.resyncSeconds. */
   resyncSeconds?: number;
+  /** The operator's IAM policy and tenants (run --config). */
+  config?: OperatorConfig;
+  /** A namespace's labels, for tenants selecting namespaces by label (a cluster's namespace informer). */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
   /** Reconcile at once on audit-log entries from this subscription (resync becomes a 6 h safety net). */
   driftEvents?: Omit<DriftEventsOptions, 'environments' | 'enqueue' | 'logger' | 'onOutcome' | 'onHealth'>;
 }
@@ -43,6 +48,8 @@ export class Controller {
     const events = this.driftEvents;
     this.reconciler = new EnvironmentReconciler({
       store: options.store, engine: options.engine, logger: options.logger, metrics: options.metrics, signal: this.abort.signal,
+      enqueue: (keys) => this.enqueue(keys),
+      ...(options.config ? { config: options.config } : {}), ...(options.namespaceLabels ? { namespaceLabels: options.namespaceLabels } : {}),
       ...(options.resyncSeconds !== undefined ? { resyncSeconds: options.resyncSeconds } : {}),
       ...(events ? {
         defaultResyncSeconds: DRIFT_EVENTS_RESYNC_SECONDS,

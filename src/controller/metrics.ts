@@ -19,6 +19,9 @@ export class ControllerMetrics {
   readonly driftEvents = new Counter({
     name: 'jobmatch_drift_events_total', help: 'Audit-log messages received, by outcome (matched, own, unknown, duplicate, malformed).', labelNames: ['outcome'], registers: [this.registry],
   });
+  readonly refused = new Counter({
+    name: 'jobmatch_refused_total', help: 'Environments refused before any GCP call, by reason (PolicyViolation, ProjectNotAllowed, EnvironmentNotAllowed), counted once per refusal.', labelNames: ['reason'], registers: [this.registry],
+  });
   readonly driftEventsUp = new Gauge({ name: 'jobmatch_drift_events_up', help: '1 while drift events flow from the subscription.', registers: [this.registry] });
 
   reconciled(result: 'ok' | 'error', seconds: number): void {

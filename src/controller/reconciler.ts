@@ -12,10 +12,15 @@ import { reconcileEnvironment, type ReconcileContext, type ReconcileReport } fro
 import { contestedBindings } from '../plan/contested-bindings.js';
 import { KINDS } from '../kinds/registry.js';
 import { annotation, FINALIZER, loadObject, objectKey, ORPHAN_ON_DELETE_ANNOTATION, PAUSED_ANNOTATION, type EnvironmentObject } from './environment-object.js';
-import { nextInventory, withRevocations, type EnvironmentStatus } from './inventory.js';
+import { droppedPreexisting, nextInventory, withRevocations, type EnvironmentStatus, type Inventory } from './inventory.js';
+import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-config.js';
+import { decideTenancy, type TenancyDecision } from '../api/tenancy.js';
+import { bindingKey } from '../plan/contested-bindings.js';
+import type { Action } from '../plan/types.js';
+import { desiredBindings } from '../plan/desired.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { changedFields, computeStatus, invalidStatus, withReconcileTime, type ConditionValue } from './status.js';
+import { changedFields, computeStatus, invalidStatus, STALLED_REASONS, withReconcileTime, type ConditionValue, type StalledReason } from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -34,6 +39,12 @@ export interface ReconcilerOptions {
   defaultResyncSeconds?: number;
   /** With drift events on: whether they flow, for the DriftEvents condition. */
   driftEvents?: () => ConditionValue;
+  /** The operator's IAM policy and tenants (run --config); the safe defaults, no tenants, when absent. */
+  config?: OperatorConfig;
+  /** A namespace's labels, for tenants that select namespaces by label. */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+  /** Reconcile these objects soon (a cleanup touched what they share). */
+  enqueue?: (keys: string[]) => void;
 }
 
 export const DEFAULT_RESYNC_SECONDS = 600;
@@ -50,8 +61,29 @@ export class EnvironmentReconciler {
   /** Contested bindings of the set of objects (keys and generations) they were computed for. */
   private contestedMemo: { world: string; value: Map<string, string> } | undefined;
 
+  private readonly config: OperatorConfig;
+
   constructor(private readonly options: ReconcilerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.config = options.config ?? DEFAULT_OPERATOR_CONFIG;
+  }
+
+  /** May this object's namespace use its project and environment name, and as whom (tenancy)? */
+  private tenancy(object: EnvironmentObject, spec: ResolvedSpec): TenancyDecision {
+    const name = object.manifest.metadata.namespace ?? 'default';
+    const labels = this.options.namespaceLabels?.(name);
+    return decideTenancy(this.config.tenants, { name, ...(labels ? { labels } : {}) }, spec.gcp.projectId, spec.environment);
+  }
+
+  /** An object the controller will not touch GCP for: status and, once per refusal, an Event and the metric. */
+  private async refuse(object: EnvironmentObject, reason: StalledReason | 'InvalidSpec' | 'Conflict', messages: string[], log: ActionLogger): Promise<Outcome> {
+    const status = invalidStatus(object.status, object.manifest.metadata.generation, reason, messages, this.now().toISOString());
+    if (await this.writeStatus(object, status, log)) {
+      await this.options.store.event(object, 'Warning', reason, messages.join('; ').slice(0, 1000));
+      if ((STALLED_REASONS as readonly string[]).includes(reason)) this.options.metrics?.refused.inc({ reason });
+      log.warn({ event: 'refused', reason, messages }, `refused: ${reason}, zero GCP calls`);
+    }
+    return {};
   }
 
   /** Processes one key: the work queue's callback. */
@@ -84,7 +116,7 @@ export class EnvironmentReconciler {
     const generation = `${o.manifest.metadata.generation}/${annotation(o, REDEPLOY_AT_ANNOTATION) ?? ''}`;
     const hit = this.validated.get(key);
     if (hit && o.manifest.metadata.generation !== undefined && hit.generation === generation) return hit.result;
-    const result = loadObject(o);
+    const result = loadObject(o, { iamPolicy: this.config.iamPolicy });
     this.validated.set(key, { generation, result });
     return result;
   }
@@ -128,19 +160,11 @@ export class EnvironmentReconciler {
     const generation = object.manifest.metadata.generation;
     const now = this.now().toISOString();
     const loaded = this.load(object);
-    if ('errors' in loaded) {
-      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'InvalidSpec', loaded.errors, now), log)) {
-        await store.event(object, 'Warning', 'InvalidSpec', loaded.errors.join('; ').slice(0, 1000));
-      }
-      return {};
-    }
+    if ('errors' in loaded) return this.refuse(object, loaded.policyViolation ? 'PolicyViolation' : 'InvalidSpec', loaded.errors, log);
+    const tenancy = this.tenancy(object, loaded.env.spec);
+    if (!tenancy.allowed) return this.refuse(object, tenancy.reason, [tenancy.message], log);
     const claims = this.claimsAgainst(objectKey(object), loaded.env.spec);
-    if (claims.length > 0) {
-      if (await this.writeStatus(object, invalidStatus(object.status, generation, 'Conflict', claims, now), log)) {
-        await store.event(object, 'Warning', 'Conflict', claims.join('; ').slice(0, 1000));
-      }
-      return {};
-    }
+    if (claims.length > 0) return this.refuse(object, 'Conflict', claims, log);
     if (store.finalizers && !object.manifest.metadata.finalizers?.includes(FINALIZER)) {
       await store.addFinalizer(object);
       return { requeueAfterMs: 0 };
@@ -148,9 +172,10 @@ export class EnvironmentReconciler {
     const paused = annotation(object, PAUSED_ANNOTATION) === 'true';
     const spec = withRevocations(loaded.env.spec, object.status?.inventory);
     const report = await reconcileEnvironment({ ...loaded.env, spec }, paused ? 'plan' : 'apply', {
-      ...this.options.engine, contested: this.contested(), ...(this.options.signal ? { signal: this.options.signal } : {}),
+      ...this.engineContext(tenancy), contested: this.contested(),
     });
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
+    if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
     const driftEvents = this.options.driftEvents?.();
     const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}) }), ...(inventory ? { inventory } : {}) };
     this.options.metrics?.observedDrift(report);
@@ -159,6 +184,24 @@ export class EnvironmentReconciler {
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
     return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds ?? this.options.defaultResyncSeconds ?? DEFAULT_RESYNC_SECONDS, this.options.random) };
+  }
+
+  /** The engine's context for one object: its tenant's identity, the IAM policy, the shutdown signal. */
+  private engineContext(tenancy: TenancyDecision): Omit<ReconcileContext, 'contested'> {
+    return {
+      ...this.options.engine, iamPolicy: this.config.iamPolicy,
+      ...(tenancy.allowed && tenancy.serviceAccount ? { identity: tenancy.serviceAccount } : {}),
+      ...(this.options.signal ? { signal: this.options.signal } : {}),
+    };
+  }
+
+  /** Someone else's bindings that left the spec: never revoked; said once (the inventory then forgets them). */
+  private async reportPreexisting(object: EnvironmentObject, spec: ResolvedSpec, log: ActionLogger): Promise<void> {
+    for (const b of droppedPreexisting(spec, object.status?.inventory)) {
+      const what = `IAMBinding ${b.resource} ${b.role} ${b.member}`;
+      log.info({ event: 'action', kind: 'IAMBinding', name: `${b.resource} ${b.role} ${b.member}`, verb: 'none', outcome: 'not-ours' }, `${what}: not granted by this operator: left in place`);
+      await this.options.store.event(object, 'Normal', 'NotRevoked', `${what}: not granted by this operator (it existed before): left in place`);
+    }
   }
 
   private async recordEvents(object: EnvironmentObject, report: ReconcileReport): Promise<void> {
@@ -179,7 +222,11 @@ export class EnvironmentReconciler {
     }
   }
 
-  /** Deletion through the finalizer: each resource's deletion policy, the inventory's bindings revoked, then the finalizer removed. */
+  /**
+   * Deletion through the finalizer: each resource's deletion policy, the inventory's bindings revoked (except
+   * any another live environment declares), then the finalizer removed. Paused, suspended or not allowed
+   * (tenancy): nothing is released in GCP, and the Event says what stays.
+   */
   private async cleanUp(object: EnvironmentObject, log: ActionLogger): Promise<Outcome> {
     const { store } = this.options;
     if (!object.manifest.metadata.finalizers?.includes(FINALIZER)) return {};
@@ -188,20 +235,25 @@ export class EnvironmentReconciler {
       await store.removeFinalizer(object);
       return {};
     }
-    const loaded = loadObject(object);
+    const loaded = loadObject(object, { iamPolicy: this.config.iamPolicy });
     if ('errors' in loaded) {
       await store.event(object, 'Warning', 'CleanupBlocked', `the spec is invalid, so what to clean up is unknown; fix it or set ${ORPHAN_ON_DELETE_ANNOTATION}: "true"`);
       return {};
     }
+    const tenancy = this.tenancy(object, loaded.env.spec);
+    const skip = annotation(object, PAUSED_ANNOTATION) === 'true' ? `${PAUSED_ANNOTATION} is "true"`
+      : loaded.env.spec.policy.suspend ? 'spec.policy.suspend is true'
+        : !tenancy.allowed ? `${tenancy.reason}: ${tenancy.message}` : undefined;
+    if (skip) return this.releaseNothing(object, skip, log);
     // Nothing declared any more: every resource of the environment is an orphan, the inventory's bindings are revoked.
     // The VM is not the operator's: deleting its environment leaves it, its metadata and its app as they are.
     const { vm: _vm, ...rest } = loaded.env.spec;
     const emptied: ResolvedSpec = { ...rest, buckets: [], datasets: [], secrets: [], iam: [] };
-    const spec = withRevocations(emptied, object.status?.inventory);
-    const report = await reconcileEnvironment({ ...loaded.env, spec }, 'apply', {
-      ...this.options.engine, release: true, ...(this.options.signal ? { signal: this.options.signal } : {}),
-    });
+    const { spec, kept } = this.withoutSharedBindings(objectKey(object), withRevocations(emptied, object.status?.inventory));
+    for (const k of kept) log.info({ event: 'cleanup', kept: k }, `left in place: ${k}`);
+    const report = await reconcileEnvironment({ ...loaded.env, spec }, 'apply', { ...this.engineContext(tenancy), release: true });
     await this.recordEvents(object, report);
+    this.options.enqueue?.(this.sameProject(objectKey(object), spec.gcp.projectId));
     const blocking = (report.after ?? report.plan).actions.filter((a) => a.verb === 'conflict' || a.verb === 'error' || a.steps.length > 0);
     if (blocking.length > 0) {
       const why = blocking.map((a) => `${a.kind} ${a.name}: ${a.message ?? a.verb}`).join('; ');
@@ -210,8 +262,57 @@ export class EnvironmentReconciler {
       await this.writeStatus(object, invalidStatus(object.status, object.manifest.metadata.generation, 'CleanupBlocked', blocking.map((a) => `${a.kind} ${a.name}: ${a.message ?? a.verb}`), this.now().toISOString()), log);
       return { error: new Error(`cleanup blocked: ${why}`) };
     }
-    await store.event(object, 'Normal', 'CleanedUp', 'deletion policies applied and bindings revoked');
+    await store.event(object, 'Normal', 'CleanedUp', cleanupSummary(report, kept).slice(0, 1000));
     await store.removeFinalizer(object);
     return {};
   }
+
+  /** A deletion that may not or must not touch GCP: the finalizer goes, and the Event lists what stays. */
+  private async releaseNothing(object: EnvironmentObject, why: string, log: ActionLogger): Promise<Outcome> {
+    const stays = describeInventory(object.status?.inventory);
+    log.warn({ event: 'cleanup', released: false, why }, `deleted with nothing released in GCP: ${why}`);
+    await this.options.store.event(object, 'Warning', 'NothingReleased', `${why}: nothing was released or revoked in GCP; what stays: ${stays}`.slice(0, 1000));
+    await this.options.store.removeFinalizer(object);
+    return {};
+  }
+
+  /** The revocations another live environment's spec still declares present are dropped: they stay granted. */
+  private withoutSharedBindings(key: string, spec: ResolvedSpec): { spec: ResolvedSpec; kept: string[] } {
+    const others = new Map<string, string>();
+    for (const o of this.options.store.list()) {
+      if (objectKey(o) === key || o.manifest.metadata.deletionTimestamp) continue;
+      const other = this.specOf(o);
+      for (const b of other ? desiredBindings(other, KINDS).filter((x) => x.ensure === 'present') : []) others.set(bindingKey(b), objectKey(o));
+    }
+    const kept: string[] = [];
+    const ours = desiredBindings(spec, KINDS);
+    const iam = spec.iam.filter((entry, i) => {
+      const owner = others.get(bindingKey(ours[i]!));
+      if (owner) kept.push(`IAMBinding ${entry.resource} ${entry.role} ${entry.member} (declared by ${owner})`);
+      return !owner;
+    });
+    return { spec: { ...spec, iam }, kept };
+  }
+
+  /** The other live objects of a project: what a cleanup there may have touched. */
+  private sameProject(key: string, project: string): string[] {
+    return this.options.store.list().filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp && this.specOf(o)?.gcp.projectId === project).map(objectKey);
+  }
+}
+
+/** What a cleanup did, from what really happened (never what was only planned). */
+function cleanupSummary(report: ReconcileReport, kept: string[]): string {
+  const done = report.plan.actions.filter((a) => report.results?.[a.id]?.outcome === 'ok');
+  const count = (f: (a: Action) => boolean) => done.filter(f).length;
+  const parts = [
+    `${count((a) => a.kind !== 'IAMBinding' && a.verb === 'delete')} resource(s) deleted`,
+    `${count((a) => a.kind !== 'IAMBinding' && a.verb === 'update')} released`,
+    `${count((a) => a.kind === 'IAMBinding' && a.verb === 'delete')} binding(s) revoked`,
+  ];
+  return `${parts.join(', ')}${kept.length > 0 ? `; left in place, declared by another environment: ${kept.join('; ')}` : ''}`;
+}
+
+function describeInventory(inventory: Inventory | undefined): string {
+  const items = [...(inventory?.resources ?? []).map((r) => `${r.kind} ${r.name}`), ...(inventory?.bindings ?? []).map((b) => `IAMBinding ${b.resource} ${b.role} ${b.member}`)];
+  return items.length > 0 ? items.join(', ') : 'nothing recorded in status.inventory';
 }

@@ -155,9 +155,14 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
 }
 
 /** The status of an object the controller cannot reconcile (invalid spec, claims, a blocked cleanup): every message. */
-export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked', messages: string[], now: string): JobMatchEnvironmentStatus {
+/** Reasons a person must act on before anything can happen: Stalled=True (kstatus: Failed), and zero GCP calls. */
+export const STALLED_REASONS = ['PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed'] as const;
+export type StalledReason = (typeof STALLED_REASONS)[number];
+
+export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked' | StalledReason, messages: string[], now: string): JobMatchEnvironmentStatus {
   const message = messages.join('\n').slice(0, 30_000);
   const no: ConditionValue = { status: 'False', reason, message };
+  const stalled = (STALLED_REASONS as readonly string[]).includes(reason);
   return {
     ...previous,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -166,6 +171,7 @@ export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, g
       Deployed: previous?.conditions?.find((c) => c.type === 'Deployed') ?? { status: 'Unknown', reason, message: 'nothing observed' },
       DriftDetected: { status: 'Unknown', reason, message: 'nothing observed' },
       ...(previous?.conditions?.some((c) => c.type === 'DriftEvents') ? { DriftEvents: previous.conditions.find((c) => c.type === 'DriftEvents')! } : {}),
+      ...(stalled ? { Stalled: { status: 'True', reason, message } } : {}),
     }, generation, now),
   };
 }

@@ -11,7 +11,9 @@ import { BigQuery } from '@google-cloud/bigquery';
 // (v1beta2, folders, tags...) and protos.js, a static copy of the protos the clients never use (4 MB of code).
 import { ProjectsClient } from '@google-cloud/resource-manager/build/src/v3/projects_client.js';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager/build/src/v1/secret_manager_service_client.js';
-import { Storage } from '@google-cloud/storage';
+import { Storage, type StorageOptions } from '@google-cloud/storage';
+import type { Impersonated } from 'google-auth-library';
+import { storageAuthClient } from './impersonation.js';
 import type { ComputeClients } from './compute-clients.js';
 import { currentCallSignal, DEFAULT_RETRY } from './gcp-caller.js';
 
@@ -27,9 +29,9 @@ export interface GcpClients {
 }
 
 /** Compute clients built once, on first call; a failed import is tried again next time. */
-function lazyCompute(endpoint: string | undefined, userAgent: string | undefined): () => Promise<ComputeClients> {
+function lazyCompute(endpoint: string | undefined, userAgent: string | undefined, authClient: Impersonated | undefined): () => Promise<ComputeClients> {
   let clients: Promise<ComputeClients> | undefined;
-  return () => (clients ??= import('./compute-clients.js').then((m) => m.createComputeClients(endpoint, userAgent)).catch((e: unknown) => {
+  return () => (clients ??= import('./compute-clients.js').then((m) => m.createComputeClients(endpoint, userAgent, authClient)).catch((e: unknown) => {
     clients = undefined;
     throw e;
   }));
@@ -43,6 +45,8 @@ export interface GcpClientOptions {
   endpoint?: string;
   /** Per-request timeout, in ms. */
   timeoutMs?: number;
+  /** Act as this identity (a tenant's service account, see impersonation.ts) instead of the operator's own. */
+  authClient?: Impersonated;
 }
 
 let localKey: string | undefined;
@@ -115,6 +119,13 @@ function silenceRequestLog(client: SecretManagerServiceClient): void {
   (client as unknown as { _log: unknown })._log = noop;
 }
 
+/** The options of a gax client acting as `authClient` (gax pins its own google-auth-library 10: the same wire, another type). */
+export function withAuthClient<T extends object>(options: T, authClient: Impersonated | undefined): T {
+  if (!authClient) return options;
+  const { credentials: _own, ...rest } = options as T & { credentials?: unknown };
+  return { ...rest, authClient } as T;
+}
+
 function gaxClients(options: ConstructorParameters<typeof SecretManagerServiceClient>[0] & ConstructorParameters<typeof ProjectsClient>[0], userAgent: string | undefined) {
   const secrets = new SecretManagerServiceClient(options);
   const projects = new ProjectsClient(options);
@@ -124,24 +135,27 @@ function gaxClients(options: ConstructorParameters<typeof SecretManagerServiceCl
   return { secrets, projects };
 }
 
-export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETRY.timeoutMs, userAgent }: GcpClientOptions): GcpClients {
+export function createGcpClients({ projectId, endpoint, timeoutMs = DEFAULT_RETRY.timeoutMs, userAgent, authClient }: GcpClientOptions): GcpClients {
   const ua = userAgent ? { userAgent } : {};
+  const storageAuth = authClient ? { authClient: storageAuthClient(authClient) as unknown as StorageOptions['authClient'], useAuthWithCustomEndpoint: true } : {};
   if (!endpoint) {
     return {
-      storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua }),
-      bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs, ...ua } as unknown as ConstructorParameters<typeof BigQuery>[0]),
-      ...gaxClients({ fallback: true }, userAgent),
-      compute: lazyCompute(undefined, userAgent),
+      storage: new Storage({ projectId, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua, ...storageAuth }),
+      bigquery: new BigQuery({ projectId, autoRetry: false, timeout: timeoutMs, ...ua, ...(authClient ? { authClient } : {}) } as unknown as ConstructorParameters<typeof BigQuery>[0]),
+      ...gaxClients(withAuthClient({ fallback: true }, authClient), userAgent),
+      compute: lazyCompute(undefined, userAgent, authClient),
     };
   }
   const base = endpoint.replace(/\/+$/, '');
-  const bigquery = new BigQuery({ projectId, apiEndpoint: base, autoRetry: false, credentials: localCredentials(), timeout: timeoutMs, ...ua } as unknown as ConstructorParameters<typeof BigQuery>[0]);
+  const bigquery = new BigQuery({
+    projectId, apiEndpoint: base, autoRetry: false, timeout: timeoutMs, ...ua, ...(authClient ? { authClient } : { credentials: localCredentials() }),
+  } as unknown as ConstructorParameters<typeof BigQuery>[0]);
   // BigQuery does not turn on self-signed JWTs by itself and would ask a token server.
-  (bigquery.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
+  if (!authClient) (bigquery.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
   return {
-    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua }),
+    storage: new Storage({ projectId, apiEndpoint: base, retryOptions: { autoRetry: false }, timeout: timeoutMs, ...ua, ...storageAuth }),
     bigquery,
-    ...gaxClients(gaxEndpoint(base), userAgent),
-    compute: lazyCompute(base, userAgent),
+    ...gaxClients(withAuthClient(gaxEndpoint(base), authClient), userAgent),
+    compute: lazyCompute(base, userAgent, authClient),
   };
 }

@@ -3,7 +3,8 @@
  * 100 MB of heap to import, which environments without a VM never need.
  */
 import type { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
-import { abortableFetches, gaxEndpoint } from './clients.js';
+import type { Impersonated } from 'google-auth-library';
+import { abortableFetches, gaxEndpoint, withAuthClient } from './clients.js';
 import { commonJs } from './common-js.js';
 
 export interface ComputeClients {
@@ -11,17 +12,17 @@ export interface ComputeClients {
   zoneOperations: ZoneOperationsClient;
 }
 
-export async function createComputeClients(endpoint?: string, userAgent?: string): Promise<ComputeClients> {
+export async function createComputeClients(endpoint?: string, userAgent?: string, authClient?: Impersonated): Promise<ComputeClients> {
   // The two clients by their own modules: the package's index loads every Compute client (4 MB of code).
   const [{ InstancesClient }, { ZoneOperationsClient }] = await Promise.all([
     import('@google-cloud/compute/build/src/v1/instances_client.js').then(commonJs),
     import('@google-cloud/compute/build/src/v1/zone_operations_client.js').then(commonJs),
   ]);
-  const options = endpoint ? gaxEndpoint(endpoint.replace(/\/+$/, '')) : { fallback: true };
+  const options = withAuthClient(endpoint ? gaxEndpoint(endpoint.replace(/\/+$/, '')) : { fallback: true }, authClient);
   const clients = { instances: new InstancesClient(options), zoneOperations: new ZoneOperationsClient(options) };
   for (const client of Object.values(clients)) {
     // Compute does not turn on self-signed JWTs by itself and would ask a token server.
-    if (endpoint) (client.auth as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
+    if (endpoint && !authClient) (client.auth as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
     abortableFetches(client as unknown as Parameters<typeof abortableFetches>[0], userAgent);
   }
   return clients as unknown as ComputeClients;

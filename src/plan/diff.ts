@@ -78,6 +78,21 @@ function planDeclaredResources(spec: ResolvedSpec, observed: ObservedEnvironment
   return [...planned.values()];
 }
 
+/**
+ * A binding whose resource the spec no longer declares (a revocation from the inventory) is written only on a
+ * resource that is still this environment's by the full ownership rule: why not, or undefined when it is.
+ */
+function undeclaredTargetProblem(b: DesiredBinding, observed: ObservedEnvironment, declared: Map<string, Action>, rule: OwnershipRule): string | undefined {
+  const id = resourceIdOf(b.target);
+  if (!id || declared.has(id)) return undefined;
+  const listError = observed.errors[`labelled/${b.target.kind}`];
+  if (listError) return `${id} is no longer declared and whether it is still ours cannot be read (${listError}): nothing is written to it`;
+  const labelled = observed.labelled.find((r) => `${r.kind}/${r.name}` === id);
+  const owner = labelled ? ownershipOf(labelled, { ...rule, adoptExisting: false }) : undefined;
+  if (owner?.kind === 'own') return undefined;
+  return `${id} is no longer declared and is not this environment's any more (${owner?.kind === 'conflict' ? owner.reason : 'not labelled for it'}): the binding is not revoked there, nothing is written to it`;
+}
+
 /** The plan that brings `observed` to `spec`; a suspended environment plans nothing. */
 export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: readonly KindPlanner[], options: DiffOptions = {}): Plan {
   const base = { environment: spec.environment, project: spec.gcp.projectId, reportOnly: spec.policy.drift === 'Report', suspended: spec.policy.suspend };
@@ -85,8 +100,9 @@ export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: r
   const bindings = desiredBindings(spec, kinds);
   const resources = planDeclaredResources(spec, observed, kinds, bindings);
   const byId = new Map(resources.map((a) => [a.id, a]));
-  const iam = bindings.map((b) => diffBinding(b, observed, byId, kinds.find((k) => k.kind === b.target.kind), options.contested?.get(bindingKey(b))));
   const rule = ownershipRule(spec, observed);
+  const iam = bindings.map((b) => diffBinding(b, observed, byId, kinds.find((k) => k.kind === b.target.kind),
+    options.contested?.get(bindingKey(b)) ?? undeclaredTargetProblem(b, observed, byId, rule)));
   const orphans = observed.labelled
     .filter((r) => !byId.has(`${r.kind}/${r.name}`))
     .flatMap((r) => {
