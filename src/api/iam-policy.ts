@@ -4,6 +4,7 @@
  * asks it again right before each IAM write, so a saved plan or a bug cannot get around it.
  */
 import { fieldError, type FieldError } from './field-error.js';
+import { ROLE_PATTERN } from './naming.js';
 
 export const POLICY_KINDS = ['project', 'bucket', 'dataset', 'secret'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
@@ -107,7 +108,8 @@ export function policyKindOf(resource: string): PolicyKind | undefined {
 /** Every spec.iam entry the policy refuses, as field errors at spec.iam[i].role or .member. */
 export function checkIamPolicy(iam: readonly Partial<IamRequest>[], policy: IamPolicy): FieldError[] {
   return iam.flatMap((b, i) => {
-    if (typeof b.member !== 'string' || typeof b.role !== 'string' || typeof b.resource !== 'string') return [];
+    // A malformed role is the schema's to report (ROLE_PATTERN): the policy judges only real role names.
+    if (typeof b.member !== 'string' || typeof b.role !== 'string' || typeof b.resource !== 'string' || !new RegExp(ROLE_PATTERN).test(b.role)) return [];
     const kind = policyKindOf(b.resource);
     const refusal = kind ? policyRefusal({ member: b.member, role: b.role, ensure: b.ensure === 'absent' ? 'absent' : 'present' }, kind, policy) : undefined;
     return refusal ? [fieldError(`policy.${refusal.code}`, `spec.iam[${i}].${refusal.field}`, refusal.message, refusal.fix)] : [];

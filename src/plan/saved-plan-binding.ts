@@ -18,8 +18,8 @@ const shape = (a: Action) => canonicalJson({ verb: a.verb, steps: a.steps, depen
 
 function refusal(saved: Action, fresh: Action | undefined): string | undefined {
   if (fresh && shape(fresh) === shape(saved)) return undefined;
-  if (fresh?.verb === 'conflict' || fresh?.verb === 'error') return `refused: a fresh read says ${fresh.message ?? fresh.verb}; nothing was written`;
-  return 'refused: the manifest no longer gives this step against GCP as it is now (GCP changed since the plan was made, or the plan file was edited); nothing was written: plan again';
+  if (fresh?.verb === 'conflict' || fresh?.verb === 'error') return `refused: GCP changed since this plan was made: a fresh read says ${fresh.message ?? fresh.verb}; nothing was written`;
+  return 'refused: GCP changed since this plan was made, or the plan file was edited: the manifest no longer gives this step against GCP as it is now; nothing was written: plan again';
 }
 
 /** The saved plan as far as the fresh one (same manifest, observed now) agrees with it. */

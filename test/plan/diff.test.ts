@@ -143,11 +143,11 @@ describe('diff', () => {
 
   it('plans a missing IAM binding and removes one only when told ensure: absent', () => {
     const observed = inSync();
-    observed.policies['project/job-match-v0']!.bindings = [{ role: 'roles/owner', members: ['user:o@x.io'] }, { role: 'roles/editor', members: [SA] }];
-    const plan = diff(spec((d) => d.spec.iam.push({ member: SA, role: 'roles/editor', resource: 'project', ensure: 'absent' })), observed);
+    observed.policies['project/job-match-v0']!.bindings = [{ role: 'roles/owner', members: ['user:o@x.io'] }, { role: 'roles/logging.logWriter', members: [SA] }];
+    const plan = diff(spec((d) => d.spec.iam.push({ member: SA, role: 'roles/logging.logWriter', resource: 'project', ensure: 'absent' })), observed);
     expect(changed(plan.actions)).toEqual([
       `create IAMBinding/project roles/bigquery.jobUser ${SA}`,
-      `delete IAMBinding/project roles/editor ${SA}`,
+      `delete IAMBinding/project roles/logging.logWriter ${SA}`,
     ]);
     expect(changed(diff(spec(), observed).actions)).toEqual([`create IAMBinding/project roles/bigquery.jobUser ${SA}`]);
   });
