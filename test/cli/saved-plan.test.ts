@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../../src/api/canonical-json.js';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { engine, FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
@@ -73,6 +74,72 @@ describe('a saved plan', () => {
     expect(apply.code).toBe(1);
     expect(apply.reports[0]!.results![`Bucket/${BUCKET}`]).toMatchObject({ outcome: 'conflict', error: expect.stringContaining('GCP changed since this plan was made') });
     expect((await s.clients.storage.bucket(BUCKET).getMetadata())[0].labels ?? {}).toEqual({});
+  });
+
+  describe('trust: a saved plan is untrusted input', () => {
+    const VM_SA = 'jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
+    const bucketIamWrites = () => s.sandbox.stats.requests().filter((r) => r.path.includes(`/b/${BUCKET}/iam`) && r.method === 'PUT');
+    const writes = () => s.sandbox.stats.snapshot().writes;
+
+    /** Staging applied, then its bucket grant removed out of band: the saved plan grants it again on the bucket. */
+    async function planRegrant(name: string) {
+      await engine('apply', s.url, staging);
+      const [policy] = await s.clients.storage.bucket(BUCKET).iam.getPolicy({ requestedPolicyVersion: 3 });
+      policy.bindings = policy.bindings.filter((b) => b.role !== 'roles/storage.objectAdmin');
+      await s.clients.storage.bucket(BUCKET).iam.setPolicy(policy);
+      const saved = await savePlan(name);
+      const grant = saved.json.environments[0].actions.find((a: any) => a.id === `IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin serviceAccount:${VM_SA}`);
+      expect(grant.verb).toBe('create');
+      return { ...saved, grant };
+    }
+
+    it('re-checks ownership from a fresh read: a bucket relabelled for prod since the plan gets no grant (the etag did not move)', async () => {
+      const { path } = await planRegrant('relabelled');
+      await s.clients.storage.bucket(BUCKET).setMetadata({ labels: { 'jobmatch-environment': 'prod' } });
+      s.sandbox.stats.reset();
+      const apply = await applyPlan(path);
+      expect(apply.code).toBe(1);
+      expect(bucketIamWrites()).toEqual([]);
+      expect(apply.reports[0]!.results![`IAMBinding/bucket/${BUCKET} roles/storage.objectAdmin serviceAccount:${VM_SA}`]).toMatchObject({ outcome: 'conflict', error: expect.stringContaining(`Bucket/${BUCKET} is in conflict`) });
+      const [policy] = await s.clients.storage.bucket(BUCKET).iam.getPolicy();
+      expect(policy.bindings.some((b) => b.role === 'roles/storage.objectAdmin')).toBe(false);
+    });
+
+    it('refuses a hand-edited step (roles/owner for an attacker) before any write', async () => {
+      const { path, json, grant } = await planRegrant('tampered-step');
+      grant.steps[0].add = [{ role: 'roles/owner', member: 'user:attacker@gmail.com' }];
+      grant.steps[0].target = { kind: 'Project', name: 'job-match-v0', project: 'job-match-v0' };
+      writeFileSync(path, JSON.stringify(json));
+      s.sandbox.stats.reset();
+      const apply = await applyPlan(path);
+      expect(apply.code).toBe(1);
+      expect(apply.reports[0]!.results![grant.id]).toMatchObject({ outcome: 'conflict', error: expect.stringContaining('plan file was edited') });
+      expect(writes()).toBe(0);
+    });
+
+    it('refuses a plan whose manifest no longer matches its digest, reading and writing nothing', async () => {
+      const { path, json } = await planRegrant('tampered-manifest');
+      json.environments[0].manifest.spec.iam.push({ member: 'user:attacker@gmail.com', role: 'roles/storage.objectAdmin', resource: `bucket/${BUCKET}`, ensure: 'present' });
+      writeFileSync(path, JSON.stringify(json));
+      s.sandbox.stats.reset();
+      const apply = await applyPlan(path);
+      expect(apply.code).toBe(1);
+      expect(apply.stderr).toMatch(/does not match its manifestDigest/);
+      expect(s.sandbox.stats.snapshot().total).toBe(0);
+    });
+
+    it('holds the manifest of a plan (digest recomputed) to the IAM policy: roles/owner is refused, nothing is read or written', async () => {
+      const { path, json } = await planRegrant('hostile-manifest');
+      const env = json.environments[0];
+      env.manifest.spec.iam.push({ member: 'user:attacker@gmail.com', role: 'roles/owner', resource: 'project', ensure: 'present' });
+      env.manifestDigest = digestOf(env.manifest);
+      writeFileSync(path, JSON.stringify(json));
+      s.sandbox.stats.reset();
+      const apply = await applyPlan(path);
+      expect(apply.code).toBe(1);
+      expect(apply.stderr).toMatch(/spec\.iam\[8\]\.role: roles\/owner is a basic role/);
+      expect(s.sandbox.stats.snapshot().total).toBe(0);
+    });
   });
 
   it.each([
