@@ -101,8 +101,11 @@ export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: r
   const resources = planDeclaredResources(spec, observed, kinds, bindings);
   const byId = new Map(resources.map((a) => [a.id, a]));
   const rule = ownershipRule(spec, observed);
-  const iam = bindings.map((b) => diffBinding(b, observed, byId, kinds.find((k) => k.kind === b.target.kind),
-    options.contested?.get(bindingKey(b)) ?? undeclaredTargetProblem(b, observed, byId, rule)));
+  const iam = bindings.map((b) => {
+    const action = diffBinding(b, observed, byId, kinds.find((k) => k.kind === b.target.kind), options.contested?.get(bindingKey(b)));
+    const notOurs = action.steps.length > 0 ? undeclaredTargetProblem(b, observed, byId, rule) : undefined;
+    return notOurs ? { ...action, verb: 'conflict' as const, changes: [], steps: [], message: notOurs } : action;
+  });
   const orphans = observed.labelled
     .filter((r) => !byId.has(`${r.kind}/${r.name}`))
     .flatMap((r) => {
