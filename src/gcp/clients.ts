@@ -88,24 +88,36 @@ function prependUserAgent(config: RequestConfig, userAgent: string): void {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === 'user-agent') ?? 'User-Agent';
   headers[key] = headers[key] ? `${userAgent} ${headers[key]}` : userAgent;
 }
-interface GaxClient { auth: { getClient: () => Promise<unknown> } }
+interface GaxClient { auth: { getClient?: () => Promise<unknown> } & Interceptable }
+
+/** Auth clients already given the interceptor: an impersonated identity is shared by every client of its tenant. */
+const intercepted = new WeakSet<object>();
+
+function intercept(authClient: unknown, userAgent: string | undefined): void {
+  if (typeof authClient !== 'object' || authClient === null || intercepted.has(authClient)) return;
+  intercepted.add(authClient);
+  (authClient as Interceptable).transporter?.interceptors?.request.add({
+    resolved: (config) => {
+      const signal = currentCallSignal();
+      if (signal) config.signal = config.signal ? AbortSignal.any([config.signal, signal]) : signal;
+      if (userAgent) prependUserAgent(config, userAgent);
+      return config;
+    },
+  });
+}
 
 /**
  * gax's REST transport makes its own AbortController and ignores call deadlines; a request interceptor on
  * its auth client's transport adds the signal of the call in progress, so a timeout or a cancelled run aborts the request itself.
+ * A client given an auth client (impersonation) holds it as `auth` itself.
  */
 export function abortableFetches(client: GaxClient, userAgent?: string): void {
-  const original = client.auth.getClient.bind(client.auth);
+  const auth = client.auth;
+  if (typeof auth.getClient !== 'function') return intercept(auth, userAgent);
+  const original = auth.getClient.bind(auth);
   let wired: Promise<unknown> | undefined;
-  client.auth.getClient = () => (wired ??= original().then((authClient) => {
-    (authClient as Interceptable).transporter?.interceptors?.request.add({
-      resolved: (config) => {
-        const signal = currentCallSignal();
-        if (signal) config.signal = config.signal ? AbortSignal.any([config.signal, signal]) : signal;
-        if (userAgent) prependUserAgent(config, userAgent);
-        return config;
-      },
-    });
+  auth.getClient = () => (wired ??= original().then((authClient) => {
+    intercept(authClient, userAgent);
     return authClient;
   }, (e: unknown) => {
     wired = undefined;

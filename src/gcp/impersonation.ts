@@ -26,6 +26,11 @@ export function impersonatedClient(source: AuthClient, serviceAccount: string, e
     sourceClient: source, targetPrincipal: serviceAccount, targetScopes: SCOPES, lifetime: TOKEN_LIFETIME_SECONDS, delegates: [],
     ...(endpoint ? { endpoint: endpoint.replace(/\/+$/, '') } : {}),
   });
+  // The library mints a token per request that finds none (a first wave of 30 reads: 30 tokens): one at a time.
+  const refresh = client as unknown as { refreshToken: (...args: unknown[]) => Promise<unknown> };
+  const mint = refresh.refreshToken.bind(client);
+  let minting: Promise<unknown> | undefined;
+  refresh.refreshToken = (...args) => (minting ??= mint(...args).finally(() => (minting = undefined)));
   // generateAccessToken goes through the source client's transport: bound it like every other call.
   const transporter = (source as unknown as { transporter?: { defaults?: Record<string, unknown> } }).transporter;
   if (transporter) transporter.defaults = { ...transporter.defaults, timeout: timeoutMs };
