@@ -3,6 +3,8 @@
  * rule by rule with the exact set the operator needs, and the Deployment's security settings are pinned, so
  * an edit that widens a permission or loosens the pod fails here until this test is changed on purpose.
  */
+import { DEFAULT_OPERATOR_CONFIG } from '../../src/api/operator-config.js';
+import { parseOperatorConfig } from '../../src/api/operator-config-validation.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -63,6 +65,7 @@ describe('manifests/install', () => {
     expect(names).toEqual([
       'ClusterRole/jobmatch-operator',
       'ClusterRoleBinding/jobmatch-operator',
+      `ConfigMap/${NAMESPACE}/jobmatch-operator-config`,
       'CustomResourceDefinition/jobmatchenvironments.jobmatch.io',
       `Deployment/${NAMESPACE}/jobmatch-operator`,
       `Namespace/${NAMESPACE}`,
@@ -88,7 +91,12 @@ describe('manifests/install', () => {
     expect(sa.automountServiceAccountToken).toBe(true);
   });
 
-  it('grants the ClusterRole exactly: JobMatchEnvironments, their status and finalizers, and events', () => {
+  it('ships an OperatorConfig the operator accepts: the safe defaults, no tenants', () => {
+    const config = parseOperatorConfig(one('ConfigMap', 'jobmatch-operator-config').data['config.yaml'], 'config.yaml');
+    expect(config).toEqual({ config: DEFAULT_OPERATOR_CONFIG });
+  });
+
+  it('grants the ClusterRole exactly: JobMatchEnvironments, their status and finalizers, events, and reading namespaces (tenant selectors)', () => {
     const role = one('ClusterRole', 'jobmatch-operator');
     expect(role.aggregationRule).toBeUndefined();
     expect(grants(role.rules)).toEqual(
@@ -100,6 +108,7 @@ describe('manifests/install', () => {
         'core events patch',
         'events.k8s.io events create',
         'events.k8s.io events patch',
+        ...['get', 'list', 'watch'].map((v) => `core namespaces ${v}`),
       ].sort(),
     );
   });
@@ -134,7 +143,7 @@ describe('manifests/install', () => {
     it('runs two replicas of `run` as the operator ServiceAccount, with its token mounted', () => {
       expect(deployment().metadata.namespace).toBe(NAMESPACE);
       expect(deployment().spec.replicas).toBe(2);
-      expect(container().args).toEqual(['run']);
+      expect(container().args).toEqual(['run', '--config', '/etc/jobmatch-operator/config.yaml']);
       expect(container().command).toBeUndefined();
       expect(pod().serviceAccountName).toBe(SA);
       expect(pod().automountServiceAccountToken).toBe(true);
@@ -160,8 +169,8 @@ describe('manifests/install', () => {
     });
 
     it('writes only to an emptyDir at /tmp', () => {
-      expect(container().volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
-      expect(pod().volumes).toEqual([{ name: 'tmp', emptyDir: expect.any(Object) }]);
+      expect(container().volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }, { name: 'config', mountPath: '/etc/jobmatch-operator', readOnly: true }]);
+      expect(pod().volumes).toEqual([{ name: 'tmp', emptyDir: expect.any(Object) }, { name: 'config', configMap: { name: 'jobmatch-operator-config' } }]);
     });
 
     it('probes /healthz and /readyz on port 8080 and has requests and limits', () => {
