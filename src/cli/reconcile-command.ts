@@ -106,10 +106,13 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const saved = options.plan !== undefined ? await readSavedPlan(options.plan, load) : undefined;
   if (typeof saved === 'string') return fail(saved);
   let environments: LoadedEnvironment[] | undefined;
+  // Objects of the cluster the controller would not reconcile (invalid, refused by the policy or tenancy): exit 1.
+  let refusedInCluster = false;
   if (options.cluster) {
     const fromCluster = await (await import('./cluster-environments.js')).environmentsFromCluster(options, config).catch((e: unknown) => (e as Error));
     if (fromCluster instanceof Error) return fail(`cannot read JobMatchEnvironments from the cluster: ${fromCluster.message}`);
     for (const e of fromCluster.errors) io.stderr(`error: ${e}\n`);
+    refusedInCluster = fromCluster.errors.length > 0;
     environments = fromCluster.errors.length > 0 && fromCluster.environments.length === 0 ? undefined : fromCluster.environments;
     if (fromCluster.environments.length === 0 && fromCluster.errors.length === 0) return fail('no JobMatchEnvironment found in the cluster');
   } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? [], load);
@@ -156,7 +159,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const deadline = reports.some((r) => r.cancelled) ? { timeoutSeconds } : undefined;
   if (json) io.stdout(renderJson(reports, deadline));
   else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, terminal) : renderApplyText(r, terminal))).join('\n') + renderRunFooter(deadline));
-  return { code: exitCode(mode, reports, crashed), reports, caller };
+  return { code: exitCode(mode, reports, crashed || refusedInCluster), reports, caller };
 }
 
 function renderRunFooter(deadline: { timeoutSeconds: number } | undefined): string {

@@ -5,11 +5,15 @@
  * (10–17 min on 2 cores, cached afterwards).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_IAM_POLICY } from '../../src/api/iam-policy.js';
+import type { OperatorConfig } from '../../src/api/operator-config.js';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
 import { LeaderElector } from '../../src/controller/leader-election.js';
@@ -71,7 +75,7 @@ function environment(ns: string, id: string, mutate?: (e: Env) => void): Env {
   return e;
 }
 
-async function controllerAs(kc: k8s.KubeConfig, ns: string | undefined, extra: { leaderElection?: boolean; leaseNamespace?: string; concurrency?: number } = {}) {
+async function controllerAs(kc: k8s.KubeConfig, ns: string | undefined, extra: { leaderElection?: boolean; leaseNamespace?: string; concurrency?: number; operatorConfig?: OperatorConfig } = {}) {
   const logger = createActionLogger({ write: (l: string) => { output += l; } } as unknown as NodeJS.WritableStream, 'info');
   const clients = createGcpClients({ projectId: PROJECT, endpoint: s.url });
   const c = await startClusterController(kc, {
@@ -79,6 +83,7 @@ async function controllerAs(kc: k8s.KubeConfig, ns: string | undefined, extra: {
     engine: { caller: new GcpCaller({ retry: FAST_RETRY }), clientsFor: () => clients, logger, execute: { policyWriter: new PolicyWriter() } },
     leaderElection: extra.leaderElection ?? false, ...(extra.leaseNamespace ? { leaderElectionNamespace: extra.leaseNamespace } : {}),
     leaseTimings: { leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 300 }, shutdownGrace: '1000',
+    ...(extra.operatorConfig ? { operatorConfig: extra.operatorConfig } : {}),
   });
   running.push(c);
   return c;
@@ -185,6 +190,40 @@ describe('the controller in a cluster', () => {
       { cluster: true, kubeconfig: kube.kubeconfigPath, namespace: ns, name: 'pc', gcpEndpoint: s.url, logLevel: 'silent', retry: FAST_RETRY });
     expect(run.code).toBe(2);
     expect(stdout).toMatch(/- IAMBinding project roles\/bigquery\.jobUser serviceAccount:jobmatch-pc-vm@/);
+  });
+
+  it('tenancy in a cluster: a namespace selected by its labels may use its project; one outside it is Stalled, with zero GCP calls, and plan --cluster --policy says the same', async () => {
+    const core = kube.kubeconfig.makeApiClient(k8s.CoreV1Api);
+    const ns = await createNamespace(kube, 'ctl-tenant');
+    await core.patchNamespace({ name: ns, body: { metadata: { labels: { 'jobmatch.io/tenant': 'data' } } } }, MERGE);
+    const tenants = [{ namespaceSelector: { matchLabels: { 'jobmatch.io/tenant': 'data' } }, projects: [PROJECT], environments: ['tn-*'] }];
+    await controllerAs(kube.kubeconfig, ns, { operatorConfig: { iamPolicy: DEFAULT_IAM_POLICY, tenants } });
+    await create(environment(ns, 'tn-ok'));
+    await synced(ns, 'tn-ok', 1);
+    s.sandbox.stats.reset();
+    await create(environment(ns, 'other'));
+    const refused = await until('EnvironmentNotAllowed', () => get(ns, 'other'), (x) => condition(x, 'Stalled')?.reason === 'EnvironmentNotAllowed');
+    expect(condition(refused, 'Stalled').status).toBe('True');
+    expect(condition(refused, 'Stalled').message).toMatch(/may not declare environment "other" in project job-match-v0 \(it may declare: tn-\*\)/);
+    expect(refused.metadata.finalizers ?? []).toEqual([]);
+    expect((await events(ns)).some((e) => e.reason === 'EnvironmentNotAllowed' && e.involvedObject.name === 'other')).toBe(true);
+    expect(s.sandbox.stats.requests().filter((r) => r.path.includes('other'))).toEqual([]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'jme-policy-'));
+    const policy = join(dir, 'config.yaml');
+    writeFileSync(policy, stringify({ apiVersion: 'jobmatch.io/v1alpha1', kind: 'OperatorConfig', tenants }));
+    let stderr = '';
+    const run = await runReconcile({ stdout: () => undefined, stderr: (t) => (stderr += t), stdin: Readable.from([]), env: {} }, 'plan',
+      { cluster: true, kubeconfig: kube.kubeconfigPath, namespace: ns, policy, gcpEndpoint: s.url, logLevel: 'silent', retry: FAST_RETRY });
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.code).toBe(1);
+    expect(stderr).toMatch(/ctl-tenant\/other: EnvironmentNotAllowed: namespace ctl-tenant may not declare environment "other"/);
+    expect(run.reports.map((r) => r.environment)).toEqual(['tn-ok']);
+
+    // The namespace loses its label: it is no longer a tenant, and its environment stalls too.
+    await core.patchNamespace({ name: ns, body: { metadata: { labels: { 'jobmatch.io/tenant': null } } } }, MERGE);
+    const orphaned = await until('ProjectNotAllowed', () => get(ns, 'tn-ok'), (x) => condition(x, 'Stalled')?.reason === 'ProjectNotAllowed');
+    expect(condition(orphaned, 'Stalled').message).toMatch(/namespace ctl-tenant is not a tenant of this operator/);
   });
 
   it('gives the later of two objects claiming one bucket a Conflict, and reconciles the first', async () => {

@@ -176,5 +176,6 @@ describe('the VM rollout from the controller', () => {
     expect(inFlight).toBeGreaterThan(0);
     expect(inFlight).toBeLessThanOrEqual(concurrency);
     for (const agent of agents) expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toMatch(/^GREETING=hello$/m);
-  });
+    // Twenty real agents under sh on two cores: 16 s alone, over 20 s beside another test run. It is a bound, not a speed check.
+  }, 90_000);
 });
