@@ -176,7 +176,10 @@ export function toEnvironmentObject(obj: k8s.KubernetesObject): EnvironmentObjec
 export function statusPatch(previous: EnvironmentStatus | undefined, next: EnvironmentStatus): Record<string, unknown> {
   const patch: Record<string, unknown> = { ...next };
   for (const key of Object.keys(previous ?? {})) if (!(key in next)) patch[key] = null;
-  const gone = Object.keys(previous?.exports ?? {}).filter((k) => !(k in (next.exports ?? {})));
-  if (gone.length > 0) patch.exports = { ...next.exports, ...Object.fromEntries(gone.map((k) => [k, null])) };
+  // A merge patch keeps the keys it does not name: a key that left a map (an export, the inventory's preexisting) is sent as null.
+  for (const field of ['exports', 'inventory'] as const) {
+    const gone = Object.keys(previous?.[field] ?? {}).filter((k) => !(k in (next[field] ?? {})));
+    if (gone.length > 0 && next[field]) patch[field] = { ...next[field], ...Object.fromEntries(gone.map((k) => [k, null])) };
+  }
   return patch;
 }

@@ -226,6 +226,28 @@ describe('the controller in a cluster', () => {
     expect(condition(orphaned, 'Stalled').message).toMatch(/namespace ctl-tenant is not a tenant of this operator/);
   });
 
+  it("keeps someone else's grant as preexisting, never revokes it, and forgets it in the stored status once the spec drops it", async () => {
+    const ns = await createNamespace(kube, 'ctl-preexisting');
+    await controllerAs(kube.kubeconfig, ns);
+    const member = 'serviceAccount:jobmatch-pre-vm@job-match-v0.iam.gserviceaccount.com';
+    const [policy] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
+    await s.clients.projects.setIamPolicy({ resource: `projects/${PROJECT}`, policy: { ...policy, bindings: [...(policy.bindings ?? []), { role: 'roles/bigquery.jobUser', members: [member] }] } });
+    await create(environment(ns, 'pre'));
+    const e = await synced(ns, 'pre', 1);
+    const binding = { resource: 'project', role: 'roles/bigquery.jobUser', member };
+    expect(e.status.inventory.preexisting).toEqual([binding]);
+    expect(e.status.inventory.bindings).not.toContainEqual(binding);
+    await patch(ns, 'pre', { spec: { iam: e.spec.iam.filter((b: any) => b.resource !== 'project') } });
+    const after = await until('preexisting forgotten', () => get(ns, 'pre'), (x) => x.status?.observedGeneration === 2 && x.status.inventory.preexisting === undefined);
+    expect(after.status.inventory.bindings).not.toContainEqual(binding);
+    const [now] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
+    expect((now.bindings ?? []).find((b) => b.role === 'roles/bigquery.jobUser')?.members).toContain(member);
+    const notRevoked = (await events(ns)).filter((x) => x.reason === 'NotRevoked');
+    expect(notRevoked).toHaveLength(1);
+    expect(notRevoked[0]!.count ?? 1).toBe(1);
+    expect((await events(ns)).filter((x) => x.reason === 'Revoked')).toEqual([]);
+  });
+
   it('gives the later of two objects claiming one bucket a Conflict, and reconciles the first', async () => {
     const ns = await createNamespace(kube, 'ctl-claims');
     await controllerAs(kube.kubeconfig, ns);
