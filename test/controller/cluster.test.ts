@@ -241,7 +241,7 @@ describe('the controller in a cluster', () => {
     const after = await until('preexisting forgotten', () => get(ns, 'pre'), (x) => x.status?.observedGeneration === 2 && x.status.inventory.preexisting === undefined);
     expect(after.status.inventory.bindings).not.toContainEqual(binding);
     const [now] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
-    expect((now.bindings ?? []).find((b) => b.role === 'roles/bigquery.jobUser')?.members).toContain(member);
+    expect((now.bindings ?? []).filter((b) => b.role === 'roles/bigquery.jobUser').flatMap((b) => b.members ?? [])).toContain(member);
     const notRevoked = (await events(ns)).filter((x) => x.reason === 'NotRevoked');
     expect(notRevoked).toHaveLength(1);
     expect(notRevoked[0]!.count ?? 1).toBe(1);
