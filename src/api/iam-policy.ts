@@ -105,11 +105,13 @@ export function policyKindOf(resource: string): PolicyKind | undefined {
   return (POLICY_KINDS as readonly string[]).includes(prefix ?? '') ? (prefix as PolicyKind) : undefined;
 }
 
+const ROLE = new RegExp(ROLE_PATTERN);
+
 /** Every spec.iam entry the policy refuses, as field errors at spec.iam[i].role or .member. */
 export function checkIamPolicy(iam: readonly Partial<IamRequest>[], policy: IamPolicy): FieldError[] {
   return iam.flatMap((b, i) => {
     // A malformed role is the schema's to report (ROLE_PATTERN): the policy judges only real role names.
-    if (typeof b.member !== 'string' || typeof b.role !== 'string' || typeof b.resource !== 'string' || !new RegExp(ROLE_PATTERN).test(b.role)) return [];
+    if (typeof b.member !== 'string' || typeof b.role !== 'string' || typeof b.resource !== 'string' || !ROLE.test(b.role)) return [];
     const kind = policyKindOf(b.resource);
     const refusal = kind ? policyRefusal({ member: b.member, role: b.role, ensure: b.ensure === 'absent' ? 'absent' : 'present' }, kind, policy) : undefined;
     return refusal ? [fieldError(`policy.${refusal.code}`, `spec.iam[${i}].${refusal.field}`, refusal.message, refusal.fix)] : [];

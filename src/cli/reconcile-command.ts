@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { createActionLogger } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
-import { createGcpClients, type GcpClients } from '../gcp/clients.js';
+import { GcpClientPool } from '../gcp/client-pool.js';
 import { GcpCaller, type RetryPolicy } from '../gcp/gcp-caller.js';
 import { redeployToken } from '../api/naming.js';
 import type { LoadedEnvironment } from '../api/manifests.js';
@@ -131,12 +131,8 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
       return fail(missingCredentials(e));
     }
   }
-  const clients = new Map<string, GcpClients>();
-  const clientsFor = (project: string) => {
-    let c = clients.get(project);
-    if (!c) clients.set(project, (c = createGcpClients({ projectId: project, timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) })));
-    return c;
-  };
+  const pool = new GcpClientPool({ timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) });
+  const clientsFor = (project: string) => pool.clientsFor(project);
   const logLevel = options.logLevel ?? (terminal.stderrTty && !options.logFile ? 'warn' : 'info');
   const destination = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : { write: (line: string) => io.stderr(line) } as NodeJS.WritableStream;
   const logger = createActionLogger(destination, logLevel);
