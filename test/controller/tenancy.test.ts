@@ -15,6 +15,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { sourceCredential } from '../../src/gcp/impersonation.js';
 import { OPERATOR_PRINCIPAL } from '../../src/sandbox/principals.js';
 import { FAST_RETRY } from '../support/engine.js';
+import { leaks } from '../support/leaks.js';
 import { type Doc, mutated, NO_VM } from '../support/manifests.js';
 import { MemoryStore } from '../support/memory-store.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
@@ -92,6 +93,10 @@ describe('tenancy', () => {
     const mints = s.sandbox.stats.requests().filter((r) => r.api === 'iamcredentials');
     expect(mints.map((r) => r.principal)).toEqual([OPERATOR_PRINCIPAL, OPERATOR_PRINCIPAL]);
     expect(calls.filter((r) => r.principal === OPERATOR_PRINCIPAL)).toEqual([]);
+    // The values generated as the tenants appear in no status, Event or metric.
+    const values = Object.values(s.sandbox.store.data.projects).flatMap((p) => Object.values(p.secrets)).flatMap((x) => x.versions.map((v) => Buffer.from(v.data, 'base64').toString()));
+    expect(values.length).toBeGreaterThan(0);
+    expect(leaks(values, JSON.stringify(store.list()) + JSON.stringify(store.events) + await metrics.registry.metrics())).toEqual([]);
   });
 
   it.each([
