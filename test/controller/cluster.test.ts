@@ -95,6 +95,9 @@ const create = (e: Env) => api().createNamespacedCustomObject({ ...G, namespace:
 const patch = (ns: string, name: string, body: object) => api().patchNamespacedCustomObject({ ...G, namespace: ns, name, body }, MERGE);
 const condition = (e: Env, type: string) => e.status?.conditions?.find((c: any) => c.type === type);
 const events = async (ns: string) => (await kube.kubeconfig.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: ns })).items;
+/** Events are recorded after the status is written: wait for one rather than race it. */
+const eventSeen = (ns: string, reason: string, test: (e: k8s.CoreV1Event) => boolean = () => true) =>
+  until(`a ${reason} Event in ${ns}`, () => events(ns), (evs) => evs.some((e) => e.reason === reason && test(e)));
 
 
 const synced = (ns: string, name: string, generation?: number) => until(`${ns}/${name} Synced`, () => get(ns, name),
@@ -137,7 +140,7 @@ describe('the controller in a cluster', () => {
     let e = await until('drift healed', () => get(ns, 'drift'), (x) => condition(x, 'DriftDetected')?.status === 'True');
     expect(condition(e, 'DriftDetected')).toMatchObject({ reason: 'DriftHealed', message: expect.stringContaining('versioning') });
     expect((await bucket.getMetadata())[0].versioning?.enabled).toBe(true);
-    expect((await events(ns)).some((ev) => ev.reason === 'Updated' && ev.message?.includes('jobmatch-drift-bronze'))).toBe(true);
+    await eventSeen(ns, 'Updated', (ev) => ev.message?.includes('jobmatch-drift-bronze') ?? false);
 
     await patch(ns, 'drift', { spec: { policy: { drift: 'Report' } } });
     await synced(ns, 'drift', 2).catch(() => undefined);
@@ -206,7 +209,7 @@ describe('the controller in a cluster', () => {
     expect(condition(refused, 'Stalled').status).toBe('True');
     expect(condition(refused, 'Stalled').message).toMatch(/may not declare environment "other" in project job-match-v0 \(it may declare: tn-\*\)/);
     expect(refused.metadata.finalizers ?? []).toEqual([]);
-    expect((await events(ns)).some((e) => e.reason === 'EnvironmentNotAllowed' && e.involvedObject.name === 'other')).toBe(true);
+    await eventSeen(ns, 'EnvironmentNotAllowed', (e) => e.involvedObject.name === 'other');
     expect(s.sandbox.stats.requests().filter((r) => r.path.includes('other'))).toEqual([]);
 
     const dir = mkdtempSync(join(tmpdir(), 'jme-policy-'));
@@ -303,12 +306,15 @@ describe('the controller in a cluster', () => {
     const token = await kube.serviceAccountToken('jobmatch-system', 'jobmatch-operator');
     const ns = await createNamespace(kube, 'ctl-rbac');
     const c = await controllerAs(kube.kubeConfigForToken(token), undefined, { leaderElection: true, leaseNamespace: 'jobmatch-system' });
-    await until('leader', async () => c.elector?.isLeader, (v) => v === true);
-    await create(environment(ns, 'rbac'));
-    await synced(ns, 'rbac', 1);
-    expect((await events(ns)).some((ev) => ev.reason === 'Created')).toBe(true);
-    await c.stop();
-    running.splice(running.indexOf(c), 1);
+    try { // this controller watches every namespace: it must not outlive the test, whatever happens in it
+      await until('leader', async () => c.elector?.isLeader, (v) => v === true);
+      await create(environment(ns, 'rbac'));
+      await synced(ns, 'rbac', 1);
+      await eventSeen(ns, 'Created');
+    } finally {
+      await c.stop();
+      running.splice(running.indexOf(c), 1);
+    }
     const lease = await kube.kubeconfig.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'jobmatch-operator', namespace: 'jobmatch-system' });
     expect(lease.spec?.holderIdentity ?? '').toBe(''); // released on stop
   });
