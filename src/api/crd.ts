@@ -6,6 +6,7 @@
  * (semantic-validation.ts), so `kubectl apply` refuses what the CLI refuses. What stays CLI-only: rules
  * across manifests (claims.ts) and the heuristics on config values (secret-detection.ts's secretValueShape).
  */
+import { DEPLOY_KEY_NAME } from './config-hash.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import { PUBLIC_MEMBER_FIX, PUBLIC_MEMBER_RE2, PUBLIC_MEMBER_TEXT } from './iam-policy.js';
 import { bool, cel, celList, celString, int, list, obj, oneOf, str, stringMap, type OpenApiSchema } from './openapi.js';
@@ -275,7 +276,8 @@ const specRules = [
     '.app.config'),
   ...([['bucket', 'buckets', 'name'], ['dataset', 'datasets', 'datasetId'], ['secret', 'secrets', 'name']] as const).map(([kind, listName, key]) =>
     // `in` a list costs its length, whatever the strings': cheaper for the cost budget than comparing each pair
-    cel(every('iam', 'b', `!b.resource.startsWith('${kind}/') || (has(self.${listName}) && b.resource.substring(${kind.length + 1}) in self.${listName}.map(x, x.${key}))`),
+    cel(every('iam', 'b', `!b.resource.startsWith('${kind}/') || (has(self.${listName}) && b.resource.substring(${kind.length + 1}) in self.${listName}.map(x, x.${key}))${
+      kind === 'secret' ? ` || (b.resource == 'secret/${DEPLOY_KEY_NAME}' && has(self.vm))` : ''}`),
       `an IAM binding on ${kind}/<name> must name a ${kind} declared in spec.${listName}: declare it there, ${TEXT.undeclaredFix}`, '.iam')),
   cel('!has(self.vm) || (has(self.app) && has(self.app.compose))', `${TEXT.vmWithoutCompose}: ${TEXT.vmWithoutComposeFix}`, '.app.compose'),
   ...(['compose', 'healthCheck'] as const).map((field) =>

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ResolvedSpec } from './defaults.js';
+import { contentHash, deployedValues } from './config-hash.js';
 import { secretId } from './naming.js';
 import type { EnvMode, StringMap } from './types.js';
 
@@ -132,14 +133,7 @@ export function renderEnvExample(spec: ResolvedSpec): string {
   return `${out.join('\n')}\n`;
 }
 
-/** sha256 over the rendered .env and the compose ref and file: what the VM must have applied. */
+/** jobmatch-config-hash: sha256 over the rendered .env and every compose and health-check field the VM agent acts on. */
 export function configHash(spec: ResolvedSpec): string {
-  const compose = spec.app?.compose;
-  const hash = createHash('sha256');
-  hash.update(renderEnvFile(spec));
-  hash.update('\0');
-  hash.update(compose?.ref ?? '');
-  hash.update('\0');
-  hash.update(compose?.file ?? 'docker-compose.yml');
-  return `sha256:${hash.digest('hex')}`;
+  return contentHash(deployedValues(spec, renderEnvFile(spec)));
 }

@@ -6,6 +6,7 @@
  * crd.ts), built from the same patterns, lists and texts (naming.ts, env-file.ts, secret-detection.ts, TEXT below),
  * so the apiserver refuses at `kubectl apply` what this refuses.
  */
+import { DEPLOY_KEY_NAME } from './config-hash.js';
 import { fieldError, joinPath, type FieldError } from './field-error.js';
 import { OVERRIDABLE_KEYS, RESERVED_KEYS } from './env-file.js';
 import {
@@ -215,7 +216,8 @@ function checkIam(spec: Json, f: Findings): void {
   const declared: Record<string, Set<string | undefined>> = {
     bucket: new Set(items(spec.buckets).map(([b]) => text(b.name))),
     dataset: new Set(items(spec.datasets).map(([d]) => text(d.datasetId))),
-    secret: new Set(items(spec.secrets).map(([s]) => text(s.name))),
+    // The deploy key of a VM is the operator's own secret: bindings may name it (the VM's service account reads it).
+    secret: new Set([...items(spec.secrets).map(([s]) => text(s.name)), ...(isObject(spec.vm) ? [DEPLOY_KEY_NAME] : [])]),
   };
   const bindings = items(spec.iam);
   for (const [b, i] of bindings) {

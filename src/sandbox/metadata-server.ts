@@ -6,11 +6,13 @@
 import { once } from 'node:events';
 import { metadataEvent } from './compute-api.js';
 import { ApiError, forbidden, notFound } from './google-error.js';
+import { mintAccessToken } from './principals.js';
 import { route, type Route, type SandboxRequest, type SandboxResponse } from './router.js';
 import { contentEtag, type InstanceState, type Json, type ProjectState, type Store } from './store.js';
 
 export const METADATA_PREFIX = '/__metadata';
 const MAX_WAIT_SECONDS = 3600;
+const TOKEN_LIFETIME_MS = 3600_000;
 
 /** Where an instance's metadata server lives inside a sandbox at baseUrl. */
 export function metadataBaseUrl(baseUrl: string, project: string, zone: string, instance: string): string {
@@ -119,8 +121,11 @@ export function metadataRoutes(store: Store): Route[] {
     read('/project/numeric-project-id', 'project.numericProjectId', fixed((p) => p.projectNumber)),
     read('/instance/service-accounts/default/email', 'serviceAccount.email', fixed((_, __, i) => email(i))),
     route('GET', `${base}/instance/service-accounts/default/token`, 'metadata', 'serviceAccount.token', 'read', (req) => {
-      locate(req);
-      return { status: 200, body: { access_token: 'sandbox-token', expires_in: 3599, token_type: 'Bearer' } };
+      const { inst } = locate(req);
+      const account = (inst.resource.serviceAccounts as { email?: string; scopes?: string[] }[] | undefined)?.[0];
+      if (!account?.email) throw notFound('Not Found'); // a VM without a service account has no token
+      const { accessToken } = mintAccessToken(store, account.email, account.scopes ?? [], TOKEN_LIFETIME_MS, true);
+      return { status: 200, body: { access_token: accessToken, expires_in: TOKEN_LIFETIME_MS / 1000 - 1, token_type: 'Bearer' } };
     }, { json: false }),
     route('PUT', `${base}/instance/guest-attributes/{namespace}/{key}`, 'metadata', 'guestAttributes.put', 'write', putGuest, { json: false }),
     route('GET', `${base}/instance/guest-attributes/{namespace}/{key}`, 'metadata', 'guestAttributes.get', 'read', getGuest, { json: false }),

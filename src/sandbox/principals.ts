@@ -15,6 +15,8 @@ export const OPERATOR_EMAIL = 'jobmatch-operator@sandbox.iam.gserviceaccount.com
 export const OPERATOR_PRINCIPAL = `serviceAccount:${OPERATOR_EMAIL}`;
 /** Every token generateAccessToken mints starts so (real ones start "ya29."); only these are looked up. */
 export const MINTED_TOKEN_PREFIX = 'ya29.sandbox.';
+/** A VM's metadata server mints these for the instance's service account, which need not exist in the sandbox's IAM. */
+const INSTANCE_TOKEN_PREFIX = `${MINTED_TOKEN_PREFIX}vm.`;
 
 export type Caller =
   /** principal: an IAM member ("serviceAccount:EMAIL"); email: the service account of a minted token. */
@@ -33,7 +35,7 @@ export function identifyCaller(store: Store, authorization: string | string[] | 
   const token = bearer(authorization);
   if (!token?.startsWith(MINTED_TOKEN_PREFIX)) return { principal: OPERATOR_PRINCIPAL };
   const minted = store.data.accessTokens?.[token];
-  if (!minted || !store.serviceAccount(minted.email)) return { refused: 'unknown' };
+  if (!minted || (!token.startsWith(INSTANCE_TOKEN_PREFIX) && !store.serviceAccount(minted.email))) return { refused: 'unknown' };
   if (Date.parse(minted.expireTime) <= store.now().getTime()) return { refused: 'expired' };
   return { principal: `serviceAccount:${minted.email}`, email: minted.email };
 }
@@ -52,14 +54,14 @@ export function unauthenticated(refused: 'unknown' | 'expired', service: string)
 }
 
 /** Mints an access token for a service account, valid for lifetimeMs on the sandbox's clock; forgets the expired ones. */
-export function mintAccessToken(store: Store, email: string, scopes: string[], lifetimeMs: number): { accessToken: string; expireTime: string } {
+export function mintAccessToken(store: Store, email: string, scopes: string[], lifetimeMs: number, forInstance = false): { accessToken: string; expireTime: string } {
   const now = store.now().getTime();
   const tokens = (store.data.accessTokens ??= {});
   for (const [token, t] of Object.entries(tokens)) if (Date.parse(t.expireTime) <= now) delete tokens[token];
   // Whole seconds, as Google writes expireTime, unless the lifetime asked for has a fraction.
   const expires = lifetimeMs % 1000 === 0 ? Math.floor((now + lifetimeMs) / 1000) * 1000 : now + lifetimeMs;
   const expireTime = new Date(expires).toISOString().replace(/\.000Z$/, 'Z');
-  const accessToken = `${MINTED_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+  const accessToken = `${forInstance ? INSTANCE_TOKEN_PREFIX : MINTED_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   tokens[accessToken] = { email, scopes, expireTime };
   return { accessToken, expireTime };
 }

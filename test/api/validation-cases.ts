@@ -3,7 +3,7 @@
  * CLI reports, and a word its message or fix must contain. validation-cases.test.ts holds the CLI to it;
  * apiserver-acceptance.test.ts holds the CRD to it (the apiserver refuses each single-object case too).
  */
-import type { Doc } from '../support/manifests.js';
+import { withoutVm, type Doc } from '../support/manifests.js';
 
 export interface Case {
   name: string;
@@ -88,17 +88,18 @@ export const cases: Case[] = [
   { name: 'secret name in lower case', mutate: (d) => (d.spec.secrets[0].name = 'postgres_password'), code: 'schema.pattern', path: 'spec.secrets[0].name' },
   // IAM
   { name: 'IAM on an undeclared secret', mutate: (d) => (d.spec.iam[0].resource = 'secret/REDIS_PASSWORD'), code: 'iam.undeclared', path: 'spec.iam[0].resource', says: /spec.secrets/ },
+  { name: 'IAM on the deploy key of an environment without a VM', mutate: (d) => { delete d.spec.vm; delete d.spec.app.compose; delete d.spec.app.healthCheck; }, code: 'iam.undeclared', path: 'spec.iam[4].resource', says: /secret\/deploy-key/ },
   { name: 'IAM on an undeclared bucket', mutate: (d) => (d.spec.iam[4].resource = 'bucket/other-bucket'), code: 'iam.undeclared', path: 'spec.iam[4].resource' },
   { name: 'IAM on an undeclared dataset', mutate: (d) => (d.spec.iam[5].resource = 'dataset/silver'), code: 'iam.undeclared', path: 'spec.iam[5].resource' },
   { name: 'IAM resource of an unknown kind', mutate: (d) => (d.spec.iam[0].resource = 'topic/x'), code: 'schema.pattern', path: 'spec.iam[0].resource' },
   { name: 'member without a type', mutate: (d) => (d.spec.iam[0].member = 'jobmatch@job-match-v0.iam.gserviceaccount.com'), code: 'iam.member', path: 'spec.iam[0].member', says: /serviceAccount:EMAIL/ },
   { name: 'serviceAccount member without an email', mutate: (d) => (d.spec.iam[0].member = 'serviceAccount:jobmatch'), code: 'iam.member', path: 'spec.iam[0].member', says: /email/ },
   { name: 'allUsers on a secret', mutate: (d) => (d.spec.iam[0].member = 'allUsers'), code: 'policy.iam.public', path: 'spec.iam[0].member', says: /named member/ },
-  { name: 'allUsers on a dataset', mutate: (d) => d.spec.iam.push({ member: 'allUsers', role: 'roles/bigquery.dataViewer', resource: 'dataset/staging_gold' }), code: 'policy.iam.public', path: 'spec.iam[8].member' },
-  { name: 'allAuthenticatedUsers on the project', mutate: (d) => d.spec.iam.push({ member: 'allAuthenticatedUsers', role: 'roles/logging.logWriter', resource: 'project' }), code: 'policy.iam.public', path: 'spec.iam[8].member' },
-  { name: 'principalSet://goog/public:all on a bucket', mutate: (d) => d.spec.iam.push({ member: 'principalSet://goog/public:all', role: 'roles/storage.objectViewer', resource: `bucket/${d.spec.buckets[0].name}` }), code: 'policy.iam.public', path: 'spec.iam[8].member' },
+  { name: 'allUsers on a dataset', mutate: (d) => d.spec.iam.push({ member: 'allUsers', role: 'roles/bigquery.dataViewer', resource: 'dataset/staging_gold' }), code: 'policy.iam.public', path: 'spec.iam[9].member' },
+  { name: 'allAuthenticatedUsers on the project', mutate: (d) => d.spec.iam.push({ member: 'allAuthenticatedUsers', role: 'roles/logging.logWriter', resource: 'project' }), code: 'policy.iam.public', path: 'spec.iam[9].member' },
+  { name: 'principalSet://goog/public:all on a bucket', mutate: (d) => d.spec.iam.push({ member: 'principalSet://goog/public:all', role: 'roles/storage.objectViewer', resource: `bucket/${d.spec.buckets[0].name}` }), code: 'policy.iam.public', path: 'spec.iam[9].member' },
   { name: 'ALLUSERS in upper case on a secret', mutate: (d) => (d.spec.iam[0].member = 'ALLUSERS'), code: 'policy.iam.public', path: 'spec.iam[0].member' },
-  { name: 'the same binding twice', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0] }), code: 'duplicate', path: 'spec.iam[8]' },
+  { name: 'the same binding twice', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0] }), code: 'duplicate', path: 'spec.iam[9]' },
   // deployment
   { name: 'vm without compose', mutate: (d) => delete d.spec.app.compose, code: 'app.compose', path: 'spec.app.compose' },
   { name: 'compose without vm', mutate: (d) => delete d.spec.vm, code: 'app.vm', path: 'spec.app.compose' },
@@ -149,7 +150,8 @@ export const acceptedCases: AcceptedCase[] = [
   { name: 'one member with two roles on one resource', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0], role: 'roles/secretmanager.viewer' }) },
   { name: 'compose coordinates at the edges: a commit id, a nested file, a deep directory', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'a'.repeat(40), file: 'deploy/prod/compose.v2.yaml', directory: '/srv/apps/job-match_v2' }) },
   { name: 'a release tag and a directory under /var/lib and /home', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'release/v1.4.2', directory: '/var/lib/jobmatch' }) },
-  { name: 'no VM and no app deployment at all', mutate: (d) => { delete d.spec.vm; delete d.spec.app.compose; delete d.spec.app.healthCheck; } },
+  { name: 'no VM and no app deployment at all', mutate: (d) => { withoutVm(d); } },
+  { name: 'the VM\'s service account reading the deploy key of the VM, and only that secret', mutate: (d) => { d.spec.iam = d.spec.iam.filter((b: { resource: string }) => !b.resource.startsWith('secret/') || b.resource === 'secret/deploy-key'); } },
   { name: 'no buckets, datasets, secrets, IAM or app', mutate: (d) => { for (const k of ['buckets', 'datasets', 'secrets', 'iam', 'app', 'vm']) delete d.spec[k]; } },
   { name: 'resources that export nothing', mutate: (d) => { delete d.spec.buckets[0].env; for (const ds of d.spec.datasets) delete ds.env; } },
 ];

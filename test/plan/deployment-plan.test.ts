@@ -20,17 +20,22 @@ function spec(mutate: (d: Doc) => void = () => undefined): ResolvedSpec {
   return environments[0]!.spec;
 }
 
-function ctx(s: ResolvedSpec, planned: Action[] = []): PlanContext {
-  return {
-    project: s.gcp.projectId, grants: [], now: 0, planned: new Map(planned.map((a) => [a.id, a])),
-    bindings: desiredBindings(s, KINDS), observed: emptyObservation(new Date(0)),
-  };
+const DEPLOY_KEY = 'Secret/jobmatch-staging-deploy-key';
+
+/** The plan's context; the deploy key observed at `keyVersion` (newest enabled). */
+function ctx(s: ResolvedSpec, planned: Action[] = [], keyVersion = '1'): PlanContext {
+  const observed = emptyObservation(new Date(0));
+  observed.resources[DEPLOY_KEY] = { labels: {}, version: 'e', versions: [{ number: keyVersion, state: 'ENABLED', createTime: '' }] } as never;
+  return { project: s.gcp.projectId, grants: [], now: 0, planned: new Map(planned.map((a) => [a.id, a])), bindings: desiredBindings(s, KINDS), observed };
 }
+
+/** What the operator's last push left beside the keys: signed with deploy key version 1. */
+const SIGNED = { 'jobmatch-config-serial': '1000', 'jobmatch-config-key-version': '1', 'jobmatch-config-signature': `hmac-sha256:${'a'.repeat(64)}` };
 
 /** A running VM whose agent applied `applied` (and whose metadata says `pushed`). */
 function vm(s: ResolvedSpec, { applied, pushed, status = 'RUNNING', agent = {} }: { applied?: string; pushed?: string; status?: string; agent?: DeploymentObservation['agent'] } = {}): DeploymentObservation {
   const d = desiredDeployments(s)[0]!;
-  const metadata: Record<string, string> = pushed === undefined ? { 'ssh-keys': 'x' } : { ...d.metadata, 'jobmatch-config-hash': pushed };
+  const metadata: Record<string, string> = pushed === undefined ? { 'ssh-keys': 'x' } : { ...d.metadata, ...SIGNED, 'jobmatch-config-hash': pushed };
   return { zone: d.zone, labels: {}, version: 'fp1', status, serviceAccount: SA, metadata, agent: { ...(applied ? { appliedHash: applied } : {}), ...agent } };
 }
 
@@ -62,7 +67,7 @@ describe('planning a rollout', () => {
     expect(a.verb).toBe('update');
     expect(a.changes[0]).toEqual({ field: 'config', before: 'sha256:old', after: hash });
     expect(a.steps).toEqual([
-      { kind: 'Deployment', op: 'pushConfig', instance: 'jobmatch-staging-vm', zone: 'europe-west1-b', fingerprint: 'fp1', set: d.metadata },
+      { kind: 'Deployment', op: 'pushConfig', instance: 'jobmatch-staging-vm', zone: 'europe-west1-b', fingerprint: 'fp1', set: d.metadata, deployKey: 'jobmatch-staging-deploy-key' },
       { kind: 'Deployment', op: 'awaitRollout', instance: 'jobmatch-staging-vm', zone: 'europe-west1-b', rolloutId: hash, timeoutSeconds: 360 },
     ]);
   });
@@ -110,6 +115,22 @@ describe('planning a rollout', () => {
     expect(a.verb).toBe('update');
     expect(a.steps.map((x) => x.op)).toEqual(['pushConfig']);
     expect(a.changes).toEqual([{ field: 'compose.ref', before: 'main', after: 'staging' }]);
+  });
+
+  it('signs again, without a rollout, a config on the VM that is unsigned or signed with a deploy key version that is no longer the newest', () => {
+    const unsigned = vm(s, { applied: hash, pushed: hash });
+    delete unsigned.metadata['jobmatch-config-signature'];
+    expect(diffDeployment(d, unsigned, ctx(s))).toMatchObject({
+      verb: 'update', message: 'the VM already runs this config; its configuration is not signed: signed again',
+      changes: [{ field: 'signature', before: null, after: 'signed with the deploy key' }],
+      steps: [{ op: 'pushConfig', set: {}, deployKey: 'jobmatch-staging-deploy-key' }],
+    });
+    const rotated = diffDeployment(d, vm(s, { applied: hash, pushed: hash }), ctx(s, [], '2'));
+    expect(rotated).toMatchObject({ verb: 'update', changes: [{ field: 'signature', before: 'deploy key version 1', after: 'deploy key version 2' }] });
+    expect(rotated.steps.map((x) => x.op)).toEqual(['pushConfig']);
+    // The key gets a version in this very plan: signed after it.
+    const rotating: Action = { id: DEPLOY_KEY, kind: 'Secret', name: '', verb: 'update', changes: [], steps: [{ kind: 'Secret', op: 'addGeneratedVersion' }] };
+    expect(diffDeployment(d, vm(s, { applied: hash, pushed: hash }), ctx(s, [rotating]))).toMatchObject({ verb: 'update', after: [DEPLOY_KEY] });
   });
 
   it('waits while the VM is not running, saying how to start it', () => {

@@ -18,6 +18,8 @@ export const NO_VM: ExampleOptions = { vm: false };
 /** The example without its deployment: no VM to find, no rollout to wait for. */
 export function withoutVm(doc: Doc): Doc {
   delete doc.spec.vm;
+  // The deploy key exists only with a VM.
+  if (doc.spec.iam) doc.spec.iam = doc.spec.iam.filter((b: { resource?: string }) => b.resource !== 'secret/deploy-key');
   if (doc.spec.app) {
     delete doc.spec.app.compose;
     delete doc.spec.app.healthCheck;

@@ -4,13 +4,15 @@
  * acknowledgement. No SSH and no secret in flight: the VM reads its secrets from Secret Manager itself.
  */
 import type { protos } from '@google-cloud/compute';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { ComputeClients } from '../../gcp/compute-clients.js';
 import { unlessNotFound } from '../../gcp/gcp-caller.js';
 import type { CallMeta } from '../../gcp/gcp-error.js';
 import type { LabelledResource, PolicyObservation } from '../../plan/observed.js';
 import type { CallContext, KindClient } from '../kind.js';
 import type { AgentReport, DeploymentObservation, DeploymentStep } from './deployment-plan.js';
-import { mergeItems } from './metadata.js';
+import { CONFIG_HASH_KEY, mergeItems } from './metadata.js';
+import { nextSerial, SERIAL_KEY, signedKeys } from './signing.js';
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
 type Item = { key: string; value: string };
@@ -53,7 +55,12 @@ export class DeploymentClient implements KindClient<DeploymentObservation, Deplo
   /** The items seen with each fingerprint: a push writes over exactly what was observed. */
   private readonly seen = new Map<string, Item[]>();
 
-  constructor(private readonly compute: () => Promise<ComputeClients>, private readonly ctx: CallContext, private readonly polling: RolloutPolling) {}
+  constructor(
+    private readonly compute: () => Promise<ComputeClients>,
+    private readonly secrets: SecretManagerServiceClient,
+    private readonly ctx: CallContext,
+    private readonly polling: RolloutPolling,
+  ) {}
 
   private meta(operation: string, kind: 'read' | 'write', name: string, permission: string): CallMeta {
     const { zone, instance } = this.where(name);
@@ -102,17 +109,27 @@ export class DeploymentClient implements KindClient<DeploymentObservation, Deplo
 
   async execute(step: DeploymentStep): Promise<void> {
     const name = `${step.zone}/${step.instance}`;
-    if (step.op === 'pushConfig') return this.push(name, step.fingerprint, step.set);
+    if (step.op === 'pushConfig') return this.push(name, step.fingerprint, step.set, step.deployKey);
     return this.awaitRollout(name, step.rolloutId, step.timeoutSeconds);
   }
 
   /**
    * setMetadata with the fingerprint the plan was made from: a change in between is refused (412) and the
-   * executor re-reads and re-plans, so another writer's keys are kept. Then waits for the zone operation.
+   * executor re-reads and re-plans, so another writer's keys are kept. The keys are signed with the deploy key
+   * (read here, at the last moment, and wiped after use). Then waits for the zone operation.
    */
-  private async push(name: string, fingerprint: string, set: Record<string, string>): Promise<void> {
+  private async push(name: string, fingerprint: string, set: Record<string, string>, deployKey: string): Promise<void> {
     const base = this.seen.get(fingerprint) ?? itemsOf((await this.call(this.meta('instances.get', 'read', name, 'compute.instances.get'), async (c) => (await c.instances.get(this.where(name)))[0])));
-    const items = mergeItems(base, set);
+    const unsigned = mergeItems(base, set);
+    const value = (key: string) => unsigned.find((i) => i.key === key)?.value;
+    const { key, version } = await this.readDeployKey(deployKey);
+    let signed: Record<string, string>;
+    try {
+      signed = signedKeys(key, version, value(CONFIG_HASH_KEY) ?? '', nextSerial(value(SERIAL_KEY), Date.now()));
+    } finally {
+      key.fill(0);
+    }
+    const items = mergeItems(unsigned, signed);
     const [operation] = await this.call(this.meta('instances.setMetadata', 'write', name, 'compute.instances.setMetadata'),
       (c) => c.instances.setMetadata({ ...this.where(name), metadataResource: { fingerprint, items } }));
     const opName = String((operation.latestResponse as protos.google.cloud.compute.v1.IOperation | undefined)?.name ?? operation.name);
@@ -122,6 +139,16 @@ export class DeploymentClient implements KindClient<DeploymentObservation, Deplo
       if (op.error?.errors?.length) throw new Error(`setMetadata on ${name} failed: ${op.error.errors.map((e) => e.message).join('; ')}`);
       if (String(op.status) === 'DONE') return;
     }
+  }
+
+  /** The newest enabled version of the deploy key: its bytes and its number. Never logged, never kept. */
+  private async readDeployKey(id: string): Promise<{ key: Buffer; version: string }> {
+    const resource = `projects/${this.ctx.project}/secrets/${id}`;
+    const meta: CallMeta = { api: 'secretmanager', operation: 'versions.access', kind: 'read', resource, permission: 'secretmanager.versions.access' };
+    const [answer] = await this.ctx.caller.call(meta, () => this.secrets.accessSecretVersion({ name: `${resource}/versions/latest` }), this.ctx.signal);
+    const data = answer.payload?.data;
+    if (!data || data.length === 0) throw new Error(`the deploy key ${id} has an empty value: add a version (or delete the secret and let the operator generate it)`);
+    return { key: typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data), version: String(answer.name ?? '').split('/').pop() ?? '' };
   }
 
   /** Reads the agent's guest attributes until it applied `rolloutId`, reported it failed, or the timeout passed. */

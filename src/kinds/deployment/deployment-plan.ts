@@ -4,12 +4,14 @@
  * and waits for the VM agent to acknowledge them in guest attributes (see deployment-client.ts).
  */
 import type { ResolvedSpec } from '../../api/defaults.js';
-import { configHash, renderEnvFile } from '../../api/env-file.js';
+import { contentHash, DEFAULT_HEALTH_TIMEOUT_SECONDS, DEPLOY_KEY_NAME, deployedValues } from '../../api/config-hash.js';
+import { renderEnvFile } from '../../api/env-file.js';
 import { secretId } from '../../api/naming.js';
 import type { DesiredResource, PlanContext } from '../../plan/kind-planner.js';
 import type { Observation } from '../../plan/observed.js';
 import type { Action, FieldChange } from '../../plan/types.js';
 import { ACCESS_ROLES, CONFIG_HASH_KEY, desiredMetadata, metadataProblem, rolloutOf } from './metadata.js';
+import { KEY_VERSION_KEY, SIGNATURE_FORMAT, SIGNATURE_KEY } from './signing.js';
 
 /** Named zone/instance, as Compute locates a VM. */
 export interface DesiredDeployment extends DesiredResource {
@@ -22,8 +24,10 @@ export interface DesiredDeployment extends DesiredResource {
   rolloutId: string;
   /** The metadata keys the operator owns on the VM, with their values. */
   metadata: Record<string, string>;
-  /** Declared secrets: app name and Secret Manager id. */
+  /** Declared secrets and the deploy key: app name and Secret Manager id. */
   secrets: { name: string; id: string }[];
+  /** The Secret Manager id of the deploy key that signs the configuration. */
+  deployKey: string;
   /** How long the operator waits for the agent's acknowledgement. */
   timeoutSeconds: number;
 }
@@ -46,28 +50,25 @@ export interface DeploymentObservation extends Observation {
 }
 
 export type DeploymentStep =
-  | { kind: 'Deployment'; op: 'pushConfig'; instance: string; zone: string; fingerprint: string; set: Record<string, string> }
+  /** `set` written over the keys read with `fingerprint`, then signed with the deploy key `deployKey` (a Secret Manager id). */
+  | { kind: 'Deployment'; op: 'pushConfig'; instance: string; zone: string; fingerprint: string; set: Record<string, string>; deployKey: string }
   | { kind: 'Deployment'; op: 'awaitRollout'; instance: string; zone: string; rolloutId: string; timeoutSeconds: number };
 
-export const DEFAULT_ROLLOUT_TIMEOUT_SECONDS = 180;
 /** The agent has healthCheck.timeoutSeconds for the health check after `up`; the operator waits twice that for the whole rollout (pull, up, health). */
 export const ROLLOUT_WAIT_FACTOR = 2;
 
 export function desiredDeployments(spec: ResolvedSpec): DesiredDeployment[] {
   if (!spec.vm || !spec.app?.compose) return [];
-  const hash = configHash(spec);
+  const values = deployedValues(spec, renderEnvFile(spec));
+  const hash = contentHash(values);
   const rolloutId = spec.redeploy ? `${hash}#${spec.redeploy}` : hash;
-  const compose = spec.app.compose;
-  const health = spec.app.healthCheck;
-  const timeoutSeconds = health?.timeoutSeconds ?? DEFAULT_ROLLOUT_TIMEOUT_SECONDS;
+  const timeoutSeconds = spec.app.healthCheck?.timeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
   return [{
     name: `${spec.vm.zone}/${spec.vm.name}`, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId,
     timeoutSeconds: timeoutSeconds * ROLLOUT_WAIT_FACTOR,
-    metadata: desiredMetadata({
-      env: renderEnvFile(spec), rolloutId, ref: compose.ref, file: compose.file ?? 'docker-compose.yml', directory: compose.directory ?? '/opt/jobmatch',
-      ...(health ? { healthUrl: health.url } : {}), timeoutSeconds,
-    }),
-    secrets: spec.secrets.map((s) => ({ name: s.name, id: secretId(spec.environment, s.name) })),
+    metadata: desiredMetadata(values, rolloutId),
+    secrets: [...spec.secrets.map((s) => s.name), DEPLOY_KEY_NAME].map((name) => ({ name, id: secretId(spec.environment, name) })),
+    deployKey: secretId(spec.environment, DEPLOY_KEY_NAME),
   }];
 }
 
@@ -128,6 +129,24 @@ function secretGate(d: DesiredDeployment, ctx: PlanContext): { missing: string[]
   return { missing, after };
 }
 
+/**
+ * Why the signature on the VM must be made again, if it must: missing or malformed, or made with a deploy key
+ * version that is no longer the newest enabled one (a rotation), so that a later rollout on this VM still verifies.
+ */
+function staleSignature(d: DesiredDeployment, o: DeploymentObservation, ctx: PlanContext): { why: string; change: FieldChange } | undefined {
+  const signedWith = o.metadata[KEY_VERSION_KEY];
+  if (!SIGNATURE_FORMAT.test(o.metadata[SIGNATURE_KEY] ?? '') || !signedWith) {
+    return { why: 'its configuration is not signed', change: { field: 'signature', before: null, after: 'signed with the deploy key' } };
+  }
+  // The Secret kind's observation (newest version first); only its shape is relied on here.
+  const key = ctx.observed.resources[`Secret/${d.deployKey}`] as { versions?: { number: string; state: string }[] } | undefined;
+  const planned = ctx.planned.get(`Secret/${d.deployKey}`);
+  const current = planned && planned.steps.length > 0 ? undefined : key?.versions?.find((v) => v.state === 'ENABLED')?.number;
+  if (current === signedWith) return undefined;
+  const now = current === undefined ? 'a new version' : `version ${current}`;
+  return { why: `it was signed with deploy key version ${signedWith}, the key is now at ${now}`, change: { field: 'signature', before: `deploy key version ${signedWith}`, after: `deploy key ${now}` } };
+}
+
 const sameOwnedMetadata = (d: DesiredDeployment, o: DeploymentObservation) =>
   Object.entries(d.metadata).every(([k, v]) => (k === CONFIG_HASH_KEY ? rolloutOf(o.metadata[k]) === rolloutOf(v) : o.metadata[k] === v));
 
@@ -143,10 +162,18 @@ export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | 
   const pushed = o.metadata[CONFIG_HASH_KEY];
   const applied = d.rolloutId === d.configHash ? rolloutOf(o.agent.appliedHash) === d.configHash : o.agent.appliedHash === d.rolloutId;
   if (applied) {
-    if (sameOwnedMetadata(d, o)) return { ...base, verb: 'none', ...extra };
-    // The VM runs this config; only keys it does not act on drifted (the agent ignores an unchanged hash).
+    const stale = staleSignature(d, o, ctx);
+    const same = sameOwnedMetadata(d, o);
+    if (same && !stale) return { ...base, verb: 'none', ...extra };
+    // The VM runs this config; only keys it does not act on drifted, or the signature (the agent ignores an unchanged hash).
     const set = Object.fromEntries(Object.entries(d.metadata).filter(([k]) => k !== CONFIG_HASH_KEY || rolloutOf(o.metadata[k]) !== d.configHash));
-    return { ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o).slice(1), message: 'metadata drifted; the VM already runs this config', steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set }] };
+    const after = secretGate(d, ctx).after.filter((id) => id === `Secret/${d.deployKey}`);
+    return {
+      ...base, verb: 'update', ...extra, ...(after.length > 0 ? { after } : {}),
+      changes: [...rolloutChanges(d, o).slice(1), ...(stale ? [stale.change] : [])],
+      message: same ? `the VM already runs this config; ${stale!.why}: signed again` : 'metadata drifted; the VM already runs this config',
+      steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set, deployKey: d.deployKey }],
+    };
   }
   if (o.status !== 'RUNNING') {
     return { ...base, verb: 'pending', ...extra, changes: rolloutChanges(d, o), message: `VM ${d.instance} is ${o.status}: the rollout waits until it runs (gcloud compute instances start ${d.instance} --zone ${d.zone} --project ${d.project})` };
@@ -170,6 +197,6 @@ export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | 
   return {
     ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o), ...(gate.after.length > 0 ? { after: gate.after } : {}),
     ...(forced && rolloutOf(o.agent.appliedHash) === d.configHash ? { message: 'redeploy forced: the same config is rolled out again' } : {}),
-    steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set: d.metadata }, awaitRollout(d.rolloutId)],
+    steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set: d.metadata, deployKey: d.deployKey }, awaitRollout(d.rolloutId)],
   };
 }

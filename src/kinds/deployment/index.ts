@@ -17,5 +17,5 @@ export const deploymentKind: Kind<DesiredDeployment, DeploymentObservation, Depl
   diff: diffDeployment,
   deleteStep: notOurs,
   releaseStep: notOurs,
-  connect: (clients, ctx) => new DeploymentClient(clients.compute, ctx, ctx.rolloutPolling ?? DEFAULT_ROLLOUT_POLLING),
+  connect: (clients, ctx) => new DeploymentClient(clients.compute, clients.secrets, ctx, ctx.rolloutPolling ?? DEFAULT_ROLLOUT_POLLING),
 };

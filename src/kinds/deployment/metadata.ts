@@ -1,7 +1,9 @@
 /** The instance metadata keys the operator owns on a VM (the VM agent's protocol) and Compute's limits on them. Pure. */
 
-export const CONFIG_HASH_KEY = 'jobmatch-config-hash';
-export const ENV_KEY = 'jobmatch-env';
+import { ENV_KEY, type HashedKey } from '../../api/config-hash.js';
+import { CONFIG_HASH_KEY } from './signing.js';
+
+export { CONFIG_HASH_KEY, ENV_KEY };
 
 /** Roles that let a service account read a secret's versions. */
 export const ACCESS_ROLES = ['roles/secretmanager.secretAccessor', 'roles/secretmanager.admin', 'roles/owner'];
@@ -10,27 +12,9 @@ export const ACCESS_ROLES = ['roles/secretmanager.secretAccessor', 'roles/secret
 export const MAX_VALUE_BYTES = 256 * 1024;
 export const MAX_TOTAL_BYTES = 512 * 1024;
 
-export interface RolloutMetadata {
-  env: string;
-  rolloutId: string;
-  ref: string;
-  file: string;
-  directory: string;
-  healthUrl?: string;
-  timeoutSeconds: number;
-}
-
-export function desiredMetadata(m: RolloutMetadata): Record<string, string> {
-  return {
-    [ENV_KEY]: m.env,
-    'jobmatch-compose-ref': m.ref,
-    'jobmatch-compose-file': m.file,
-    'jobmatch-compose-directory': m.directory,
-    'jobmatch-health-url': m.healthUrl ?? '',
-    'jobmatch-health-timeout': String(m.timeoutSeconds),
-    'enable-guest-attributes': 'TRUE',
-    [CONFIG_HASH_KEY]: m.rolloutId,
-  };
+/** Every key the operator writes but the signature: the hashed values, the rollout id, guest attributes on. */
+export function desiredMetadata(values: Record<HashedKey, string>, rolloutId: string): Record<string, string> {
+  return { ...values, 'enable-guest-attributes': 'TRUE', [CONFIG_HASH_KEY]: rolloutId };
 }
 
 /** The config hash a rollout id stands for: sha256:… without its #redeploy token. */

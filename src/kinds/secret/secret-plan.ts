@@ -1,5 +1,6 @@
 /** Secret containers and versions: generated values appear and rotate; external ones are waited for. No value is ever read or planned. Pure. */
 import type { ResolvedSecret, ResolvedSpec } from '../../api/defaults.js';
+import { DEPLOY_KEY_LENGTH, DEPLOY_KEY_NAME } from '../../api/config-hash.js';
 import { secretId } from '../../api/naming.js';
 import { desiredLabels } from '../../plan/desired.js';
 import type { DesiredResource, PlanContext } from '../../plan/kind-planner.js';
@@ -40,8 +41,15 @@ export function addValueCommand(project: string, id: string): string {
   return `printf '%s' "$VALUE" | gcloud secrets versions add ${id} --data-file=- --project=${project}`;
 }
 
+/** The environment's VM deploy key, when it has a VM: a generated secret like the others, never in the .env. */
+export function deployKeySecret(spec: ResolvedSpec): ResolvedSecret | undefined {
+  return spec.vm && spec.app?.compose ? { name: DEPLOY_KEY_NAME, source: 'generate', generate: { length: DEPLOY_KEY_LENGTH }, deletionPolicy: 'Retain' } : undefined;
+}
+
 export function desiredSecrets(spec: ResolvedSpec): DesiredSecret[] {
-  return spec.secrets.map((s) => ({ name: secretId(spec.environment, s.name), labels: desiredLabels(spec, {}, s.deletionPolicy), secret: s }));
+  const deployKey = deployKeySecret(spec);
+  return [...spec.secrets, ...(deployKey ? [deployKey] : [])]
+    .map((s) => ({ name: secretId(spec.environment, s.name), labels: desiredLabels(spec, {}, s.deletionPolicy), secret: s }));
 }
 
 function versionSteps(d: DesiredSecret, o: SecretObservation | undefined, ctx: PlanContext): { steps: SecretStep[]; changes: FieldChange[]; pending?: string } {
