@@ -1,10 +1,14 @@
 /** Compute Engine v1: instances (insert/get/list/delete, setMetadata with fingerprints, getGuestAttributes) and zone operations. */
+import { randomFingerprint, sameEtagBytes } from './etags.js';
 import { ApiError, conditionNotMet, invalid, notFound } from './google-error.js';
 import { json, route, type Route, type SandboxRequest } from './router.js';
 import { randomEtag, type InstanceState, type Json, type ProjectState, type Store, isObject } from './store.js';
 
 const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
+
+/** Compute's 400 for a fingerprint that is not base64, in its "Invalid value for field" grammar (the tail is the sandbox's). */
+const notBase64 = (field: string) => (value: string) => invalid(`Invalid value for field '${field}': '${value}'. The fingerprint must be base64.`);
 
 export const metadataEvent = (project: ProjectState, zone: string, name: string) => `metadata:${project.projectId}/${zone}/${name}`;
 
@@ -68,10 +72,10 @@ export function computeRoutes(store: Store): Route[] {
       machineType: body.machineType ?? `${zoneUrl(req, project, zone)}/machineTypes/e2-medium`,
       creationTimestamp: store.now().toISOString(),
       selfLink: `${zoneUrl(req, project, zone)}/instances/${name}`,
-      metadata: { kind: 'compute#metadata', fingerprint: randomEtag(), items: checkMetadataItems(metadata.items) },
+      metadata: { kind: 'compute#metadata', fingerprint: randomFingerprint(), items: checkMetadataItems(metadata.items) },
       serviceAccounts: Array.isArray(body.serviceAccounts) ? body.serviceAccounts : [],
       labels: isObject(body.labels) ? body.labels : {},
-      labelFingerprint: randomEtag(),
+      labelFingerprint: randomFingerprint(),
       networkInterfaces: Array.isArray(body.networkInterfaces) ? body.networkInterfaces : [],
     };
     project.instances[`${zone}/${name}`] = { resource, guestAttributes: {} };
@@ -85,10 +89,11 @@ export function computeRoutes(store: Store): Route[] {
     if (typeof body.fingerprint !== 'string' || body.fingerprint === '') {
       throw invalid('Supplied fingerprint is required: read the instance and send its metadata.fingerprint.');
     }
-    if (body.fingerprint !== current.fingerprint) {
+    // gcloud sends back the bytes it read URL-safe encoded: the same fingerprint, spelled otherwise.
+    if (!sameEtagBytes(body.fingerprint, String(current.fingerprint), notBase64('resource.fingerprint'))) {
       throw conditionNotMet('Supplied fingerprint does not match current metadata fingerprint.');
     }
-    inst.resource.metadata = { kind: 'compute#metadata', fingerprint: randomEtag(), items: checkMetadataItems(body.items) };
+    inst.resource.metadata = { kind: 'compute#metadata', fingerprint: randomFingerprint(), items: checkMetadataItems(body.items) };
     store.events.emit(metadataEvent(project, zone, String(inst.resource.name)));
     return operation(req, project, zone, 'setMetadata', inst.resource);
   };
@@ -96,9 +101,13 @@ export function computeRoutes(store: Store): Route[] {
   const setLabels = (req: SandboxRequest) => {
     const { project, zone, inst } = instance(req);
     const body = isObject(req.body) ? req.body : {};
-    if (body.labelFingerprint !== inst.resource.labelFingerprint) throw conditionNotMet('Labels fingerprint either invalid or resource labels have changed');
+    // Missing or empty is the same 412 as stale, as Compute answers it.
+    const sent = typeof body.labelFingerprint === 'string' ? body.labelFingerprint : '';
+    if (!sameEtagBytes(sent, String(inst.resource.labelFingerprint), notBase64('resource.labelFingerprint'))) {
+      throw conditionNotMet('Labels fingerprint either invalid or resource labels have changed');
+    }
     inst.resource.labels = isObject(body.labels) ? body.labels : {};
-    inst.resource.labelFingerprint = randomEtag();
+    inst.resource.labelFingerprint = randomFingerprint();
     return operation(req, project, zone, 'setLabels', inst.resource);
   };
 

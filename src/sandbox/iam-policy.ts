@@ -1,4 +1,5 @@
 /** Read-modify-write IAM policies with etags, shared by every emulated API. */
+import { notBase64Field, sameEtagBytes } from './etags.js';
 import { ApiError, invalid } from './google-error.js';
 import { policyEtag, type Binding, type IamPolicy, type Json } from './store.js';
 
@@ -23,12 +24,17 @@ function parseBindings(value: unknown): Binding[] {
 
 /**
  * Replaces a policy's bindings as setIamPolicy does. A stale etag is refused with `stale`
- * (412 for Cloud Storage, 409 ABORTED for the gRPC-style APIs); no etag means "overwrite".
+ * (412 for Cloud Storage, 409 ABORTED for the gRPC-style APIs); no etag means "overwrite". The etag is `bytes`:
+ * compared as the bytes it encodes (gcloud sends it back URL-safe), one that is not base64 refused with 400 naming
+ * `etagField`, the field's path in the request ('policy.etag' where the policy is wrapped, 'etag' where it is the body).
  */
-export function replacePolicy(current: IamPolicy, incoming: unknown, stale: () => ApiError): void {
+export function replacePolicy(current: IamPolicy, incoming: unknown, stale: () => ApiError, etagField = 'policy.etag'): void {
   if (typeof incoming !== 'object' || incoming === null) throw invalid('policy is required');
   const policy = incoming as { etag?: unknown; bindings?: unknown; version?: unknown };
-  if (policy.etag !== undefined && policy.etag !== '' && policy.etag !== policyEtag(current)) throw stale();
+  if (policy.etag !== undefined && policy.etag !== '') {
+    if (typeof policy.etag !== 'string') throw notBase64Field(etagField)(JSON.stringify(policy.etag));
+    if (!sameEtagBytes(policy.etag, policyEtag(current), notBase64Field(etagField))) throw stale();
+  }
   const bindings = parseBindings(policy.bindings).filter((b) => b.members.length > 0);
   current.bindings = bindings;
   current.version = typeof policy.version === 'number' && policy.version > 0 ? policy.version : bindings.some((b) => b.condition) ? 3 : 1;

@@ -193,7 +193,7 @@ export function storageRoutes(store: Store): Route[] {
       throw conditionNotMet('The member bindings allUsers and allAuthenticatedUsers are not allowed since public access prevention is enforced.');
     }
     // The resourceId the Node client sends is junk ("buckets/[object Promise]"): ignored, as Google does.
-    replacePolicy(b.policy, body, () => conditionNotMet('At least one of the pre-conditions you specified did not hold.'));
+    replacePolicy(b.policy, body, () => conditionNotMet('At least one of the pre-conditions you specified did not hold.'), 'etag');
     return json({ kind: 'storage#policy', resourceId: `projects/_/buckets/${req.params[0]!}`, ...policyBody(b.policy) });
   };
 
