@@ -1,5 +1,6 @@
 /** Secret Manager API v1: secrets, versions (add/get/list/access/enable/disable/destroy, "latest"), IAM. */
 import { crc32c } from './crc32c.js';
+import { checkSecretAccess } from './secret-access.js';
 import { labelsError } from './bucket-rules.js';
 import { aborted, alreadyExists, failedPrecondition, invalid, notFound } from './google-error.js';
 import { replacePolicy } from './iam-policy.js';
@@ -124,7 +125,8 @@ export function secretManagerRoutes(store: Store): Route[] {
   };
 
   const access = (req: SandboxRequest) => {
-    const { v } = version(req);
+    const { s, v, project } = version(req);
+    checkSecretAccess(req.principal, String(s.resource.name), s.policy, project.policy);
     if (v.resource.state !== 'ENABLED') {
       throw failedPrecondition(`${String(v.resource.name)} is in ${String(v.resource.state)} state.`);
     }

@@ -46,7 +46,7 @@ describe('validate', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`error: ${bad}:13 (document 1): spec.buckets[0].name: "UPPER" is not a valid bucket name`);
     expect(run.stderr).toContain('spec.app.config.DB_PASSWORD: DB_PASSWORD looks like a secret; secrets never go into the .env — fix: declare it in spec.secrets');
-    expect(run.stderr).toContain('spec.iam[4].resource: bucket/jobmatch-staging-bronze-job-match-v0 is not declared'); // the renamed bucket's binding
+    expect(run.stderr).toContain('spec.iam[5].resource: bucket/jobmatch-staging-bronze-job-match-v0 is not declared'); // the renamed bucket's binding
     expect(run.stderr).toMatch(/3 errors in 1 file; nothing was changed/);
     expect(readdirSync(dir)).toEqual(['bad.yaml']);
   });

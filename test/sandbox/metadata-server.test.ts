@@ -11,6 +11,10 @@ const s = useSandbox({
         { name: 'vm-meta', zone: ZONE, serviceAccount: SA, metadata: { 'jobmatch-config-hash': 'sha256:a', 'enable-guest-attributes': 'TRUE' } },
         { name: 'vm-closed', zone: ZONE },
       ],
+      secrets: [
+        { secretId: 'granted', versions: [{ data: 'v1' }], iamPolicy: { bindings: [{ role: 'roles/secretmanager.secretAccessor', members: [`serviceAccount:${SA}`] }] } },
+        { secretId: 'other', versions: [{ data: 'v1' }] },
+      ],
     }],
   },
 }, { compute: true });
@@ -24,6 +28,21 @@ async function setHash(value: string) {
 }
 
 describe('the per-instance metadata server', () => {
+  it("mints the instance's service account token, which reads only the secrets it was granted (none for a VM without an account)", async () => {
+    const token = (await http(`${base()}/instance/service-accounts/default/token`, { headers: flavor })).body as { access_token: string; expires_in: number };
+    expect(token.expires_in).toBeGreaterThan(3000);
+    const access = (id: string, auth = `Bearer ${token.access_token}`) =>
+      http(`${s.url}/v1/projects/${PROJECT}/secrets/${id}/versions/latest:access`, { headers: { authorization: auth } });
+    const granted = await access('granted');
+    expect(granted.status).toBe(200);
+    expect(Buffer.from((granted.body as { payload: { data: string } }).payload.data, 'base64').toString()).toBe('v1');
+    const refused = await access('other');
+    expect(refused.status).toBe(403);
+    expect(refused.text).toMatch(/Permission 'secretmanager.versions.access' denied for resource 'projects\/\d+\/secrets\/other'/);
+    expect((await access('other', 'Bearer operator')).status).toBe(200); // the operator's own calls
+    expect((await http(`${base('vm-closed')}/instance/service-accounts/default/token`, { headers: flavor })).status).toBe(404);
+  });
+
   it('requires Metadata-Flavor: Google and refuses forwarded requests', async () => {
     expect((await http(`${base()}/instance/name`)).status).toBe(403);
     expect((await http(`${base()}/instance/name`, { headers: { ...flavor, 'x-forwarded-for': '1.2.3.4' } })).status).toBe(403);
