@@ -208,6 +208,9 @@ export class EnvironmentReconciler {
     const { store } = this.options;
     for (const a of report.plan.actions) {
       const r = report.results?.[a.id];
+      if (a.kind === 'Deployment' && a.message?.startsWith('RolloutFailed: ')) {
+        await store.event(object, 'Warning', 'RolloutFailed', a.message.slice('RolloutFailed: '.length).slice(0, 1000));
+      }
       if (r?.outcome === 'ok') {
         const reason = a.kind === 'IAMBinding' ? (a.verb === 'delete' ? 'Revoked' : 'Granted') : VERB_EVENT[a.verb] ?? 'Changed';
         await store.event(object, 'Normal', reason, `${a.verb} ${a.kind} ${a.name}`);

@@ -133,6 +133,15 @@ describe('planning a rollout', () => {
     expect(diffDeployment(d, vm(s, { applied: hash, pushed: hash }), ctx(s, [rotating]))).toMatchObject({ verb: 'update', after: [DEPLOY_KEY] });
   });
 
+  it('says RolloutFailed when the agent refused a configuration the operator did not write, and writes the declared one back', () => {
+    const agent = { appliedHash: hash, attemptedHash: 'sha256:forged', status: 'failed', message: 'jobmatch-config-signature did not match' };
+    const a = diffDeployment(d, vm(s, { pushed: 'sha256:forged', agent }), ctx(s));
+    expect(a).toMatchObject({ verb: 'update', message: `RolloutFailed: the VM agent refused sha256:forged, which the operator did not write: jobmatch-config-signature did not match; the VM still runs ${hash}: writing the declared configuration back` });
+    expect(a.steps.map((x) => x.op)).toEqual(['pushConfig']); // the VM runs the declared config: nothing to wait for
+    // Its own failed rollout is not someone else's: reported as before, not pushed again.
+    expect(diffDeployment(d, vm(s, { pushed: hash, agent: { ...agent, appliedHash: 'sha256:old', attemptedHash: hash } }), ctx(s)).verb).toBe('error');
+  });
+
   it('waits while the VM is not running, saying how to start it', () => {
     expect(diffDeployment(d, vm(s, { status: 'TERMINATED' }), ctx(s))).toMatchObject({ verb: 'pending', steps: [], message: expect.stringMatching(/TERMINATED.*gcloud compute instances start jobmatch-staging-vm/) });
   });

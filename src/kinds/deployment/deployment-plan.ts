@@ -147,6 +147,14 @@ function staleSignature(d: DesiredDeployment, o: DeploymentObservation, ctx: Pla
   return { why: `it was signed with deploy key version ${signedWith}, the key is now at ${now}`, change: { field: 'signature', before: `deploy key version ${signedWith}`, after: `deploy key ${now}` } };
 }
 
+/** A configuration on the VM that is not the one desired, which the agent refused (e.g. an unsigned one): in words, starting RolloutFailed. */
+function refusedForeignConfig(d: DesiredDeployment, o: DeploymentObservation): string | undefined {
+  const pushed = o.metadata[CONFIG_HASH_KEY];
+  if (pushed === undefined || rolloutOf(pushed) === d.configHash || o.agent.attemptedHash !== pushed || o.agent.status !== 'failed') return undefined;
+  const running = o.agent.appliedHash ? `the VM still runs ${o.agent.appliedHash}` : 'nothing was deployed';
+  return `RolloutFailed: the VM agent refused ${pushed}, which the operator did not write: ${o.agent.message ?? 'no message'}; ${running}: writing the declared configuration back`;
+}
+
 const sameOwnedMetadata = (d: DesiredDeployment, o: DeploymentObservation) =>
   Object.entries(d.metadata).every(([k, v]) => (k === CONFIG_HASH_KEY ? rolloutOf(o.metadata[k]) === rolloutOf(v) : o.metadata[k] === v));
 
@@ -161,6 +169,14 @@ export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | 
   const awaitRollout = (rolloutId: string) => ({ kind: 'Deployment' as const, op: 'awaitRollout' as const, ...where, rolloutId, timeoutSeconds: d.timeoutSeconds });
   const pushed = o.metadata[CONFIG_HASH_KEY];
   const applied = d.rolloutId === d.configHash ? rolloutOf(o.agent.appliedHash) === d.configHash : o.agent.appliedHash === d.rolloutId;
+  const refused = refusedForeignConfig(d, o);
+  if (refused) {
+    // Someone else wrote a configuration the agent would not deploy: say so, and write ours back (as any drift).
+    return {
+      ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o), message: refused,
+      steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set: d.metadata, deployKey: d.deployKey }, ...(applied ? [] : [awaitRollout(d.rolloutId)])],
+    };
+  }
   if (applied) {
     const stale = staleSignature(d, o, ctx);
     const same = sameOwnedMetadata(d, o);
