@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderEnvFile } from '../../src/api/env-file.js';
 import { loadManifests } from '../../src/api/manifests.js';
+import { contentHash } from '../../src/api/config-hash.js';
 import { secretId } from '../../src/api/naming.js';
+import { signatureMatches } from '../../src/kinds/deployment/signing.js';
 import { connect } from '../../src/engine/connection.js';
 import { PlanExecutor } from '../../src/engine/execute.js';
 import { observeEnvironment, observeResource } from '../../src/engine/observe.js';
@@ -58,6 +60,20 @@ const setMetadataCalls = () => s.sandbox.stats.snapshot().byApi.compute?.['insta
 const composeCalls = (command: string) => agent.calls().filter((c) => c.tool === 'docker' && c.command === command);
 const metadata = async () => Object.fromEntries(((await s.compute.instances.get(where))[0].metadata?.items ?? []).map((i) => [i.key, i.value]));
 const deployment = (run: Awaited<ReturnType<typeof engine>>) => run.reports[0]!.plan.actions.find((a) => a.id === ID)!;
+/** The deploy key's newest version, as the sandbox holds it: what the agent would read. */
+const deployKey = () => {
+  const versions = s.sandbox.store.project(PROJECT).secrets['jobmatch-staging-deploy-key']!.versions;
+  return { key: Buffer.from(versions.at(-1)!.data, 'base64'), version: String(versions.length) };
+};
+/** The metadata on the VM is signed with the deploy key's newest version. */
+async function expectSigned(): Promise<Record<string, string>> {
+  const m = await metadata();
+  const { key, version } = deployKey();
+  expect(m['jobmatch-config-key-version']).toBe(version);
+  expect(m['jobmatch-config-hash']!.split('#')[0]).toBe(contentHash(m));
+  expect(signatureMatches(key, m['jobmatch-config-hash']!, m['jobmatch-config-serial']!, m['jobmatch-config-signature'])).toBe(true);
+  return m;
+}
 
 describe('the VM rollout through apply', () => {
   it('never starts while a declared secret has no enabled version: SecretsMissing, no setMetadata', async () => {
@@ -91,6 +107,12 @@ describe('the VM rollout through apply', () => {
     expect(statSync(join(agent.dir, '.env')).mode & 0o777).toBe(0o600);
     expect((await metadata())['startup-script']).toBe('#!/bin/sh\necho keep me');
     expect(await agent.guest()).toMatchObject({ status: 'ok', 'applied-hash': expect.stringMatching(/^sha256:/) });
+    // Signed with the deploy key generated in the same apply, which the VM's service account may read.
+    expect(deployKey().key).toHaveLength(43);
+    const signed = await expectSigned();
+    expect(Number(signed['jobmatch-config-serial'])).toBeGreaterThanOrEqual(Date.now() - 60_000);
+    const keyPolicy = s.sandbox.store.project(PROJECT).secrets['jobmatch-staging-deploy-key']!.policy;
+    expect(keyPolicy.bindings).toEqual([{ role: 'roles/secretmanager.secretAccessor', members: [`serviceAccount:${SA}`] }]);
   });
 
   it('costs reads only when nothing changed: zero setMetadata, plan exit 0', async () => {
@@ -117,6 +139,23 @@ describe('the VM rollout through apply', () => {
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(renderEnvFile(specOf(text)));
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toContain(`NOTE='${hostile.NOTE}'`);
     expect(agent.calls().filter((c) => c.tool === 'reboot')).toEqual([]);
+  });
+
+  it('signs again, with no rollout, when the deploy key gets a new version; each push has a greater serial', async () => {
+    const before = await expectSigned();
+    await s.clients.secrets.addSecretVersion({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-deploy-key`, payload: { data: Buffer.from('a rotated deploy key, typed by a person') } });
+    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db2', NOTE: '$(reboot); rm -rf / `id` "quoted"' }));
+    const plan = await engine('plan', s.url, text);
+    expect(deployment(plan)).toMatchObject({ verb: 'update', changes: [{ field: 'signature', before: `deploy key version ${before['jobmatch-config-key-version']}`, after: `deploy key version ${deployKey().version}` }] });
+    s.sandbox.stats.reset();
+    const ups = composeCalls('up').length;
+    expect((await engine('apply', s.url, text)).code).toBe(0);
+    expect(setMetadataCalls()).toBe(1);
+    expect(composeCalls('up')).toHaveLength(ups);
+    const after = await expectSigned();
+    expect(after['jobmatch-config-hash']).toBe(before['jobmatch-config-hash']);
+    expect(BigInt(after['jobmatch-config-serial']!)).toBeGreaterThan(BigInt(before['jobmatch-config-serial']!));
+    expect((await engine('plan', s.url, text)).code).toBe(0);
   });
 
   it('reports a failed health check as the agent said it, with the previous stack restored; --redeploy tries again', async () => {
@@ -185,7 +224,12 @@ describe('the VM rollout through apply', () => {
     expect((await cli('plan')).stdout).toMatch(/No changes/);
   });
 
-  it('never prints a secret value, in any output', () => {
-    for (const out of allOutput) expect(out).not.toContain('a person typed this');
+  it('never prints a secret value, in any output, nor the deploy key, which is nowhere in the VM\'s metadata either', async () => {
+    const keys = s.sandbox.store.project(PROJECT).secrets['jobmatch-staging-deploy-key']!.versions.map((v) => Buffer.from(v.data, 'base64').toString());
+    expect(keys).toHaveLength(2);
+    const values = ['a person typed this', ...keys];
+    for (const out of allOutput) for (const v of values) expect(out).not.toContain(v);
+    const onTheVm = JSON.stringify(await metadata());
+    for (const v of keys) expect(onTheVm).not.toContain(v);
   });
 });
