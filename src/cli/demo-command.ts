@@ -203,6 +203,9 @@ async function startAgent(vm: DemoVm, sandbox: Sandbox, binDir: string, path: st
       PATH: `${binDir}${delimiter}${path}`,
       HOME: join(vm.composeDir, '..'),
       JOBMATCH_METADATA_URL: `${sandbox.metadataUrl(vm.project, vm.zone, vm.instance)}/computeMetadata/v1`,
+      // The agent reads its deploy key itself, with the VM's token, from the sandbox's Secret Manager.
+      JOBMATCH_ENVIRONMENT: vm.environment,
+      JOBMATCH_SECRET_MANAGER_URL: sandbox.url,
       JOBMATCH_STATE_DIR: vm.stateDir,
       JOBMATCH_HEALTH_INTERVAL: '0.5',
       JOBMATCH_BACKOFF_MAX: '2',
