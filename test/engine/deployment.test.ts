@@ -20,6 +20,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { KINDS } from '../../src/kinds/registry.js';
 import { diff, planResource } from '../../src/plan/diff.js';
 import { allOutput, engine, FAST_RETRY } from '../support/engine.js';
+import { leaks } from '../support/leaks.js';
 import { mutated, type Doc } from '../support/manifests.js';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import { pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, type Agent, type HealthServer } from '../support/vm-agent.js';
@@ -216,9 +217,14 @@ describe('the VM rollout through apply', () => {
     const file = join(agent.dir, '..', 'manifest.yaml');
     writeFileSync(file, text);
     // Asynchronously: the sandbox answering it lives in this process (execFile rejects on a non-zero exit).
-    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, ...args, '-f', file, '--gcp-endpoint', s.url, '--log-level', 'silent']);
+    // With the Google SDK's own debug log on: the deploy key the push reads must not be in it.
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, ...args, '-f', file, '--gcp-endpoint', s.url, '--log-level', 'silent'],
+      { env: { ...process.env, GOOGLE_SDK_NODE_LOGGING: '*' } });
     s.sandbox.stats.reset();
-    await cli('apply');
+    const applied = await cli('apply');
+    expect(s.sandbox.stats.snapshot().byApi.secretmanager?.['versions.access']).toBe(1);
+    expect(applied.stderr).toMatch(/\[resource-manager\|INFO\]/); // the SDK's debug log was on (Secret Manager's own is silenced)
+    expect(leaks([deployKey().key.toString()], applied.stdout + applied.stderr)).toEqual([]);
     expect(setMetadataCalls()).toBe(1);
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(renderEnvFile(specOf(text)));
     expect((await cli('plan')).stdout).toMatch(/No changes/);
