@@ -4,11 +4,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import {
-  agentMetadata, pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, testHash, type Agent, type HealthServer,
+  AGENT_KEYS, agentMetadata, deployKeySeed, pushAgentMetadata, rolloutIdOf, startAgent, startHealthServer, stopAllAgents, vmServiceAccount,
+  type Agent, type HealthServer,
 } from '../support/vm-agent.js';
 
+const SA = vmServiceAccount('vm-agent-hostile');
 const s = useSandbox({
-  seed: { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: ['vm-literal', 'vm-refused'].map((name) => ({ name, zone: ZONE, metadata: { 'enable-guest-attributes': 'TRUE' } })) }] },
+  seed: { projects: [{
+    projectId: PROJECT, projectNumber: '123456789012',
+    instances: ['vm-literal', 'vm-refused'].map((name) => ({ name, zone: ZONE, serviceAccount: SA, metadata: { 'enable-guest-attributes': 'TRUE' } })),
+    secrets: [deployKeySeed({ readers: [SA] })],
+  }] },
 }, { compute: true });
 const where = (instance: string) => ({ project: PROJECT, zone: ZONE, instance });
 const metadataUrl = (instance: string) => `${s.sandbox.metadataUrl(PROJECT, ZONE, instance)}/computeMetadata/v1`;
@@ -31,9 +37,10 @@ describe('hostile values in the metadata the agent applies', () => {
       `A=$(reboot)`, `B=\`reboot\``, `C=; rm -rf / ; touch ${pwned}`, `D="unbalanced`, `E='single'"double"`, 'F=${HOME}\\n$PATH',
       `G=$(touch ${pwned})`, '-H=--upload-pack=reboot', 'I=line\r', '|| reboot &', '',
     ].join('\n');
-    const hash = testHash('literal');
     const healthUrl = `${health.url}?check=$(reboot)&x=\`touch%20${pwned}\`;reboot`;
-    await pushAgentMetadata(s.compute, where('vm-literal'), agentMetadata({ hash, env, directory: agent.dir, healthUrl, healthTimeout: 5 }));
+    const md = agentMetadata({ env, directory: agent.dir, healthUrl, healthTimeout: 5 });
+    const hash = rolloutIdOf(md);
+    await pushAgentMetadata(s.compute, where('vm-literal'), md);
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash);
 
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(env);
@@ -79,11 +86,11 @@ describe('hostile values in the metadata the agent applies', () => {
     ];
 
     it.each(cases)('refuses $what', async ({ what, set, remove, message }) => {
-      const hash = testHash(`refused ${what}`);
-      const all = { ...agentMetadata({ hash, env: 'SAFE=1\n', directory: agent.dir }), ...set(agent.dir, symlinkDir) };
-      const items = Object.fromEntries(Object.entries(all).filter(([k]) => !remove?.includes(k)));
+      // Hashed and signed as the operator would: only the agent's own checks stand between these values and root.
+      const items = agentMetadata({ env: 'SAFE=1\n', directory: agent.dir, set: set(agent.dir, symlinkDir), omit: remove });
+      const hash = rolloutIdOf(items);
       // Every case on its own: the previous case's keys go.
-      const stale = ['jobmatch-env', 'jobmatch-compose-file', 'jobmatch-health-url', 'jobmatch-health-timeout'].filter((k) => !(k in items));
+      const stale = AGENT_KEYS.filter((k) => !(k in items));
       await pushAgentMetadata(s.compute, where('vm-refused'), items, stale);
       await agent.waitFor(({ guest }) => guest['attempted-hash'] === hash && guest.status === 'failed', { what: `${what} refused` });
       const guest = await agent.guest();
@@ -97,7 +104,7 @@ describe('hostile values in the metadata the agent applies', () => {
     });
 
     it('refuses a malformed jobmatch-config-hash without writing it anywhere', async () => {
-      await pushAgentMetadata(s.compute, where('vm-refused'), agentMetadata({ hash: 'sha256:$(reboot)', env: 'SAFE=1\n', directory: agent.dir }));
+      await pushAgentMetadata(s.compute, where('vm-refused'), agentMetadata({ hash: 'sha256:$(reboot)', env: 'SAFE=1\n', directory: agent.dir }), AGENT_KEYS);
       await agent.waitFor(({ guest }) => guest.message?.startsWith('refused jobmatch-config-hash'));
       const guest = await agent.guest();
       expect(guest).toMatchObject({ status: 'failed', message: 'refused jobmatch-config-hash: it has a character outside [A-Za-z0-9:._#-]' });

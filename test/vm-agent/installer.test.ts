@@ -62,6 +62,9 @@ describe('the startup-script installer', () => {
     const defaults = readFileSync(at('etc/default/jobmatch-agent'), 'utf8');
     expect(defaults.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toEqual([]); // only comments: the agent's defaults apply
     expect(defaults).toContain('#JOBMATCH_APP_USER=');
+    expect(defaults).toContain('#JOBMATCH_ENVIRONMENT=');
+    expect(defaults).toContain('#JOBMATCH_COMPOSE_DIRECTORIES=');
+    expect(existsSync(at('etc/systemd/system/jobmatch-agent.service.d/compose-directories.conf'))).toBe(false); // the unit's own /opt/jobmatch
     expect(sys.systemctl()).toEqual(['is-active --quiet jobmatch-agent.service', 'daemon-reload', 'enable --now jobmatch-agent.service']);
     expect(out).toContain('installed /usr/local/bin/jobmatch-agent');
     // The installed copy is the agent: it runs.
@@ -92,6 +95,46 @@ describe('the startup-script installer', () => {
   });
 });
 
+describe('the compose directories the unit lets the agent write (JOBMATCH_COMPOSE_DIRECTORIES)', () => {
+  let sys: ReturnType<typeof fakeSystem>;
+  beforeEach(() => {
+    sys = fakeSystem();
+  });
+  afterEach(() => rmSync(sys.dir, { recursive: true, force: true }));
+  const dropIn = () => join(sys.root, 'etc/systemd/system/jobmatch-agent.service.d/compose-directories.conf');
+  const setting = (line: string) => {
+    mkdirSync(join(sys.root, 'etc/default'), { recursive: true });
+    writeFileSync(join(sys.root, 'etc/default/jobmatch-agent'), `JOBMATCH_APP_USER=jobmatch\n${line}\n`);
+  };
+
+  it('become ReadWritePaths in a drop-in written from the setting; a change restarts the agent; the drop-in goes with the setting', () => {
+    setting('JOBMATCH_COMPOSE_DIRECTORIES="/srv/app /home/jobmatch/app"');
+    sys.setActive();
+    const out = sys.install();
+    expect(readFileSync(dropIn(), 'utf8').split('\n').filter((l) => !l.startsWith('#') && l !== '')).toEqual([
+      '[Service]', 'ReadWritePaths=-/srv/app', 'ReadWritePaths=-/home/jobmatch/app',
+    ]);
+    expect(out).toContain('installed /etc/systemd/system/jobmatch-agent.service.d/compose-directories.conf');
+    expect(sys.systemctl()).toContain('restart jobmatch-agent.service');
+
+    sys.install(); // the same setting: nothing changes, no restart
+    expect(sys.systemctl()).not.toContain('restart jobmatch-agent.service');
+
+    setting('# JOBMATCH_COMPOSE_DIRECTORIES unset');
+    expect(sys.install()).toContain('removed /etc/systemd/system/jobmatch-agent.service.d/compose-directories.conf');
+    expect(existsSync(dropIn())).toBe(false);
+    expect(sys.systemctl()).toContain('restart jobmatch-agent.service');
+  });
+
+  it('skips, with a warning, an entry the agent would refuse too (relative, a system directory, odd characters)', () => {
+    setting("JOBMATCH_COMPOSE_DIRECTORIES='/srv/ok relative/dir /etc /opt/a;b /opt/../etc'");
+    const out = sys.install();
+    expect(readFileSync(dropIn(), 'utf8')).toContain('ReadWritePaths=-/srv/ok\n');
+    expect(readFileSync(dropIn(), 'utf8').match(/^ReadWritePaths=/gm)).toHaveLength(1);
+    for (const bad of ['relative/dir', '/etc', '/opt/a;b', '/opt/../etc']) expect(out).toContain(`warning: JOBMATCH_COMPOSE_DIRECTORIES: ${bad} skipped`);
+  });
+});
+
 describe('the systemd unit', () => {
   const unit = source('jobmatch-agent.service');
   const settings = (section: string) => {
@@ -110,13 +153,19 @@ describe('the systemd unit', () => {
     expect(get('Install', 'WantedBy')).toEqual(['multi-user.target']);
   });
 
-  it('is hardened without taking away what docker, git and chown need', () => {
-    expect(get('Service', 'ProtectSystem')).toEqual(['full']); // not strict: the compose directory may be anywhere outside the system's own
-    expect(get('Service', 'ProtectHome')).toEqual([]); // a checkout under /home stays writable
-    expect(get('Service', 'User')).toEqual([]); // root: chown, the docker socket
+  it('is hardened without taking away what docker, git and runuser need: the whole file system read-only but its state and the compose directories', () => {
+    expect(get('Service', 'ProtectSystem')).toEqual(['strict']);
+    expect(get('Service', 'StateDirectory')).toEqual(['jobmatch-agent']); // /var/lib/jobmatch-agent, writable under strict
+    expect(get('Service', 'StateDirectoryMode')).toEqual(['0700']);
+    const writable = get('Service', 'ReadWritePaths').flatMap((v) => v.split(' '));
+    expect(writable).toContain('-/opt/jobmatch'); // the default compose directory; others through the installer's drop-in
+    expect(writable.every((p) => p.startsWith('-/'))).toBe(true); // a path that does not exist (yet) does not stop the agent
+    expect(get('Service', 'ProtectHome')).toEqual(['read-only']); // the app user's ~/.ssh readable by git, nothing writable but ReadWritePaths
+    expect(get('Service', 'User')).toEqual([]); // root: the docker socket, runuser to the app user
     expect(get('Service', 'RestrictAddressFamilies')[0]!.split(' ')).toEqual(expect.arrayContaining(['AF_UNIX', 'AF_INET']));
-    for (const key of ['NoNewPrivileges', 'PrivateTmp', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectControlGroups', 'RestrictSUIDSGID']) {
+    for (const key of ['NoNewPrivileges', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectControlGroups', 'RestrictSUIDSGID']) {
       expect(get('Service', key), key).toEqual(['yes']);
     }
+    expect(get('Service', 'UMask')).toEqual(['0077']);
   });
 });

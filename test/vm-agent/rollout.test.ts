@@ -3,13 +3,18 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import {
-  INITIAL_HEAD, agentMetadata, fakeSha, pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, testHash,
-  type Agent, type HealthServer, type Recorded,
+  INITIAL_HEAD, agentMetadata, deployKeySeed, fakeComposeBlob, fakeSha, pushAgentMetadata, rolloutIdOf, startAgent, startHealthServer,
+  stopAllAgents, vmServiceAccount, type Agent, type AgentMetadata, type HealthServer, type Recorded,
 } from '../support/vm-agent.js';
 
 const VMS = Array.from({ length: 16 }, (_, i) => `vm-agent-${i + 1}`);
+const SA = vmServiceAccount('vm-agent-test');
 const s = useSandbox({
-  seed: { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: VMS.map((name) => ({ name, zone: ZONE, metadata: { 'enable-guest-attributes': 'TRUE' } })) }] },
+  seed: { projects: [{
+    projectId: PROJECT, projectNumber: '123456789012',
+    instances: VMS.map((name) => ({ name, zone: ZONE, serviceAccount: SA, metadata: { 'enable-guest-attributes': 'TRUE' } })),
+    secrets: [deployKeySeed({ readers: [SA] })],
+  }] },
 }, { compute: true });
 
 let nextVm = 0;
@@ -22,6 +27,13 @@ function vm() {
   };
 }
 
+/** Pushes a signed configuration (as the operator does); resolves with its rollout id. */
+async function push(where: { project: string; zone: string; instance: string }, m: AgentMetadata): Promise<string> {
+  const md = agentMetadata(m);
+  await pushAgentMetadata(s.compute, where, md);
+  return rolloutIdOf(md);
+}
+
 let health: HealthServer | undefined;
 afterEach(async () => {
   await stopAllAgents();
@@ -30,7 +42,10 @@ afterEach(async () => {
 });
 afterAll(() => stopAllAgents());
 
-const compose = (agent: Agent, ...args: string[]) => ['compose', '--project-directory', agent.dir, '-f', join(agent.dir, 'docker-compose.yml'), ...args];
+/** docker compose's arguments: the project directory, then a root-owned copy of the commit's compose file and of the .env. */
+const compose = (agent: Agent, ...args: string[]) => ['compose', '--project-directory', agent.dir, '-f', expect.stringMatching(/^\/.*\.yml$/), '--env-file', expect.stringMatching(/^\//), ...args];
+/** git's arguments: hooks off, in the checkout. */
+const git = (agent: Agent, ...args: string[]) => ['-c', 'core.hooksPath=/dev/null', '-C', agent.dir, ...args];
 const docker = (calls: Recorded[]) => calls.filter((c) => c.tool === 'docker');
 const summary = (calls: Recorded[]) => calls.map((c) => `${c.tool} ${c.command}${c.command === 'checkout' ? ` ${c.argv.at(-1)}` : ''}`);
 /** The request log's guest-attribute writes, as key names in order. */
@@ -39,35 +54,47 @@ const guestWrites = (instance: string) => s.sandbox.stats.requests()
   .map((r) => r.path.split('/').at(-1));
 
 describe('vm agent rollout', () => {
-  it('applies a new configuration hash: .env byte for byte (0600), checkout, one pull then one up -d --remove-orphans, then reports ok', async () => {
+  it('applies a new configuration: .env byte for byte (0600), checkout checked, one pull then one up -d --remove-orphans of the commit\'s compose file, then reports ok', async () => {
     const { where, metadataUrl } = vm();
     health = await startHealthServer(200);
     const agent = await startAgent({ metadataUrl });
-    const hash = testHash('apply');
     const env = '# generated\nENV_MODE=staging\nGCP_PROJECT_ID=job-match-v0\nGREETING=\'héllo wörld\'\nNO_FINAL_NEWLINE=1';
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env, directory: agent.dir, ref: 'release/v1', healthUrl: health.url, healthTimeout: 5 }));
+    const hash = await push(where, { env, directory: agent.dir, ref: 'release/v1', healthUrl: health.url, healthTimeout: 5 });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash, { what: 'applied-hash' });
 
     expect(await agent.guest()).toEqual({ 'attempted-hash': hash, status: 'ok', message: `applied ${hash}`, 'applied-hash': hash });
     expect(guestWrites(where.instance)).toEqual(['status', 'attempted-hash', 'message', 'message', 'status', 'applied-hash']);
     const calls = agent.calls();
+    const sha = fakeSha('release/v1');
     expect(summary(calls)).toEqual([
       'git rev-parse', // HEAD, the rollback point
+      'git show', // its compose file
       'git fetch',
       'git rev-parse', // origin/release/v1^{commit}
-      `git checkout ${fakeSha('release/v1')}`,
+      `git checkout ${sha}`,
+      'git rev-parse', // HEAD is the commit
+      'git status', // and the tree is clean
+      'git show', // the commit's compose file, copied for docker
       'docker pull',
       'docker up',
     ]);
-    expect(calls[1]!.argv).toEqual(['-C', agent.dir, 'fetch', '--quiet', '--prune', 'origin']);
-    expect(calls[2]!.argv).toEqual(['-C', agent.dir, 'rev-parse', '--verify', '--quiet', 'origin/release/v1^{commit}']);
-    expect(calls[3]!.argv).toEqual(['-C', agent.dir, 'checkout', '--quiet', '--detach', fakeSha('release/v1')]);
-    expect(calls[4]!.argv).toEqual(compose(agent, 'pull'));
-    expect(calls[5]!.argv).toEqual(compose(agent, 'up', '-d', '--remove-orphans'));
-    expect(calls[5]!.env).toBe(env);
+    expect(calls[0]!.argv).toEqual(git(agent, 'rev-parse', '--verify', '--quiet', 'HEAD^{commit}'));
+    expect(calls[1]!.argv).toEqual(git(agent, 'show', `${INITIAL_HEAD}:docker-compose.yml`));
+    expect(calls[2]!.argv).toEqual(git(agent, 'fetch', '--quiet', '--prune', 'origin'));
+    expect(calls[3]!.argv).toEqual(git(agent, 'rev-parse', '--verify', '--quiet', 'origin/release/v1^{commit}'));
+    expect(calls[4]!.argv).toEqual(git(agent, 'checkout', '--quiet', '--detach', sha));
+    expect(calls[5]!.argv).toEqual(git(agent, 'rev-parse', '--verify', '--quiet', 'HEAD^{commit}'));
+    expect(calls[6]!.argv).toEqual(git(agent, 'status', '--porcelain', '--untracked-files=no'));
+    expect(calls[7]!.argv).toEqual(git(agent, 'show', `${sha}:docker-compose.yml`));
+    expect(calls[8]!.argv).toEqual(compose(agent, 'pull'));
+    expect(calls[9]!.argv).toEqual(compose(agent, 'up', '-d', '--remove-orphans'));
+    expect(calls[9]!.env).toBe(env);
+    expect(calls[9]!.envFile).toBe(env);
+    expect(calls[9]!.compose).toBe(fakeComposeBlob(sha));
+    expect(calls[9]!.argv[4]!.startsWith(agent.stateDir)).toBe(true); // the copy lives where only root writes
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(env);
     expect(statSync(join(agent.dir, '.env')).mode & 0o777).toBe(0o600);
-    expect(agent.standIns.head()).toBe(fakeSha('release/v1'));
+    expect(agent.standIns.head()).toBe(sha);
     expect(health.hits).toBeGreaterThanOrEqual(1);
     expect(agent.log()).not.toContain('héllo'); // the .env is never printed
     expect(readFileSync(join(agent.stateDir, 'applied-hash'), 'utf8')).toBe(hash);
@@ -76,8 +103,7 @@ describe('vm agent rollout', () => {
   it('does nothing for the hash it already applied: not on an unrelated metadata write, not after a restart', async () => {
     const { where, metadataUrl } = vm();
     const agent = await startAgent({ metadataUrl });
-    const first = testHash('same-1');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: first, env: 'A=1\n', directory: agent.dir }));
+    const first = await push(where, { env: 'A=1\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === first);
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up']);
 
@@ -86,8 +112,7 @@ describe('vm agent rollout', () => {
     await agent.waitFor(({ log }) => log.includes(`${first} is applied: nothing to do`), { what: 'the restarted agent to see its hash applied' });
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up']);
 
-    const second = testHash('same-2');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: second, env: 'A=2\n', directory: agent.dir }));
+    const second = await push(where, { env: 'A=2\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === second);
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up', 'pull', 'up']);
     expect(docker(agent.calls())[3]!.env).toBe('A=2\n');
@@ -96,11 +121,10 @@ describe('vm agent rollout', () => {
   it('rolls the same configuration out once more for a redeploy id (sha256:…#redeploy-…), then holds still again', async () => {
     const { where, metadataUrl } = vm();
     const agent = await startAgent({ metadataUrl });
-    const hash = testHash('redeploy');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'R=1\n', directory: agent.dir }));
+    const hash = await push(where, { env: 'R=1\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash);
-    const redeploy = `${hash}#redeploy-0123456789ab`;
-    await pushAgentMetadata(s.compute, where, { 'jobmatch-config-hash': redeploy });
+    const redeploy = await push(where, { env: 'R=1\n', directory: agent.dir, redeploy: 'redeploy-0123456789ab' });
+    expect(redeploy).toBe(`${hash}#redeploy-0123456789ab`);
     await agent.waitFor(({ guest }) => guest['applied-hash'] === redeploy);
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up', 'pull', 'up']);
     await agent.restart();
@@ -108,18 +132,16 @@ describe('vm agent rollout', () => {
     expect(docker(agent.calls())).toHaveLength(4);
   });
 
-  it('rolls back when the health check fails: previous .env and commit restored and brought up again, status failed, not retried', async () => {
+  it('rolls back when the health check fails: previous .env, commit and compose file restored and brought up again, status failed, not retried', async () => {
     const { where, metadataUrl } = vm();
     health = await startHealthServer(200);
     const agent = await startAgent({ metadataUrl });
-    const good = testHash('health-good');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: good, env: 'VERSION=1\n', directory: agent.dir, ref: 'v1', healthUrl: health.url, healthTimeout: 1 }));
+    const good = await push(where, { env: 'VERSION=1\n', directory: agent.dir, ref: 'v1', healthUrl: health.url, healthTimeout: 1 });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === good);
     const before = agent.calls().length;
 
     health.status = 500;
-    const bad = testHash('health-bad');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: bad, env: 'VERSION=2\n', directory: agent.dir, ref: 'v2', healthUrl: health.url, healthTimeout: 1 }));
+    const bad = await push(where, { env: 'VERSION=2\n', directory: agent.dir, ref: 'v2', healthUrl: health.url, healthTimeout: 1 });
     await agent.waitFor(({ guest }) => guest['attempted-hash'] === bad && guest.status === 'failed', { what: 'the failed status' });
 
     expect(await agent.guest()).toEqual({
@@ -128,12 +150,15 @@ describe('vm agent rollout', () => {
     });
     const after = agent.calls().slice(before);
     expect(summary(after)).toEqual([
-      'git rev-parse', 'git fetch', 'git rev-parse', `git checkout ${fakeSha('v2')}`, 'docker pull', 'docker up',
+      'git rev-parse', 'git fetch', 'git rev-parse', `git checkout ${fakeSha('v2')}`, 'git rev-parse', 'git status', 'git show', 'docker pull', 'docker up',
       `git checkout ${fakeSha('v1')}`, 'docker up',
     ]);
-    expect(after[5]!.env).toBe('VERSION=2\n');
-    expect(after[7]!.env).toBe('VERSION=1\n');
-    expect(after[7]!.argv).toEqual(compose(agent, 'up', '-d', '--remove-orphans'));
+    expect(after[8]!.env).toBe('VERSION=2\n');
+    expect(after[8]!.compose).toBe(fakeComposeBlob(fakeSha('v2')));
+    expect(after[10]!.env).toBe('VERSION=1\n');
+    expect(after[10]!.envFile).toBe('VERSION=1\n');
+    expect(after[10]!.compose).toBe(fakeComposeBlob(fakeSha('v1'))); // the compose file applied last, kept by the agent
+    expect(after[10]!.argv).toEqual(compose(agent, 'up', '-d', '--remove-orphans'));
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe('VERSION=1\n');
     expect(statSync(join(agent.dir, '.env')).mode & 0o777).toBe(0o600);
     expect(agent.standIns.head()).toBe(fakeSha('v1'));
@@ -145,8 +170,7 @@ describe('vm agent rollout', () => {
     await agent.waitFor(({ log }) => log.includes(`${bad} failed before: waiting for a new hash`));
     expect(agent.calls()).toHaveLength(count);
     health.status = 200;
-    const fixed = testHash('health-fixed');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: fixed, env: 'VERSION=3\n', directory: agent.dir, ref: 'v3', healthUrl: health.url, healthTimeout: 1 }));
+    const fixed = await push(where, { env: 'VERSION=3\n', directory: agent.dir, ref: 'v3', healthUrl: health.url, healthTimeout: 1 });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === fixed && guest.status === 'ok');
   });
 
@@ -154,12 +178,13 @@ describe('vm agent rollout', () => {
     const { where, metadataUrl } = vm();
     const agent = await startAgent({ metadataUrl });
     agent.standIns.failNext('docker', 'up');
-    const hash = testHash('up-fails');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'NEW=1\n', directory: agent.dir, ref: 'v9' }));
+    await push(where, { env: 'NEW=1\n', directory: agent.dir, ref: 'v9' });
     await agent.waitFor(({ guest }) => guest.status === 'failed');
     expect((await agent.guest()).message).toBe(`docker compose up failed; rolled back to commit ${INITIAL_HEAD} (no hash applied before)`);
     expect(summary(agent.calls()).slice(-3)).toEqual(['docker up', `git checkout ${INITIAL_HEAD}`, 'docker up']);
     expect(agent.calls().at(-1)!.env).toBeUndefined(); // there was no .env before: none now
+    expect(agent.calls().at(-1)!.envFile).toBe(''); // nor for docker compose
+    expect(agent.calls().at(-1)!.compose).toBe(fakeComposeBlob(INITIAL_HEAD)); // the compose file of the commit before
     expect((await agent.guest())['applied-hash']).toBeUndefined();
   });
 
@@ -168,8 +193,7 @@ describe('vm agent rollout', () => {
     const agent = await startAgent({ metadataUrl });
     agent.standIns.failNext('git', 'rev-parse'); // HEAD unreadable: no previous commit
     agent.standIns.failNext('docker', 'pull');
-    const hash = testHash('pull-fails');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'NEW=1\n', directory: agent.dir }));
+    await push(where, { env: 'NEW=1\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest.status === 'failed');
     expect((await agent.guest()).message).toBe('docker compose pull failed; no previous state to roll back to');
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull']);
@@ -179,13 +203,11 @@ describe('vm agent rollout', () => {
   it('converges with exactly one up when killed during pull and restarted', async () => {
     const { where, metadataUrl } = vm();
     const agent = await startAgent({ metadataUrl });
-    const first = testHash('kill-1');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: first, env: 'V=1\n', directory: agent.dir, ref: 'v1' }));
+    const first = await push(where, { env: 'V=1\n', directory: agent.dir, ref: 'v1' });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === first);
 
     agent.standIns.blockPull();
-    const second = testHash('kill-2');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: second, env: 'V=2\n', directory: agent.dir, ref: 'v2' }));
+    const second = await push(where, { env: 'V=2\n', directory: agent.dir, ref: 'v2' });
     await agent.waitFor(({ calls }) => docker(calls).length === 3, { what: 'the second pull' });
     await agent.kill();
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe('V=2\n'); // killed half way
@@ -204,12 +226,10 @@ describe('vm agent rollout', () => {
     const { where, metadataUrl } = vm();
     health = await startHealthServer(200);
     const agent = await startAgent({ metadataUrl });
-    const good = testHash('kill-health-good');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: good, env: 'V=good\n', directory: agent.dir, ref: 'good', healthUrl: health.url }));
+    const good = await push(where, { env: 'V=good\n', directory: agent.dir, ref: 'good', healthUrl: health.url });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === good);
     health.status = 500;
-    const bad = testHash('kill-health-bad');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: bad, env: 'V=bad\n', directory: agent.dir, ref: 'bad', healthUrl: health.url, healthTimeout: 2 }));
+    const bad = await push(where, { env: 'V=bad\n', directory: agent.dir, ref: 'bad', healthUrl: health.url, healthTimeout: 2 });
     await agent.waitFor(({ log }) => log.includes(`health check ${health!.url} (up to 2 s)`));
     await agent.kill();
     await agent.restart();
@@ -217,6 +237,7 @@ describe('vm agent rollout', () => {
     expect((await agent.guest()).message).toBe(`health check ${health.url} not healthy after 2 s; rolled back to ${good}`);
     expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe('V=good\n');
     expect(agent.standIns.head()).toBe(fakeSha('good'));
+    expect(agent.calls().at(-1)!.compose).toBe(fakeComposeBlob(fakeSha('good')));
     expect(agent.log()).toContain(`resuming an interrupted rollout: keeping its rollback point (${good})`);
   });
 
@@ -224,11 +245,9 @@ describe('vm agent rollout', () => {
     const { where, metadataUrl } = vm();
     const agent = await startAgent({ metadataUrl });
     agent.standIns.blockPull();
-    const first = testHash('moving-1');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: first, env: 'V=1\n', directory: agent.dir }));
+    await push(where, { env: 'V=1\n', directory: agent.dir });
     await agent.waitFor(({ calls }) => docker(calls).length === 1);
-    const second = testHash('moving-2');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash: second, env: 'V=2\n', directory: agent.dir }));
+    const second = await push(where, { env: 'V=2\n', directory: agent.dir });
     agent.standIns.releasePull();
     await agent.waitFor(({ guest }) => guest['applied-hash'] === second);
     expect(docker(agent.calls()).map((c) => [c.command, c.env])).toEqual([['pull', undefined], ['up', 'V=1\n'], ['pull', undefined], ['up', 'V=2\n']]);
@@ -239,24 +258,23 @@ describe('vm agent rollout', () => {
     const agent = await startAgent({ metadataUrl });
     await agent.waitFor(({ log }) => log.includes('jobmatch-config-hash not set yet: waiting for it'));
     s.sandbox.faults.update({ faultRules: [{ api: 'metadata', operation: 'instance.attributes.get', resource: `/${where.instance}/`, phase: 'before', status: 503, times: 2 }] });
-    const hash = testHash('errors');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'E=1\n', directory: agent.dir }));
+    const hash = await push(where, { env: 'E=1\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash);
     expect(agent.log().match(/reading jobmatch-config-hash: HTTP 503/g)).toHaveLength(2);
     expect(agent.running()).toBe(true);
     expect(docker(agent.calls()).map((c) => c.command)).toEqual(['pull', 'up']);
   });
 
-  it('chowns .env to JOBMATCH_APP_USER and runs git as that user when root; as another user, neither', async () => {
+  it('writes .env and runs git as JOBMATCH_APP_USER, the owner of the checkout, when root; docker as root', async () => {
     const { where, metadataUrl } = vm();
     const root = process.getuid!() === 0;
-    const agent = await startAgent({ metadataUrl, env: { JOBMATCH_APP_USER: 'nobody' } });
-    const hash = testHash('owner');
-    await pushAgentMetadata(s.compute, where, agentMetadata({ hash, env: 'O=1\n', directory: agent.dir }));
+    const agent = await startAgent({ metadataUrl, appUser: 'nobody' });
+    const hash = await push(where, { env: 'O=1\n', directory: agent.dir });
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash);
     const nobody = Number(readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m)![1]);
     const expected = root ? nobody : process.getuid!();
     expect(statSync(join(agent.dir, '.env')).uid).toBe(expected);
+    expect(statSync(join(agent.dir, '.env')).mode & 0o777).toBe(0o600);
     expect(new Set(agent.calls().filter((c) => c.tool === 'git').map((c) => c.uid))).toEqual(new Set([expected]));
     expect(new Set(docker(agent.calls()).map((c) => c.uid))).toEqual(new Set([process.getuid!()]));
   });
