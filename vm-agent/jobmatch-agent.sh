@@ -636,7 +636,9 @@ fail_rollout() {
     else
       log "rolling back to $label: docker compose up"
       if [ -f "$RB/env" ]; then rb_env=$RB/env; else rb_env=$WORK/empty.env && : >"$rb_env"; fi
-      if compose "$RB/compose.yml" "$rb_env" up -d --remove-orphans; then
+      rb_file=$(cat "$RB/file")
+      rm -rf "$WORK/rollback" && mkdir "$WORK/rollback" && cp "$RB/compose.yml" "$WORK/rollback/${rb_file##*/}"
+      if compose "$WORK/rollback/${rb_file##*/}" "$rb_env" up -d --remove-orphans; then
         msg="$what; rolled back to $label"
       else
         msg="$what; rollback to $label failed: docker compose up failed"
@@ -738,7 +740,7 @@ rollout() {
   fi
 
   report_applying "$h"
-  log "rollout of $h: signed (serial $SERIAL), validating its metadata"
+  log "rollout of $h: validating its metadata (signed with the deploy key, serial $SERIAL)"
   REF=$(value compose-ref)
   FILE=$(value compose-file)
   FILE=${FILE:-docker-compose.yml}
@@ -821,17 +823,23 @@ rollout() {
     fail_rollout "$h" "the checkout of $REF ($sha) in $DIR is not clean (git status shows changed files): refusing to run it"
     return 0
   fi
-  if ! git_dir show "$sha:$FILE" >"$WORK/compose.yml"; then
+  # Root's copy, under the file's own name (docker compose names it in its messages).
+  if ! { rm -rf "$WORK/compose" && mkdir "$WORK/compose"; }; then
+    fail_rollout "$h" "could not make $WORK/compose"
+    return 0
+  fi
+  copy=$WORK/compose/${FILE##*/}
+  if ! git_dir show "$sha:$FILE" >"$copy"; then
     fail_rollout "$h" "$FILE not found in $REF ($sha)"
     return 0
   fi
   log "docker compose pull ($FILE of $sha)"
-  if ! compose "$WORK/compose.yml" "$WORK/env" pull; then
+  if ! compose "$copy" "$WORK/env" pull; then
     fail_rollout "$h" "docker compose pull failed"
     return 0
   fi
   log "docker compose up -d --remove-orphans ($FILE of $sha)"
-  if ! compose "$WORK/compose.yml" "$WORK/env" up -d --remove-orphans; then
+  if ! compose "$copy" "$WORK/env" up -d --remove-orphans; then
     fail_rollout "$h" "docker compose up failed" up
     return 0
   fi
@@ -845,13 +853,13 @@ rollout() {
   fi
 
   # Success: the local record first (so a restart never re-applies it), then the report.
-  cp "$WORK/compose.yml" "$STATE/applied-compose.yml.tmp" && mv -f "$STATE/applied-compose.yml.tmp" "$STATE/applied-compose.yml"
+  cp "$copy" "$STATE/applied-compose.yml.tmp" && mv -f "$STATE/applied-compose.yml.tmp" "$STATE/applied-compose.yml"
   state_put applied-directory "$DIR"
   state_put applied-file "$FILE"
   state_put applied-serial "$SERIAL"
   state_put applied-hash "$h"
   rm -rf "$RB" "$STATE/failed-hash" "$STATE/failed-message"
-  rm -f "$WORK/env" "$WORK/compose.yml"
+  rm -rf "$WORK/env" "$WORK/compose"
   log "applied $h"
   report_ok "$h"
   return 0
