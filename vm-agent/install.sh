@@ -710,7 +710,7 @@ still_running() {
 # operator's next push (of the same hash, maybe) or a fix on the VM heals it. Returns 4.
 refuse_for_now() {
   msg="refused: $2; nothing installed, $(still_running)"
-  log "rollout of $1 refused: $msg"
+  log "rollout of $1: $msg"
   if [ "$(guest_get attempted-hash)" != "$1" ] || [ "$(guest_get status)" != failed ] || [ "$(guest_get message)" != "$msg" ]; then
     guest_put status applying || true
     guest_put attempted-hash "$1" || true

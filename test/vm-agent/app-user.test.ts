@@ -15,6 +15,8 @@ import {
   vmServiceAccount, type Agent,
 } from '../support/vm-agent.js';
 
+/** Several rollouts a test, each with git, docker and Secret Manager round trips: room for a busy 2-core machine. */
+const SLOW = { timeout: 45_000 };
 const ROOT = process.getuid?.() === 0;
 const APP_USER = 'nobody';
 const SA = vmServiceAccount('vm-agent-app-user');
@@ -52,16 +54,23 @@ async function pushed(instance: string, agent: Agent, env: string, ref = 'main')
   return rolloutIdOf(md);
 }
 
-/** Every file under dir whose bytes contain text. */
+/** Every file under dir whose bytes contain text (read while the agent runs: what it removes meanwhile is skipped). */
 function filesHolding(dir: string, text: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+  const gone = <T>(read: () => T, otherwise: T): T => {
+    try {
+      return read();
+    } catch {
+      return otherwise;
+    }
+  };
+  return gone(() => readdirSync(dir, { withFileTypes: true }), []).flatMap((e) => {
     const path = join(dir, e.name);
     if (e.isDirectory()) return filesHolding(path, text);
-    return e.isFile() && readFileSync(path, 'utf8').includes(text) ? [path] : [];
+    return e.isFile() && gone(() => readFileSync(path, 'utf8'), '').includes(text) ? [path] : [];
   });
 }
 
-describe.runIf(ROOT)('the app user cannot make root write or read through a link', () => {
+describe.runIf(ROOT)('the app user cannot make root write or read through a link', SLOW, () => {
   it('a link planted at the temp name the agent used (.env.jobmatch-agent.<agent pid>) leaves the root-owned file it points to untouched', async () => {
     const victim = join(victims, 'root-owned-config');
     writeFileSync(victim, 'root: keep me\n', { mode: 0o644 });
@@ -120,7 +129,7 @@ describe.runIf(ROOT)('the app user cannot make root write or read through a link
   });
 });
 
-describe('git and docker compose cannot be steered from the checkout', () => {
+describe('git and docker compose cannot be steered from the checkout', SLOW, () => {
   it('runs git with hooks disabled: a post-checkout hook never runs, and docker gets the commit\'s compose file', async () => {
     const agent = await startAgent({ metadataUrl: metadataUrl('vm-hook'), ...(ROOT ? { appUser: APP_USER } : {}) });
     agent.standIns.hookOnCheckout();

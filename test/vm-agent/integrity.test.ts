@@ -12,6 +12,8 @@ import {
   type MetadataProxy,
 } from '../support/vm-agent.js';
 
+/** Several rollouts a test, each with git, docker and Secret Manager round trips: room for a busy 2-core machine. */
+const SLOW = { timeout: 45_000 };
 const SA = vmServiceAccount('vm-agent-integrity');
 const VMS = ['vm-truncated', 'vm-altered'];
 const s = useSandbox({
@@ -31,7 +33,7 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-describe('the agent installs only what the operator sent', () => {
+describe('the agent installs only what the operator sent', SLOW, () => {
   it('installs nothing from a truncated read (the whole Content-Length announced, 40 bytes sent, then the connection closed), and retries until the whole value arrives', async () => {
     proxy = await startMetadataProxy(metadataUrl('vm-truncated'));
     let truncated = 0;

@@ -7,6 +7,8 @@ import {
   stopAllAgents, vmServiceAccount, type Agent, type AgentMetadata, type HealthServer, type Recorded,
 } from '../support/vm-agent.js';
 
+/** Several rollouts a test, each with git, docker and Secret Manager round trips: room for a busy 2-core machine. */
+const SLOW = { timeout: 45_000 };
 const VMS = Array.from({ length: 16 }, (_, i) => `vm-agent-${i + 1}`);
 const SA = vmServiceAccount('vm-agent-test');
 const s = useSandbox({
@@ -53,7 +55,7 @@ const guestWrites = (instance: string) => s.sandbox.stats.requests()
   .filter((r) => r.method === 'PUT' && r.path.includes(`/${instance}/computeMetadata/v1/instance/guest-attributes/jobmatch/`))
   .map((r) => r.path.split('/').at(-1));
 
-describe('vm agent rollout', () => {
+describe('vm agent rollout', SLOW, () => {
   it('applies a new configuration: .env byte for byte (0600), checkout checked, one pull then one up -d --remove-orphans of the commit\'s compose file, then reports ok', async () => {
     const { where, metadataUrl } = vm();
     health = await startHealthServer(200);

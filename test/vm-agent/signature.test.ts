@@ -16,6 +16,8 @@ import {
   recordingWrappers, rolloutIdOf, startAgent, stopAllAgents, testHash, vmServiceAccount, type Agent, type AgentOptions, type AgentSigning,
 } from '../support/vm-agent.js';
 
+/** Several rollouts a test, each with git, docker and Secret Manager round trips: room for a busy 2-core machine. */
+const SLOW = { timeout: 45_000 };
 const SA = vmServiceAccount('vm-agent-signature');
 const LOCKED_SA = vmServiceAccount('vm-agent-no-grant');
 const VMS = ['vm-forged', 'vm-replay', 'vm-other-key', 'vm-rotation', 'vm-unsigned', 'vm-no-environment', 'vm-secrets-hidden'];
@@ -59,7 +61,7 @@ async function refused(agent: Agent, id: string, calls: number, env = 'VERSION=1
   return guest.message!;
 }
 
-describe('the agent deploys only what the operator signed', () => {
+describe('the agent deploys only what the operator signed', SLOW, () => {
   it('refuses a forged configuration (jobmatch-env rewritten, the hash recomputed, no key to sign it): the signature did not match, no up, the previous .env and deployment kept', async () => {
     const { agent, first } = await deployed('vm-forged');
     const calls = agent.calls().length;
@@ -178,11 +180,24 @@ describe('the agent deploys only what the operator signed', () => {
         expect(text).not.toMatch(/ya29\.|access_token|bearer/i);
         for (const f of forms) expect(text).not.toContain(f.slice(0, 16));
       }
-      // Nothing the agent keeps on disk holds the key.
-      const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
+      // Nothing the agent keeps on disk holds the key (read while it runs: a file it replaces meanwhile is skipped).
+      const entries = (d: string) => {
+        try {
+          return readdirSync(d, { withFileTypes: true });
+        } catch {
+          return []; // gone meanwhile
+        }
+      };
+      const files = (d: string): string[] => entries(d).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
+      const bytesOf = (file: string) => {
+        try {
+          return statSync(file).isFile() ? readFileSync(file, 'latin1') : '';
+        } catch {
+          return ''; // gone meanwhile
+        }
+      };
       for (const file of [...files(agent.stateDir), ...files(agent.dir)]) {
-        if (!statSync(file).isFile()) continue;
-        const bytes = readFileSync(file, 'latin1');
+        const bytes = bytesOf(file);
         for (const f of forms) expect(bytes.includes(f.slice(0, 16)), file).toBe(false);
       }
     } finally {
