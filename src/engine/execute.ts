@@ -120,21 +120,22 @@ export class PlanExecutor {
       for (const a of withSteps) results.set(a.id, { outcome: 'skipped', error: plan.suspended ? 'suspended' : 'policy.drift is Report', durationMs: 0 });
       return results;
     }
-    const resources = this.startResources(withSteps.filter((a) => a.kind !== 'IAMBinding'), results);
-    const bindings = this.startBindings(withSteps.filter((a) => a.kind === 'IAMBinding'), resources, results);
-    await Promise.all([...[...resources.values()].map((r) => r.done), ...bindings]);
+    const bindings = new Map<string, Promise<void>>();
+    const resources = this.startResources(withSteps.filter((a) => a.kind !== 'IAMBinding'), results, bindings);
+    for (const [id, done] of this.startBindings(withSteps.filter((a) => a.kind === 'IAMBinding'), resources, results)) bindings.set(id, done);
+    await Promise.all([...[...resources.values()].map((r) => r.done), ...bindings.values()]);
     return results;
   }
 
   /** Every resource action at once, its steps in order; `settled` says, as soon as it is known, whether its resource exists and is ours. */
-  private startResources(actions: Action[], results: Map<string, ActionResult>): Map<string, ResourceRun> {
+  private startResources(actions: Action[], results: Map<string, ActionResult>, bindings: ReadonlyMap<string, Promise<void>>): Map<string, ResourceRun> {
     const runs = new Map<string, ResourceRun>();
     for (const a of actions) {
       let settle!: (state: ResourceState) => void;
       const settled = new Promise<ResourceState>((resolve) => (settle = resolve));
       const done = this.record(results, a.id, async () => {
         try {
-          await this.prerequisites(a, runs, results);
+          await this.prerequisites(a, runs, bindings, results);
           await this.runAction(a, () => settle('exists'));
           settle('exists');
         } catch (e) {
@@ -147,23 +148,23 @@ export class PlanExecutor {
     return runs;
   }
 
-  /** Waits for the actions `a` must come after (started in the same loop); one that did not succeed skips `a`. */
-  private async prerequisites(a: Action, runs: Map<string, ResourceRun>, results: Map<string, ActionResult>): Promise<void> {
+  /** Waits for the actions `a` must come after (resources, or IAM grants, started in the same loop); one that did not succeed skips `a`. */
+  private async prerequisites(a: Action, runs: Map<string, ResourceRun>, bindings: ReadonlyMap<string, Promise<void>>, results: Map<string, ActionResult>): Promise<void> {
     if (!a.after?.length) return;
-    await null; // every run of the loop exists by now
-    await Promise.all(a.after.map((id) => runs.get(id)?.done));
-    const failed = a.after.filter((id) => runs.has(id) && results.get(id)?.outcome !== 'ok');
+    await null; // every run of the loop, and every binding's, exists by now
+    await Promise.all(a.after.map((id) => runs.get(id)?.done ?? bindings.get(id)));
+    const failed = a.after.filter((id) => (runs.has(id) || bindings.has(id)) && results.get(id)?.outcome !== 'ok');
     if (failed.length > 0) throw new Skipped(`${failed.join(', ')} did not succeed first`);
   }
 
   /** Each binding's edit once the resource it lives on exists; edits of one policy are committed together by the PolicyWriter. */
-  private startBindings(actions: Action[], resources: Map<string, ResourceRun>, results: Map<string, ActionResult>): Promise<void>[] {
-    return actions.map(async (a) => {
+  private startBindings(actions: Action[], resources: Map<string, ResourceRun>, results: Map<string, ActionResult>): [string, Promise<void>][] {
+    return actions.map((a) => [a.id, (async () => {
       const state = a.dependsOn ? await (resources.get(a.dependsOn)?.settled ?? 'exists') : 'exists';
       if (state === 'conflict') return void results.set(a.id, { outcome: 'conflict', error: `${a.dependsOn} is in conflict: nothing is written to it`, durationMs: 0 });
       if (state === 'failed') return void results.set(a.id, { outcome: 'skipped', error: `${a.dependsOn} failed first`, durationMs: 0 });
       await this.record(results, a.id, () => this.modifyPolicy(a.steps[0] as IamStep));
-    });
+    })()]);
   }
 
   private async record(results: Map<string, ActionResult>, id: string, run: () => Promise<void>): Promise<void> {

@@ -11,7 +11,7 @@ import { diffOrphan } from './diff-orphan.js';
 import type { DesiredResource, KindPlanner } from './kind-planner.js';
 import { PROJECT_NUMBER_READ, type ObservedEnvironment } from './observed.js';
 import { ownershipOf, type OwnershipRule } from './ownership.js';
-import type { Action, Plan, PlanSummary } from './types.js';
+import type { Action, IamStep, Plan, PlanSummary } from './types.js';
 
 export function summarize(actions: Action[]): PlanSummary {
   const count = (verb: Action['verb']) => actions.filter((a) => a.verb === verb).length;
@@ -112,6 +112,14 @@ export function diff(spec: ResolvedSpec, observed: ObservedEnvironment, kinds: r
       const kind = kinds.find((k) => k.kind === r.kind);
       return kind ? [diffOrphan(kind, spec.gcp.projectId, rule, r, observed.errors[`${r.kind}/${r.name}`], options.release)] : [];
     });
-  const actions = [...resources, ...iam, ...orphans];
+  const actions = [...afterSecretGrants(resources, iam, kinds), ...iam, ...orphans];
   return { ...base, actions, summary: summarize(actions) };
+}
+
+/** Actions of a kind that reads secrets at start wait for every grant this plan makes on a secret. */
+function afterSecretGrants(resources: Action[], iam: Action[], kinds: readonly KindPlanner[]): Action[] {
+  const grants = iam.filter((a) => a.steps.some((step) => step.kind === 'IAM' && (step as IamStep).target.kind === 'Secret' && (step as IamStep).add.length > 0)).map((a) => a.id);
+  if (grants.length === 0) return resources;
+  const waiting = new Set(kinds.filter((k) => k.readsSecretsAtStart).map((k) => k.kind));
+  return resources.map((a) => (waiting.has(a.kind) && a.steps.length > 0 ? { ...a, after: [...(a.after ?? []), ...grants] } : a));
 }

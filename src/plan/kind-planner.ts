@@ -45,6 +45,11 @@ export interface KindPlanner<D extends DesiredResource = DesiredResource, O exte
   readonly external?: boolean;
   /** IAM is part of the resource itself (a dataset's access list): read with it, granted at create. */
   readonly embeddedPolicy?: boolean;
+  /**
+   * Its actions start the apps (a rollout), which read the environment's secrets at once (the VM agent its deploy
+   * key): they come after the grants planned on secrets.
+   */
+  readonly readsSecretsAtStart?: boolean;
   /** Every resource of this kind the spec declares, in spec order. */
   desired(spec: ResolvedSpec): D[];
   /** The GCP name spec.iam's NAME stands for (secret names resolve to Secret Manager ids). */

@@ -43,7 +43,7 @@ async function environment(id: string, config: Record<string, string> = { GREETI
   const seed = { projects: [{ projectId: PROJECT, projectNumber: '123456789012', instances: [{ name: `vm-${id}`, zone: ZONE, serviceAccount: `vm-${id}@${PROJECT}.iam.gserviceaccount.com` }] }] };
   const seeded = await fetch(`${s.url}/__sandbox/seed`, { method: 'POST', body: JSON.stringify(seed) });
   expect(seeded.status).toBe(200);
-  const agent = await startAgent({ metadataUrl: `${s.sandbox.metadataUrl(PROJECT, ZONE, `vm-${id}`)}/computeMetadata/v1` });
+  const agent = await startAgent({ metadataUrl: `${s.sandbox.metadataUrl(PROJECT, ZONE, `vm-${id}`)}/computeMetadata/v1`, environment: id });
   writeManifest(id, agent, config, undefined, healthSeconds);
   return agent;
 }
@@ -54,6 +54,8 @@ function writeManifest(id: string, agent: Agent, config: Record<string, string>,
     spec: {
       environment: id, gcp: { projectId: PROJECT, location: 'EU' }, vm: { name: `vm-${id}`, zone: ZONE },
       app: { config, compose: { ref: 'main', directory: agent.dir }, healthCheck: { url: health.url, timeoutSeconds: healthSeconds } },
+      // The agent reads the deploy key the operator generates, with the VM's service account.
+      iam: [{ member: `serviceAccount:vm-${id}@${PROJECT}.iam.gserviceaccount.com`, role: 'roles/secretmanager.secretAccessor', resource: 'secret/deploy-key' }],
     },
   }));
 }
@@ -92,7 +94,7 @@ describe('the VM rollout from the controller', () => {
 
   it('a failed health check makes Deployed False with the agent\'s message (RolloutFailed)', async () => {
     health.status = 500;
-    await environment('sick', { GREETING: 'hello' }, 1);
+    await environment('sick', { GREETING: 'hello' }, 2); // the operator waits 4 s: the agent verifies, pulls, ups, then fails the health check after 2 s
     const { store, controller } = await start();
     await controller.queue.idle();
     expect(deployed(store, 'sick')).toMatchObject({ status: 'False', reason: 'RolloutFailed', message: expect.stringMatching(/health check/) });

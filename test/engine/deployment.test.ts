@@ -21,6 +21,7 @@ import { KINDS } from '../../src/kinds/registry.js';
 import { diff, planResource } from '../../src/plan/diff.js';
 import { allOutput, engine, FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
+import { OPERATOR_PRINCIPAL } from '../../src/sandbox/principals.js';
 import { mutated, type Doc } from '../support/manifests.js';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import { pushAgentMetadata, startAgent, startHealthServer, stopAllAgents, type Agent, type HealthServer } from '../support/vm-agent.js';
@@ -222,7 +223,8 @@ describe('the VM rollout through apply', () => {
       { env: { ...process.env, GOOGLE_SDK_NODE_LOGGING: '*' } });
     s.sandbox.stats.reset();
     const applied = await cli('apply');
-    expect(s.sandbox.stats.snapshot().byApi.secretmanager?.['versions.access']).toBe(1);
+    const keyReads = s.sandbox.stats.requests().filter((r) => r.op === 'versions.access');
+    expect(keyReads.map((r) => r.principal)).toEqual([OPERATOR_PRINCIPAL, `serviceAccount:${SA}`]); // the operator's push, then the agent's check
     expect(applied.stderr).toMatch(/\[resource-manager\|INFO\]/); // the SDK's debug log was on (Secret Manager's own is silenced)
     expect(leaks([deployKey().key.toString()], applied.stdout + applied.stderr)).toEqual([]);
     expect(setMetadataCalls()).toBe(1);

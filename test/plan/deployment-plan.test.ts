@@ -6,6 +6,7 @@ import { loadManifests } from '../../src/api/manifests.js';
 import { desiredDeployments, diffDeployment, parseEnv, type DeploymentObservation } from '../../src/kinds/deployment/deployment-plan.js';
 import { mergeItems, metadataProblem } from '../../src/kinds/deployment/metadata.js';
 import { desiredBindings } from '../../src/plan/desired.js';
+import { diff } from '../../src/plan/diff.js';
 import type { PlanContext } from '../../src/plan/kind-planner.js';
 import { emptyObservation } from '../../src/plan/observed.js';
 import type { Action } from '../../src/plan/types.js';
@@ -140,6 +141,20 @@ describe('planning a rollout', () => {
     expect(a.steps.map((x) => x.op)).toEqual(['pushConfig']); // the VM runs the declared config: nothing to wait for
     // Its own failed rollout is not someone else's: reported as before, not pushed again.
     expect(diffDeployment(d, vm(s, { pushed: hash, agent: { ...agent, appliedHash: 'sha256:old', attemptedHash: hash } }), ctx(s)).verb).toBe('error');
+  });
+
+  it('starts a rollout only after this plan\'s grants on secrets (the agent reads its deploy key, the apps their secrets, at once)', () => {
+    const generated = spec((doc) => {
+      doc.spec.secrets = doc.spec.secrets.filter((x: { source: string }) => x.source === 'generate');
+      doc.spec.iam = doc.spec.iam.filter((b: { resource: string }) => !/^secret\/(LLM|FRANCE)/.test(b.resource));
+    });
+    const observed = emptyObservation(new Date(0));
+    observed.resources[`Deployment/${d.name}`] = vm(generated);
+    const plan = diff(generated, observed, KINDS);
+    const grants = plan.actions.filter((a) => a.kind === 'IAMBinding' && a.name.startsWith('secret/')).map((a) => a.id);
+    expect(grants).toContain(`IAMBinding/secret/deploy-key roles/secretmanager.secretAccessor serviceAccount:${SA}`);
+    expect(plan.actions.find((a) => a.kind === 'Deployment')!.after).toEqual(expect.arrayContaining([`Secret/jobmatch-staging-deploy-key`, ...grants]));
+    expect(plan.actions.find((a) => a.id === 'Bucket/jobmatch-staging-bronze-job-match-v0')!.after).toBeUndefined();
   });
 
   it('waits while the VM is not running, saying how to start it', () => {

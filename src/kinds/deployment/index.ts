@@ -11,6 +11,7 @@ export const deploymentKind: Kind<DesiredDeployment, DeploymentObservation, Depl
   kind: 'Deployment',
   iamPrefix: 'vm',
   external: true,
+  readsSecretsAtStart: true,
   readsPerResource: 2,
   desired: desiredDeployments,
   nameFor: (_spec, name) => name,
