@@ -206,6 +206,7 @@ async function startAgent(vm: DemoVm, sandbox: Sandbox, binDir: string, path: st
       // The agent reads its deploy key itself, with the VM's token, from the sandbox's Secret Manager.
       JOBMATCH_ENVIRONMENT: vm.environment,
       JOBMATCH_SECRET_MANAGER_URL: sandbox.url,
+      JOBMATCH_COMPOSE_DIRECTORIES: vm.composeDir,
       JOBMATCH_STATE_DIR: vm.stateDir,
       JOBMATCH_HEALTH_INTERVAL: '0.5',
       JOBMATCH_BACKOFF_MAX: '2',
