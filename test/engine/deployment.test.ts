@@ -20,6 +20,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { KINDS } from '../../src/kinds/registry.js';
 import { diff, planResource } from '../../src/plan/diff.js';
 import { allOutput, engine, FAST_RETRY } from '../support/engine.js';
+import { gcloudAgainst } from '../support/gcloud.js';
 import { leaks } from '../support/leaks.js';
 import { OPERATOR_PRINCIPAL } from '../../src/sandbox/principals.js';
 import { mutated, type Doc } from '../support/manifests.js';
@@ -157,6 +158,34 @@ describe('the VM rollout through apply', () => {
     const after = await expectSigned();
     expect(after['jobmatch-config-hash']).toBe(before['jobmatch-config-hash']);
     expect(BigInt(after['jobmatch-config-serial']!)).toBeGreaterThan(BigInt(before['jobmatch-config-serial']!));
+    expect((await engine('plan', s.url, text)).code).toBe(0);
+  });
+
+  it('a jobmatch-env forged with the real gcloud (its hash recomputed, no key) is refused by the agent: RolloutFailed, the signature did not match, the previous .env keeps running; apply writes the declared one back', async () => {
+    const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db2', NOTE: '$(reboot); rm -rf / `id` "quoted"' }));
+    const before = await metadata();
+    const running = readFileSync(join(agent.dir, '.env'), 'utf8');
+    const ups = composeCalls('up').length;
+    const forgedEnv = `${before['jobmatch-env']}POSTGRES_HOST=attacker.example\n`;
+    const forged = contentHash({ ...before, 'jobmatch-env': forgedEnv });
+    const file = join(agent.dir, '..', 'forged.env');
+    writeFileSync(file, forgedEnv);
+    const gcloud = gcloudAgainst(s.url, PROJECT);
+    const wrote = await gcloud('compute', 'instances', 'add-metadata', VM, `--zone=${ZONE}`, `--metadata-from-file=jobmatch-env=${file}`, `--metadata=jobmatch-config-hash=${forged}`);
+    expect(wrote.code, wrote.stderr).toBe(0);
+    const refused = await agent.waitFor(({ guest }) => guest['attempted-hash'] === forged && guest.status === 'failed' && guest, { what: 'the forged configuration refused' });
+    expect(refused.message).toMatch(/signature did not match/);
+    expect(readFileSync(join(agent.dir, '.env'), 'utf8')).toBe(running);
+    expect(composeCalls('up')).toHaveLength(ups);
+    const plan = await engine('plan', s.url, text);
+    expect(plan.code).toBe(2);
+    expect(deployment(plan)).toMatchObject({ verb: 'update', message: expect.stringMatching(new RegExp(`^RolloutFailed: the VM agent refused ${forged}, which the operator did not write: .*signature did not match.*the VM still runs ${before['jobmatch-config-hash']}`)) });
+    expect(plan.stdout).toMatch(/RolloutFailed: the VM agent refused/);
+    const apply = await engine('apply', s.url, text);
+    expect(apply.code).toBe(0);
+    expect(await expectSigned()).toMatchObject({ 'jobmatch-env': before['jobmatch-env'], 'jobmatch-config-hash': before['jobmatch-config-hash'] });
+    await agent.waitFor(({ guest }) => guest.status === 'ok' && guest['applied-hash'] === before['jobmatch-config-hash'], { what: 'the declared configuration reported again' });
+    expect(composeCalls('up')).toHaveLength(ups);
     expect((await engine('plan', s.url, text)).code).toBe(0);
   });
 
