@@ -172,8 +172,9 @@ export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | 
   const refused = refusedForeignConfig(d, o);
   if (refused) {
     // Someone else wrote a configuration the agent would not deploy: say so, and write ours back (as any drift).
+    const after = secretGate(d, ctx).after.filter((id) => id === `Secret/${d.deployKey}`);
     return {
-      ...base, verb: 'update', ...extra, changes: rolloutChanges(d, o), message: refused,
+      ...base, verb: 'update', ...extra, ...(after.length > 0 ? { after } : {}), changes: rolloutChanges(d, o), message: refused,
       steps: [{ kind: 'Deployment', op: 'pushConfig', ...where, fingerprint: o.version, set: d.metadata, deployKey: d.deployKey }, ...(applied ? [] : [awaitRollout(d.rolloutId)])],
     };
   }
