@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configHash, quoteEnvValue, renderEnvExample, renderEnvFile, resourceExports } from '../../src/api/env-file.js';
+import { contentHash, deployedValues } from '../../src/api/config-hash.js';
 import { loadManifests } from '../../src/api/manifests.js';
 import type { ResolvedSpec } from '../../src/api/defaults.js';
 import { exampleText, mutated, type Doc } from '../support/manifests.js';
@@ -95,7 +96,22 @@ describe('configHash', () => {
     ['the compose ref', (d) => (d.spec.app.compose.ref = 'v2')],
     ['the compose file', (d) => (d.spec.app.compose.file = 'compose.prod.yml')],
     ['an export', (d) => (d.spec.datasets[0].env = 'SILVER')],
+    // Every value the VM agent acts on: these three were once left out, so changing only them never rolled out.
+    ['the compose directory', (d) => (d.spec.app.compose.directory = '/srv/jobmatch')],
+    ['the health-check URL', (d) => (d.spec.app.healthCheck.url = 'http://localhost:8080/ready/')],
+    ['the health-check timeout', (d) => (d.spec.app.healthCheck.timeoutSeconds = 60)],
+    ['no health check any more', (d) => delete d.spec.app.healthCheck],
   ])('changes with %s', (_, mutate) => expect(configHash(variant(mutate))).not.toBe(base));
+
+  it('is the hash of the document of the values the operator writes, which the agent recomputes', () => {
+    const spec = loadManifests([{ file: 's', text: mutated(() => undefined) }]).environments[0]!.spec;
+    const values = deployedValues(spec, renderEnvFile(spec));
+    expect(values).toMatchObject({ 'jobmatch-compose-directory': '/opt/jobmatch', 'jobmatch-health-timeout': '180', 'jobmatch-health-url': 'http://localhost:8080/health/' });
+    expect(configHash(spec)).toBe(contentHash(values));
+    // Length-prefixed: a value cannot move into the next key and keep the hash.
+    expect(contentHash({ ...values, 'jobmatch-compose-ref': 'a\njobmatch-compose-file 1\nb', 'jobmatch-compose-file': '' }))
+      .not.toBe(contentHash({ ...values, 'jobmatch-compose-ref': 'a', 'jobmatch-compose-file': 'b' }));
+  });
 
   it('ignores what does not reach the VM (labels, IAM, policy)', () => {
     expect(configHash(variant((d) => { d.spec.buckets[0].labels.team = 'ml'; d.spec.iam.pop(); d.spec.policy.drift = 'Report'; }))).toBe(base);

@@ -81,6 +81,18 @@ describe('planning a rollout', () => {
     expect(a.changes.slice(1)).toEqual([{ field: 'env.NEW_KEY', before: null, after: 'v' }, { field: 'env.POSTGRES_HOST', before: 'db', after: 'db2' }]);
   });
 
+  it.each<[string, (doc: Doc) => void, string]>([
+    ['the compose directory', (doc) => (doc.spec.app.compose.directory = '/srv/jobmatch'), 'compose.directory'],
+    ['the health-check URL', (doc) => (doc.spec.app.healthCheck.url = 'http://localhost:8080/ready/'), 'healthCheck.url'],
+    ['the health-check timeout', (doc) => (doc.spec.app.healthCheck.timeoutSeconds = 60), 'healthCheck.timeoutSeconds'],
+  ])('rolls out a change of only %s (it changes what the agent does)', (_, mutate, field) => {
+    const edited = spec(mutate);
+    const a = diffDeployment(desiredDeployments(edited)[0]!, vm(s, { applied: hash, pushed: hash }), ctx(edited));
+    expect(a.verb).toBe('update');
+    expect(a.steps.map((x) => x.op)).toEqual(['pushConfig', 'awaitRollout']);
+    expect(a.changes.map((c) => c.field)).toEqual(['config', field]);
+  });
+
   it('is in sync when the agent applied this config, and costs no write', () => {
     expect(diffDeployment(d, vm(s, { applied: hash, pushed: hash }), ctx(s))).toMatchObject({ verb: 'none', steps: [] });
   });
