@@ -358,13 +358,15 @@ export async function demoCommand(io: CliIo, options: DemoOptions): Promise<numb
     const clients = createGcpClients({ projectId: environments[0]?.spec.gcp.projectId ?? 'job-match-v0', endpoint: sandbox.url });
     const engine = { caller: new GcpCaller(), clientsFor: () => clients, logger, execute: { policyWriter: new PolicyWriter() } };
     controller = new Controller({ store, engine, logger, metrics: new ControllerMetrics(), concurrency: 4, resyncSeconds: resync });
-    const firstStaging = until((all) => all.has(STAGING));
+    // Every environment's first status before the first scene changes anything: each says SecretsMissing first.
+    const everyKey = environments.map((e) => `${e.namespace}/${e.manifest.metadata.name}`);
+    const firstReconciles = until((all) => everyKey.every((key) => all.has(key)));
     controller.enqueue(await store.load());
     store.watch((keys, removed) => {
       controller!.forget(removed);
       controller!.enqueue(keys);
     });
-    if ((await awaitScene('the first reconcile of staging', firstStaging)) === 'stopped') return EXIT_OK;
+    if ((await awaitScene('the first reconcile of every environment', firstReconciles)) === 'stopped') return EXIT_OK;
 
     const project = (env: LoadedEnvironment) => `projects/${env.spec.gcp.projectId}`;
     const secret = (name: string) => `projects/${environments.find((e) => e.spec.environment === 'staging')!.spec.gcp.projectId}/secrets/${name}`;

@@ -106,7 +106,7 @@ describe('jobmatch-operator demo (npm start)', () => {
       color: false, once: true, resyncSeconds: 0.5, stop: new Promise(() => undefined), sceneTimeoutSeconds: 0.01, beforeCleanup: (state) => void (root = state.root),
     });
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^error: the first reconcile of staging: not seen within 0.01 s \(the demo gives up rather than hang\)/);
+    expect(stderr).toMatch(/^error: the first reconcile of every environment: not seen within 0.01 s \(the demo gives up rather than hang\)/);
     expect(root).not.toBe('');
     expect(processesUnder(root)).toEqual([]);
     expect(existsSync(root)).toBe(false);
