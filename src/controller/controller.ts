@@ -60,6 +60,7 @@ export class Controller {
       const outcome = await this.reconciler.reconcile(key);
       options.metrics.workqueueDepth.set(this.queue.depth - 1);
       options.metrics.countEnvironments(options.store.list().map((o) => o.status));
+      options.metrics.environmentConditions(key, options.store.get(key)?.status);
       return outcome;
     }, {
       concurrency: options.concurrency,
@@ -80,7 +81,7 @@ export class Controller {
       onOutcome: (outcome, n) => metrics.driftEvents.inc({ outcome }, n),
       // Every status says whether events flow (DriftEvents): reconcile them all when that changes.
       onHealth: (health) => {
-        metrics.driftEventsUp.set(health.up ? 1 : 0);
+        metrics.driftEventsUp(health.up);
         this.enqueue(store.list().map(objectKey));
       },
     });
@@ -104,6 +105,7 @@ export class Controller {
     for (const key of keys) {
       this.pending.delete(key);
       this.queue.forget(key);
+      this.options.metrics.environmentConditions(key, undefined);
     }
   }
 

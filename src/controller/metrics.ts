@@ -1,9 +1,11 @@
-/** The controller's Prometheus metrics (prom-client), on its own registry. */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+/** The controller's Prometheus metrics (prom-client), on its own registry, with prom-client's process and Node metrics. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallMeta } from '../gcp/gcp-error.js';
 import type { ReconcileReport } from '../engine/reconcile.js';
 import type { EnvironmentStatus } from './inventory.js';
 import { isDrift } from './status.js';
+
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -22,18 +24,53 @@ export class ControllerMetrics {
   readonly refused = new Counter({
     name: 'jobmatch_refused_total', help: 'Environments refused before any GCP call, by reason (PolicyViolation, ProjectNotAllowed, EnvironmentNotAllowed), counted once per refusal.', labelNames: ['reason'], registers: [this.registry],
   });
-  readonly driftEventsUp = new Gauge({ name: 'jobmatch_drift_events_up', help: '1 while drift events flow from the subscription.', registers: [this.registry] });
+  /** Registered only once drift events are on: absent, rather than 0, when they are not configured. */
+  private driftEventsGauge: Gauge | undefined;
+  private readonly environmentCondition = new Gauge({
+    name: 'jobmatch_environment_condition',
+    help: "Each environment's conditions: 1 for the status it has (True, False or Unknown), 0 for the other two (as External Secrets' externalsecret_status_condition).",
+    labelNames: ['namespace', 'name', 'condition', 'status'], registers: [this.registry],
+  });
+  /** The condition types shown per object key, so a reconcile replaces exactly its own series. */
+  private readonly shown = new Map<string, string[]>();
+
+  constructor({ processMetrics = true }: { processMetrics?: boolean } = {}) {
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** 1 while drift events flow from the subscription, 0 while they do not. */
+  driftEventsUp(up: boolean): void {
+    this.driftEventsGauge ??= new Gauge({ name: 'jobmatch_drift_events_up', help: '1 while drift events flow from the subscription.', registers: [this.registry] });
+    this.driftEventsGauge.set(up ? 1 : 0);
+  }
+
+  /** One object's condition series, replaced after its reconcile; none once it is gone (status undefined). */
+  environmentConditions(key: string, status: EnvironmentStatus | undefined): void {
+    const slash = key.indexOf('/');
+    const where = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    for (const condition of this.shown.get(key) ?? []) {
+      for (const value of CONDITION_STATUSES) this.environmentCondition.remove({ ...where, condition, status: value });
+    }
+    const conditions = status?.conditions ?? [];
+    for (const c of conditions) {
+      for (const value of CONDITION_STATUSES) this.environmentCondition.set({ ...where, condition: c.type, status: value }, c.status === value ? 1 : 0);
+    }
+    if (conditions.length > 0) this.shown.set(key, conditions.map((c) => c.type));
+    else this.shown.delete(key);
+  }
 
   reconciled(result: 'ok' | 'error', seconds: number): void {
     this.reconcileTotal.inc({ result });
     this.reconcileDuration.observe(seconds);
   }
 
-  observedDrift(report: ReconcileReport): void {
-    for (const a of report.plan.actions) {
-      const drifted = a.kind === 'Deployment' ? isDrift(a) : a.verb === 'update' || (a.verb === 'create' && a.kind === 'IAMBinding');
-      if (drifted) this.driftTotal.inc({ kind: a.kind });
-    }
+  /**
+   * Counts the resources GCP moved away from an unchanged spec: only when the status says DriftDetected (a create
+   * or an edit that follows a new spec is not drift, so a cold create counts nothing).
+   */
+  observedDrift(report: ReconcileReport, driftDetected: boolean): void {
+    if (!driftDetected) return;
+    for (const a of report.plan.actions) if (isDrift(a)) this.driftTotal.inc({ kind: a.kind });
   }
 
   gcpResponse(meta: CallMeta, code: number): void {

@@ -178,7 +178,7 @@ export class EnvironmentReconciler {
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
     const driftEvents = this.options.driftEvents?.();
     const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}) }), ...(inventory ? { inventory } : {}) };
-    this.options.metrics?.observedDrift(report);
+    this.options.metrics?.observedDrift(report, status.conditions?.some((c) => c.type === 'DriftDetected' && c.status === 'True') ?? false);
     await this.writeStatus(object, status, log);
     await this.recordEvents(object, report);
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
