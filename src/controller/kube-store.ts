@@ -24,6 +24,7 @@ export interface KubeStoreOptions {
 }
 
 const isConflict = (e: unknown) => (e as { code?: number }).code === 409;
+const isNotFound = (e: unknown) => (e as { code?: number }).code === 404;
 
 function wakes(before: EnvironmentObject | undefined, after: EnvironmentObject): boolean {
   if (!before) return true;
@@ -132,17 +133,25 @@ export class KubeStore implements ObjectStore {
     await this.patch(object, { metadata: { finalizers: (object.manifest.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } }, false);
   }
 
-  /** core/v1 Events, aggregated: the same reason and message on the same object patches one Event's count. */
+  /**
+   * core/v1 Events, aggregated: the same reason and message on the same object patches one Event's count. An Event
+   * that is gone (its TTL ran out, or someone deleted it) answers the patch 404: it is then created anew, from count 1.
+   */
   async event(object: EnvironmentObject, type: EventType, reason: string, message: string): Promise<void> {
     const { name, namespace = 'default', uid, resourceVersion } = object.manifest.metadata;
     const key = `${namespace}/${name} ${type} ${reason} ${message}`;
     const now = new Date();
-    const seen = this.eventNames.get(key);
     try {
+      const seen = this.eventNames.get(key);
       if (seen) {
-        seen.count += 1;
-        await this.events.patchNamespacedEvent({ name: seen.name, namespace, body: { count: seen.count, lastTimestamp: now } }, MERGE);
-        return;
+        try {
+          await this.events.patchNamespacedEvent({ name: seen.name, namespace, body: { count: seen.count + 1, lastTimestamp: now } }, MERGE);
+          seen.count += 1;
+          return;
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+          this.eventNames.delete(key); // expired: forget the stale name and record it anew below
+        }
       }
       const eventName = `${name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
       await this.events.createNamespacedEvent({
