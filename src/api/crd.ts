@@ -407,11 +407,21 @@ const conditionColumn = (type: string) => ({
   jsonPath: `.status.conditions[?(@.type=="${type}")].status`,
 });
 
+/**
+ * Deleting the CRD deletes every JobMatchEnvironment, and the finalizer then releases what each holds in GCP:
+ * GitOps tools must never prune it (Argo CD, Flux), nor Helm delete it on uninstall.
+ */
+export const CRD_KEEP_ANNOTATIONS = {
+  'argocd.argoproj.io/sync-options': 'Prune=false,ServerSideApply=true',
+  'kustomize.toolkit.fluxcd.io/prune': 'disabled',
+  'helm.sh/resource-policy': 'keep',
+} as const;
+
 /** The CustomResourceDefinition object (apiextensions.k8s.io/v1). */
 export const CRD = {
   apiVersion: 'apiextensions.k8s.io/v1',
   kind: 'CustomResourceDefinition',
-  metadata: { name: `${PLURAL}.${GROUP}` },
+  metadata: { name: `${PLURAL}.${GROUP}`, annotations: CRD_KEEP_ANNOTATIONS },
   spec: {
     group: GROUP,
     scope: 'Namespaced',

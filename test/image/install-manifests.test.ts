@@ -20,11 +20,29 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespa
 type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] };
 
 let docs: Doc[] = [];
+let crdDocs: Doc[] = [];
 let renderError: unknown;
 /** The rendered objects; every test fails with the reason when rendering failed (a throwing beforeAll would skip them). */
 function rendered(): Doc[] {
   if (renderError) throw renderError;
   return docs;
+}
+/** manifests/install/crd rendered: the CRD's own step. */
+function renderedCrd(): Doc[] {
+  if (renderError) throw renderError;
+  return crdDocs;
+}
+
+async function render(dir: string): Promise<Doc[]> {
+  try {
+    const { stdout } = await run('kubectl', ['kustomize', new URL(dir, root).pathname], { maxBuffer: 64 << 20 });
+    return parseAllDocuments(stdout).map((d) => d.toJS() as Doc).filter(Boolean);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    throw e.code === 'ENOENT'
+      ? new Error('kubectl not found: install kubectl ≥ 1.27 (it renders manifests/install with its built-in kustomize)')
+      : new Error(`kubectl kustomize ${dir} failed: ${e.stderr ?? e.message}`);
+  }
 }
 const find = (kind: string, name?: string): Doc[] => {
   return rendered().filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
@@ -48,14 +66,10 @@ function grants(rules: Rule[]): string[] {
 
 beforeAll(async () => {
   try {
-    const { stdout } = await run('kubectl', ['kustomize', new URL('manifests/install', root).pathname], { maxBuffer: 64 << 20 });
-    docs = parseAllDocuments(stdout).map((d) => d.toJS() as Doc).filter(Boolean);
+    docs = await render('manifests/install');
+    crdDocs = await render('manifests/install/crd');
   } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string };
-    renderError =
-      e.code === 'ENOENT'
-        ? new Error('kubectl not found: install kubectl ≥ 1.27 (it renders manifests/install with its built-in kustomize)')
-        : new Error(`kubectl kustomize manifests/install failed: ${e.stderr ?? e.message}`);
+    renderError = error;
   }
 });
 
@@ -66,7 +80,6 @@ describe('manifests/install', () => {
       'ClusterRole/jobmatch-operator',
       'ClusterRoleBinding/jobmatch-operator',
       `ConfigMap/${NAMESPACE}/jobmatch-operator-config`,
-      'CustomResourceDefinition/jobmatchenvironments.jobmatch.io',
       `Deployment/${NAMESPACE}/jobmatch-operator`,
       `Namespace/${NAMESPACE}`,
       `PodDisruptionBudget/${NAMESPACE}/jobmatch-operator`,
@@ -77,14 +90,39 @@ describe('manifests/install', () => {
     ]);
   });
 
+  it('does not hold the CRD: removing the operator (kubectl delete -k, a GitOps prune) never deletes the JobMatchEnvironments', () => {
+    expect(find('CustomResourceDefinition')).toEqual([]);
+  });
+});
+
+describe('manifests/install/crd (the CRD, its own step)', () => {
+  const crd = () => {
+    const found = renderedCrd();
+    expect(found.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(['CustomResourceDefinition/jobmatchenvironments.jobmatch.io']);
+    return found[0]!;
+  };
+
   it('installs the CRD of crds/ unchanged (the copy kustomize needs has not drifted)', () => {
     const [expected] = parseAllDocuments(readFileSync(new URL('crds/jobmatchenvironments.jobmatch.io.yaml', root), 'utf8')).map((d) => d.toJS());
-    const installed = structuredClone(one('CustomResourceDefinition'));
+    const installed = structuredClone(crd());
     // kustomize adds the common labels; everything else must be the generated CRD.
     delete installed.metadata.labels;
-    expect(installed, 'manifests/install/crd/ differs from crds/: cp crds/jobmatchenvironments.jobmatch.io.yaml manifests/install/crd/').toEqual(expected);
+    expect(installed, 'manifests/install/crd/ differs from crds/: npm run crd (or cp crds/jobmatchenvironments.jobmatch.io.yaml manifests/install/crd/)').toEqual(expected);
   });
 
+  it('carries the annotations that keep Argo CD and Flux from pruning it and Helm from deleting it, in both copies', () => {
+    const keep = {
+      'argocd.argoproj.io/sync-options': 'Prune=false,ServerSideApply=true',
+      'kustomize.toolkit.fluxcd.io/prune': 'disabled',
+      'helm.sh/resource-policy': 'keep',
+    };
+    expect(crd().metadata.annotations).toEqual(keep);
+    const [shipped] = parseAllDocuments(readFileSync(new URL('crds/jobmatchenvironments.jobmatch.io.yaml', root), 'utf8')).map((d) => d.toJS() as Doc);
+    expect(shipped!.metadata.annotations).toEqual(keep);
+  });
+});
+
+describe('manifests/install (the operator)', () => {
   it('annotates the ServiceAccount for GKE Workload Identity', () => {
     const sa = one('ServiceAccount', SA);
     expect(sa.metadata.annotations?.['iam.gke.io/gcp-service-account']).toMatch(/^jobmatch-operator@[A-Za-z0-9_-]+\.iam\.gserviceaccount\.com$/);
@@ -113,10 +151,10 @@ describe('manifests/install', () => {
     );
   });
 
-  it('grants the leader-election Role exactly: Leases in the operator namespace', () => {
+  it('grants the leader-election Role exactly: get, create and update of Leases in the operator namespace (the calls leader-election.ts makes)', () => {
     const role = one('Role', 'jobmatch-operator-leader-election');
     expect(role.metadata.namespace).toBe(NAMESPACE);
-    expect(grants(role.rules)).toEqual(['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `coordination.k8s.io leases ${v}`).sort());
+    expect(grants(role.rules)).toEqual(['get', 'create', 'update'].map((v) => `coordination.k8s.io leases ${v}`).sort());
   });
 
   it('binds each role to the operator ServiceAccount only, and binds nothing else', () => {
