@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
+import { nodeVersionProblem } from './node-version.js';
 import { renderEnvCommand } from './render-env-command.js';
 import type { DriftEventsSetupCommandOptions } from './drift-events-command.js';
 import type { ReconcileCommandOptions } from './reconcile-command.js';
@@ -159,7 +160,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 }
 
 /** Runs one command line (argv without node and script) and returns its exit code. */
-export async function runCli(args: string[], io: CliIo = processIo()): Promise<number> {
+export async function runCli(args: string[], io: CliIo = processIo(), nodeVersion: string = process.version): Promise<number> {
+  // Before any command: below package.json's engines some load and some die in a dependency with a message nobody can act on.
+  const nodeProblem = nodeVersionProblem(nodeVersion, undefined, process.execPath);
+  if (nodeProblem) {
+    io.stderr(`error: ${nodeProblem}\n`);
+    return EXIT_ERROR;
+  }
   let exitCode = 0;
   const program = buildProgram(io, (code) => (exitCode = code));
   try {
