@@ -20,7 +20,7 @@ import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { changedFields, computeStatus, invalidStatus, STALLED_REASONS, withReconcileTime, type ConditionValue, type StalledReason } from './status.js';
+import { changedFields, computeStatus, invalidStatus, REFUSAL_REASONS, withReconcileTime, type ConditionValue, type RefusalReason } from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -76,11 +76,11 @@ export class EnvironmentReconciler {
   }
 
   /** An object the controller will not touch GCP for: status and, once per refusal, an Event and the metric. */
-  private async refuse(object: EnvironmentObject, reason: StalledReason | 'InvalidSpec' | 'Conflict', messages: string[], log: ActionLogger): Promise<Outcome> {
+  private async refuse(object: EnvironmentObject, reason: RefusalReason | 'InvalidSpec' | 'Conflict', messages: string[], log: ActionLogger): Promise<Outcome> {
     const status = invalidStatus(object.status, object.manifest.metadata.generation, reason, messages, this.now().toISOString());
     if (await this.writeStatus(object, status, log)) {
       await this.options.store.event(object, 'Warning', reason, messages.join('; ').slice(0, 1000));
-      if ((STALLED_REASONS as readonly string[]).includes(reason)) this.options.metrics?.refused.inc({ reason });
+      if ((REFUSAL_REASONS as readonly string[]).includes(reason)) this.options.metrics?.refused.inc({ reason });
       log.warn({ event: 'refused', reason, messages }, `refused: ${reason}, zero GCP calls`);
     }
     return {};

@@ -135,12 +135,14 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
   const drift = driftCondition(report, specChanged);
   const hash = configHash(spec);
   const deployed = deployedCondition(spec, hash, report, final, paused);
+  const ready = readyCondition(report, final, paused);
   const conditions = withTransitions(previous?.conditions, {
-    Ready: readyCondition(report, final, paused),
+    Ready: ready,
     Synced: syncedCondition(report, final, paused),
     Deployed: deployed,
     DriftDetected: drift,
     ...(driftEvents ? { DriftEvents: driftEvents } : {}),
+    ...progressConditions(ready, deployed),
   }, generation, now);
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -154,15 +156,55 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
   };
 }
 
-/** The status of an object the controller cannot reconcile (invalid spec, claims, a blocked cleanup): every message. */
-/** Reasons a person must act on before anything can happen: Stalled=True (kstatus: Failed), and zero GCP calls. */
-export const STALLED_REASONS = ['PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed'] as const;
+/** Refusals: a person must act before anything can happen; zero GCP calls, a Warning Event and jobmatch_refused_total. */
+export const REFUSAL_REASONS = ['PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/**
+ * Reasons the operator cannot make progress until a person acts: Stalled=True (kstatus: Failed; Argo CD: Degraded).
+ * Every other reason that is not Ready (secrets without a value, a rollout in flight, a VM not running, a read or
+ * write retried with backoff) is Reconciling=True: the environment converges once GCP, the VM or the retry catch up.
+ */
+export const STALLED_REASONS = [
+  ...REFUSAL_REASONS, 'InvalidSpec', 'Conflict', 'CleanupBlocked', 'RolloutFailed', 'DriftReported',
+] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 
-export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked' | StalledReason, messages: string[], now: string): JobMatchEnvironmentStatus {
+/** States a person chose (jobmatch.io/paused, spec.policy.suspend): neither reconciling nor stalled. */
+const AT_REST = ['Ready', 'Paused', 'Suspended'];
+
+/**
+ * kstatus' abnormal-true conditions, always present (False when not the case, which kstatus reads as absent):
+ * Stalled=True when progress needs a person, else Reconciling=True while work is in flight; never both True
+ * (kstatus takes the first True one it meets). Both False once Ready, paused or suspended.
+ */
+export function progressConditions(ready: ConditionValue, deployed?: ConditionValue): { Reconciling: ConditionValue; Stalled: ConditionValue } {
+  const stalledBy = (STALLED_REASONS as readonly string[]).includes(ready.reason) ? ready
+    : deployed?.reason === 'RolloutFailed' ? { reason: 'RolloutFailed', message: `the VM agent failed the rollout: ${deployed.message}; a new config, apply --redeploy or the annotation jobmatch.io/redeploy-at starts a new attempt` }
+      : undefined;
+  if (stalledBy) {
+    return {
+      Reconciling: { status: 'False', reason: stalledBy.reason, message: 'stalled: nothing more happens until a person acts (see Stalled)' },
+      Stalled: { status: 'True', reason: stalledBy.reason, message: stalledBy.message.slice(0, 30_000) },
+    };
+  }
+  if (AT_REST.includes(ready.reason)) {
+    return {
+      Reconciling: { status: 'False', reason: ready.reason, message: ready.message },
+      Stalled: { status: 'False', reason: ready.reason, message: ready.message },
+    };
+  }
+  return {
+    Reconciling: { status: 'True', reason: ready.reason, message: ready.message },
+    Stalled: { status: 'False', reason: ready.reason, message: 'the operator makes progress on its own: see Reconciling' },
+  };
+}
+
+/** The status of an object the controller cannot reconcile (invalid spec, claims, a blocked cleanup): every message. */
+
+export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked' | RefusalReason, messages: string[], now: string): JobMatchEnvironmentStatus {
   const message = messages.join('\n').slice(0, 30_000);
   const no: ConditionValue = { status: 'False', reason, message };
-  const stalled = (STALLED_REASONS as readonly string[]).includes(reason);
   return {
     ...previous,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -171,7 +213,7 @@ export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, g
       Deployed: previous?.conditions?.find((c) => c.type === 'Deployed') ?? { status: 'Unknown', reason, message: 'nothing observed' },
       DriftDetected: { status: 'Unknown', reason, message: 'nothing observed' },
       ...(previous?.conditions?.some((c) => c.type === 'DriftEvents') ? { DriftEvents: previous.conditions.find((c) => c.type === 'DriftEvents')! } : {}),
-      ...(stalled ? { Stalled: { status: 'True', reason, message } } : {}),
+      ...progressConditions(no),
     }, generation, now),
   };
 }
