@@ -76,6 +76,18 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   if (options.driftEvents !== undefined && !driftProject) return fail(`--drift-events must name a subscription as projects/PROJECT/subscriptions/NAME, got "${options.driftEvents}"`);
   const config = options.config !== undefined ? await readOperatorConfig(options.config, '--config') : DEFAULT_OPERATOR_CONFIG;
   if ('error' in config) return fail(config.error);
+  // The cluster's configuration first: it is local and cheap, and without it nothing else matters.
+  let kube: { runner: typeof import('../controller/cluster-runner.js'); config: import('@kubernetes/client-node').KubeConfig } | undefined;
+  if (!options.manifests) {
+    const runner = await import('../controller/cluster-runner.js');
+    try {
+      kube = { runner, config: runner.loadKubeConfig(options) };
+    } catch (e) {
+      return fail(e instanceof runner.NoClusterConfigError
+        ? `${e.message}; to watch a directory of manifests instead of a cluster, use --manifests DIR`
+        : `cannot load a Kubernetes configuration (${(e as Error).message}): run in a cluster, pass --kubeconfig FILE, or use --manifests DIR`);
+    }
+  }
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   const flagProblem = endpointProblem(endpoint) ?? emulatorProblem(options.pubsubEmulator ?? io.env.PUBSUB_EMULATOR_HOST);
   if (flagProblem) return fail(flagProblem);
@@ -105,9 +117,9 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
     isOwnWrite: ownWrites(instance, options.driftEventsPrincipal ?? []),
   } : undefined;
   if (!options.manifests) {
-    const { runInCluster } = await import('../controller/cluster-runner.js');
+    if (!kube) return EXIT_ERROR; // reported above
     const { driftEvents: _subscription, ...rest } = options;
-    return runInCluster(io, { ...rest, concurrency, engine, metrics, logger, operatorConfig: config, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
+    return kube.runner.runInCluster(io, kube.config, { ...rest, concurrency, engine, metrics, logger, operatorConfig: config, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
   }
   if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
   const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });

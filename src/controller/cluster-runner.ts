@@ -44,10 +44,26 @@ export interface ClusterController {
   stop(): Promise<void>;
 }
 
+const SA_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** No kubeconfig anywhere and not in a pod: client-node would fall back to http://localhost:8080 and every request fail on it. */
+export class NoClusterConfigError extends Error {
+  constructor() {
+    super(`no Kubernetes cluster configuration found: no --kubeconfig FILE, no KUBECONFIG, no ~/.kube/config, and no in-cluster service account (${SA_TOKEN})`);
+  }
+}
+
+/** --kubeconfig, else KUBECONFIG, ~/.kube/config or the in-cluster service account; throws NoClusterConfigError when there is none. */
 export function loadKubeConfig(options: Pick<RunCommandOptions, 'kubeconfig' | 'context'>): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
+  else {
+    kc.loadFromDefault();
+    // loadFromDefault's last resort when it found nothing: one cluster "cluster" at http://localhost:8080, one user "user".
+    const [cluster, ...moreClusters] = kc.getClusters();
+    if (!process.env.KUBECONFIG && moreClusters.length === 0 && cluster?.name === 'cluster' && cluster.server === 'http://localhost:8080'
+      && kc.getUsers().length === 1 && kc.getUsers()[0]?.name === 'user') throw new NoClusterConfigError();
+  }
   if (options.context) kc.setCurrentContext(options.context);
   if (!kc.getCurrentCluster()) throw new Error('no cluster in the kubeconfig');
   return kc;
@@ -129,14 +145,8 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   };
 }
 
-export async function runInCluster(io: CliIo, options: ClusterRunOptions, stop: Promise<void>): Promise<number> {
-  let kc: k8s.KubeConfig;
-  try {
-    kc = loadKubeConfig(options);
-  } catch (e) {
-    io.stderr(`error: cannot load a Kubernetes configuration (${(e as Error).message}): run in a cluster, pass --kubeconfig FILE, or use --manifests DIR\n`);
-    return 1;
-  }
+/** Runs the controller until `stop` (exit 0) or a lost Lease (exit 1); `kc` from loadKubeConfig. */
+export async function runInCluster(io: CliIo, kc: k8s.KubeConfig, options: ClusterRunOptions, stop: Promise<void>): Promise<number> {
   let running: ClusterController;
   try {
     running = await startClusterController(kc, options);
