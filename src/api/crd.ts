@@ -284,12 +284,21 @@ const specRules = [
     cel(`has(self.vm) || !has(self.app) || !has(self.app.${field})`, `spec.app.${field} needs a VM to deploy to: ${TEXT.needsVmFix}`, `.app.${field}`)),
 ];
 
+/**
+ * A transition rule (the apiserver compares an update with the stored object; the CLI, validating a file, has no
+ * old object). Renaming in place would plan new secrets and bindings while the buckets, still labelled for the
+ * old identity, conflict: a new identity is a new object.
+ */
+const immutable = (field: string, why: string) =>
+  cel('self == oldSelf', `${field} is immutable (${why}): create a new JobMatchEnvironment instead, and delete this one once the new one is Ready`);
+
 const spec = obj(
   'The desired state of one JobMatch environment: its GCP resources, secrets, IAM, VM and app configuration.',
   {
-    environment: str('Environment name (e.g. staging, prod). Names secrets (jobmatch-<environment>-...) and the jobmatch-environment label.', {
+    environment: str('Environment name (e.g. staging, prod). Names secrets (jobmatch-<environment>-...) and the jobmatch-environment label. Immutable: create a new JobMatchEnvironment for another one.', {
       pattern: ENVIRONMENT_PATTERN,
       maxLength: 20,
+      'x-kubernetes-validations': [immutable('spec.environment', 'it names the secrets and the jobmatch-environment label of everything the operator manages')],
     }),
     envMode: oneOf(
       'ENV_MODE written to the .env: behaviour only (debug, log level), never resource names. Defaults to environment when it is local, dev, staging or prod, else dev.',
@@ -298,7 +307,11 @@ const spec = obj(
     gcp: obj(
       'The GCP project that holds this environment.',
       {
-        projectId: str('GCP project id, exported as GCP_PROJECT_ID.', { pattern: PROJECT_ID_PATTERN, maxLength: 30 }),
+        projectId: str('GCP project id, exported as GCP_PROJECT_ID. Immutable: create a new JobMatchEnvironment for another project.', {
+          pattern: PROJECT_ID_PATTERN,
+          maxLength: 30,
+          'x-kubernetes-validations': [immutable('spec.gcp.projectId', 'the environment\'s resources, bindings and inventory live in that project')],
+        }),
         location: str('Default location for buckets and datasets (e.g. EU).', { pattern: LOCATION_PATTERN, maxLength: 64 }),
       },
       ['projectId', 'location'],
@@ -443,9 +456,14 @@ export const CRD = {
           { name: 'Environment', type: 'string', description: 'Environment name.', jsonPath: '.spec.environment' },
           { name: 'Project', type: 'string', description: 'GCP project.', jsonPath: '.spec.gcp.projectId' },
           conditionColumn('Ready'),
+          // JSONPath has no "first condition that is not in its happy state" (a filter yields every match, and the
+          // happy status is True for Ready but False for Stalled and DriftDetected): Ready's reason is that summary,
+          // since Ready is False with the reason of what keeps it from being ready (SecretsMissing, Conflict, ...).
+          { name: 'Reason', type: 'string', description: 'Why Ready is what it is: the reason of the Ready condition.', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
           conditionColumn('Synced'),
           conditionColumn('Deployed'),
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          { name: 'Deployed-Hash', type: 'string', priority: 1, description: 'The config hash the VM agent last acknowledged.', jsonPath: '.status.deployedConfigHash' },
         ],
         schema: { openAPIV3Schema: OPENAPI_SCHEMA },
       },

@@ -8,20 +8,22 @@
  * Needs Go: without it this file fails with an install hint. The checker is built once per version of
  * its sources and cached outside the repo (test/apiserver-check/checker-binary.ts).
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { loadManifests } from '../../src/api/manifests.js';
 import { OPENAPI_SCHEMA } from '../../src/api/crd.js';
 import type { OpenApiSchema } from '../../src/api/openapi.js';
 import { CHECKER_SOURCE, checkerCacheDir, checkerSourceHash, ensureChecker } from '../apiserver-check/checker-binary.js';
 import { everyField } from '../support/every-field.js';
-import { exampleText, mutated } from '../support/manifests.js';
-import { acceptedCases, cases } from './validation-cases.js';
+import { exampleDoc, exampleText, mutated } from '../support/manifests.js';
+import { createNamespace, startKube, type Kube } from '../kube/cluster.js';
+import { acceptedCases, cases, updateCases } from './validation-cases.js';
 
 const crdFile = fileURLToPath(new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url));
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -186,6 +188,76 @@ describe('the kube-apiserver', () => {
     expect(binary).toBe(join(checkerCacheDir(), `apiserver-check-${checkerSourceHash().slice(0, 16)}`));
     expect(binary.startsWith(repo)).toBe(false);
     expect(await ensureChecker({ go: join(tempDir('no-go'), 'go') })).toBe(binary);
+  });
+});
+
+/**
+ * What the checker cannot show: updates (CEL transition rules compare with the object stored) and the printer
+ * columns, on a real kube-apiserver and etcd (test/kube) with the CRD installed, through kubectl and the client.
+ */
+describe('a real kube-apiserver with the CRD', () => {
+  const G = { group: 'jobmatch.io', version: 'v1alpha1', plural: 'jobmatchenvironments' };
+  let kube: Kube;
+  let api: k8s.CustomObjectsApi;
+  let ns: string;
+  const kubectl = (...args: string[]) => execFileSync('kubectl', ['--kubeconfig', kube.kubeconfigPath, ...args], { encoding: 'utf8' });
+
+  beforeAll(async () => {
+    kube = await startKube();
+    // kubectl, not test/kube's applyCrd: @kubernetes/client-node serializes a parsed YAML CRD through its typed model,
+    // which knows x-kubernetes-validations only as xKubernetesValidations and drops every CEL rule.
+    kubectl('apply', '--server-side', '-f', crdFile);
+    kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/jobmatchenvironments.jobmatch.io');
+    const served = JSON.parse(kubectl('get', 'crd', 'jobmatchenvironments.jobmatch.io', '-o', 'json'));
+    expect(JSON.stringify(served.spec.versions[0].schema), 'the apiserver holds the CEL rules').toContain('oldSelf');
+    api = kube.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
+    ns = await createNamespace(kube, 'acceptance');
+  }, 30 * 60_000);
+  afterAll(async () => { await kube?.stop(); }, 60_000);
+
+  const create = async (name: string) => {
+    const body = { ...exampleDoc('staging'), metadata: { name, namespace: ns } };
+    return api.createNamespacedCustomObject({ ...G, namespace: ns, body }) as Promise<{ metadata: { resourceVersion: string } } & Record<string, any>>;
+  };
+  const apiMessage = (e: unknown) => {
+    const body = (e as { body?: unknown }).body;
+    return typeof body === 'string' ? body : JSON.stringify(body ?? (e as Error).message);
+  };
+
+  it.each(updateCases.map((c, i) => ({ ...c, index: i })))('on update, $name: refused only when identity changes', async ({ index, mutate, refused }) => {
+    const stored = await create(`update-${index}`);
+    const edited = structuredClone(stored);
+    mutate(edited);
+    const update = api.replaceNamespacedCustomObject({ ...G, namespace: ns, name: `update-${index}`, body: edited });
+    if (!refused) {
+      await expect(update).resolves.toMatchObject({ spec: edited.spec });
+      return;
+    }
+    const error = await update.then(() => undefined, (e: unknown) => e);
+    expect(error, 'the update was accepted').toBeDefined();
+    const message = apiMessage(error);
+    expect(message).toContain(refused.path);
+    expect(message).toMatch(refused.says);
+  });
+
+  it('prints the Ready condition\'s reason, and the deployed config hash with -o wide', async () => {
+    await create('columns');
+    const conditions = [
+      ['Ready', 'False', 'SecretsMissing'], ['Synced', 'True', 'Synced'], ['Deployed', 'False', 'SecretsMissing'], ['DriftDetected', 'False', 'NoDrift'],
+    ].map(([type, status, reason]) => ({ type, status, reason, message: 'm', lastTransitionTime: '2026-01-01T00:00:00Z' }));
+    await api.patchNamespacedCustomObjectStatus(
+      { ...G, namespace: ns, name: 'columns', body: { status: { conditions, configHash: 'sha256:new', deployedConfigHash: 'sha256:abc123' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const table = (out: string) => {
+      const [header, ...rows] = out.trim().split('\n').map((l) => l.trim().split(/\s+/));
+      return rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i]])));
+    };
+    const plain = table(kubectl('get', 'jme', '-n', ns, 'columns'));
+    expect(plain).toEqual([{ NAME: 'columns', ENVIRONMENT: 'staging', PROJECT: 'job-match-v0', READY: 'False', REASON: 'SecretsMissing', SYNCED: 'True', DEPLOYED: 'False', AGE: expect.any(String) }]);
+    const wide = table(kubectl('get', 'jme', '-n', ns, 'columns', '-o', 'wide'));
+    expect(wide).toEqual([{ ...plain[0], AGE: expect.any(String), 'DEPLOYED-HASH': 'sha256:abc123' }]);
+    expect(Object.keys(wide[0]!).at(-1)).toBe('DEPLOYED-HASH');
   });
 });
 

@@ -30,7 +30,7 @@ describe('the CRD file', () => {
     const [version] = CRD.spec.versions;
     expect(version.name).toBe('v1alpha1');
     expect(version.subresources).toEqual({ status: {} });
-    expect(version.additionalPrinterColumns.map((c) => c.name)).toEqual(['Environment', 'Project', 'Ready', 'Synced', 'Deployed', 'Age']);
+    expect(version.additionalPrinterColumns.map((c) => c.name)).toEqual(['Environment', 'Project', 'Ready', 'Reason', 'Synced', 'Deployed', 'Age', 'Deployed-Hash']);
   });
 });
 

@@ -155,3 +155,23 @@ export const acceptedCases: AcceptedCase[] = [
   { name: 'no buckets, datasets, secrets, IAM or app', mutate: (d) => { for (const k of ['buckets', 'datasets', 'secrets', 'iam', 'app', 'vm']) delete d.spec[k]; } },
   { name: 'resources that export nothing', mutate: (d) => { delete d.spec.buckets[0].env; for (const ds of d.spec.datasets) delete ds.env; } },
 ];
+
+export interface UpdateCase {
+  name: string;
+  /** An edit of the staging example, sent as an update of the object created from it. */
+  mutate: (doc: Doc) => void;
+  /** Refused: the field the apiserver names and a word of its message. Absent: the update is accepted. */
+  refused?: { path: string; says: RegExp };
+}
+
+/**
+ * Updates of an existing object: CEL transition rules (self == oldSelf), which only the apiserver can check. The
+ * CLI validates a file with no "old object" to compare with, so it has no part in this table (docs/api.md says so).
+ */
+export const updateCases: UpdateCase[] = [
+  { name: 'renaming the environment', mutate: (d) => (d.spec.environment = 'staging2'), refused: { path: 'spec.environment', says: /immutable.*create a new JobMatchEnvironment/ } },
+  { name: 'moving to another project', mutate: (d) => (d.spec.gcp.projectId = 'job-match-v1'), refused: { path: 'spec.gcp.projectId', says: /immutable.*create a new JobMatchEnvironment/ } },
+  { name: 'another default location', mutate: (d) => (d.spec.gcp.location = 'US') },
+  { name: 'another envMode, a new bucket and a config edit', mutate: (d) => { d.spec.envMode = 'dev'; d.spec.buckets.push({ name: 'jobmatch-staging-extra' }); d.spec.app.config.POSTGRES_HOST = 'db2'; } },
+  { name: 'the same environment and project written again', mutate: (d) => { d.spec.environment = `${d.spec.environment}`; d.spec.policy = { drift: 'Report' }; } },
+];
