@@ -24,12 +24,39 @@ export interface LoadedEnvironment {
   source: SourceRef;
 }
 
+/** A document of another kind (a ConfigMap, a Namespace, a kustomization.yaml …), passed over with `otherKinds: 'skip'`. */
+export interface SkippedDocument {
+  source: SourceRef;
+  /** What it is: `v1 ConfigMap`, or `Kustomization (kustomization.yaml)` for a kustomization file without a kind. */
+  what: string;
+}
+
 export interface LoadResult {
   environments: LoadedEnvironment[];
   errors: FieldError[];
+  /** The documents of other kinds skipped (always empty unless `otherKinds: 'skip'`). */
+  skipped: SkippedDocument[];
 }
 
 const DEFAULT_NAMESPACE = 'default';
+
+/** kustomize's own file names: such a file is a Kustomization, even when it omits kind and apiVersion. */
+const KUSTOMIZATION_FILE = /(^|[\\/])(kustomization\.ya?ml|Kustomization)$/;
+
+/**
+ * What a document is when it is an object of another kind than ours, else undefined: then checkKind decides
+ * (a JobMatchEnvironment, a wrong apiVersion of ours, no kind at all, not an object).
+ */
+function otherKind(value: unknown, file: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { apiVersion, kind } = value as { apiVersion?: unknown; kind?: unknown };
+  if (KUSTOMIZATION_FILE.test(file) && (kind === undefined || kind === 'Kustomization')) {
+    const name = file.split(/[\\/]/).at(-1);
+    return `${typeof apiVersion === 'string' ? `${apiVersion} ` : ''}Kustomization (${name})`;
+  }
+  if (typeof kind !== 'string' || kind === KIND) return undefined;
+  return `${typeof apiVersion === 'string' ? `${apiVersion} ` : ''}${kind}`;
+}
 
 function checkKind(value: unknown): FieldError | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -59,6 +86,11 @@ function merge(schemaErrors: FieldError[], semanticErrors: FieldError[]): FieldE
 export interface LoadOptions {
   /** What IAM a manifest may ask for: the operator's policy (--policy FILE, the operator's config); the safe defaults when absent. */
   iamPolicy?: IamPolicy;
+  /**
+   * Documents of other kinds (a GitOps directory's kustomization.yaml, ConfigMaps, Namespaces …): `refuse` (the
+   * default, and --strict) makes each an error; `skip` passes over them and lists them in `skipped`.
+   */
+  otherKinds?: 'refuse' | 'skip';
 }
 
 /** The semantic errors of one schema-checked document, the operator's IAM policy included. */
@@ -72,12 +104,21 @@ export function loadManifests(sources: ManifestSource[], options: LoadOptions = 
   const policy = options.iamPolicy ?? DEFAULT_IAM_POLICY;
   const errors: FieldError[] = [];
   const loaded: LoadedEnvironment[] = [];
+  const skipped: SkippedDocument[] = [];
   for (const { file, text } of sources) {
     const parsed = parseYamlDocuments(text, file);
     errors.push(...parsed.errors);
     for (const doc of parsed.documents) {
       const source: SourceRef = { file, document: doc.index, line: doc.line };
-      const kindError = checkKind(doc.value);
+      const other = otherKind(doc.value, file);
+      if (other !== undefined && options.otherKinds === 'skip') {
+        skipped.push({ source, what: other });
+        continue;
+      }
+      const kindError = other !== undefined && (doc.value as { kind?: unknown }).kind === undefined
+        ? fieldError('document.kind', 'kind', `document is a ${other}; only ${API_VERSION} ${KIND} is read here`,
+          'remove this document, or run without --strict to skip documents of other kinds')
+        : checkKind(doc.value);
       if (kindError) {
         errors.push({ ...kindError, source });
         continue;
@@ -95,5 +136,5 @@ export function loadManifests(sources: ManifestSource[], options: LoadOptions = 
     }
   }
   errors.push(...checkClaims(loaded.map((l) => ({ spec: l.spec, name: l.manifest.metadata.name, namespace: l.namespace, source: l.source }))));
-  return errors.length > 0 ? { environments: [], errors } : { environments: loaded, errors: [] };
+  return errors.length > 0 ? { environments: [], errors, skipped } : { environments: loaded, errors: [], skipped };
 }

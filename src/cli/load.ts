@@ -15,6 +15,10 @@ export function reportErrors(io: CliIo, errors: FieldError[]): void {
 export async function loadOrReport(io: CliIo, files: string[], options: LoadOptions = {}): Promise<LoadedEnvironment[] | undefined> {
   const read = await readSources(files, io.stdin);
   const loaded = loadManifests(read.sources, options);
+  // One note per document of another kind (a GitOps directory holds kustomization.yaml, ConfigMaps …): never silent.
+  for (const { source, what } of loaded.skipped) {
+    io.stderr(`note: ${source.file}: document ${source.document ?? 1} (line ${source.line ?? 1}): skipped a ${what}: only JobMatchEnvironment documents are read (--strict refuses other kinds)\n`);
+  }
   const errors = [...read.errors, ...loaded.errors];
   // Each source already reports its own emptiness; this guards the sum (API.md: no manifest at all is an error).
   if (errors.length === 0 && loaded.environments.length === 0) errors.push(noManifestsError(files.join(', '), 'no JobMatchEnvironment'));

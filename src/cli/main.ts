@@ -18,6 +18,7 @@ function packageVersion(): string {
 }
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
+const STRICT_HELP = 'refuse documents of other kinds (exit 1); without it each one (a kustomization.yaml, a ConfigMap …) is skipped with a note on stderr';
 const POLICY_HELP = "the operator's configuration file (kind OperatorConfig): its iamPolicy decides which IAM a manifest may ask for; default: the safe built-in policy";
 
 const isTty = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
@@ -43,7 +44,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Check manifests against the CRD schema and the semantic rules; exit 0 valid, 1 invalid.')
     .requiredOption('-f, --filename <files...>', FILES_HELP)
     .option('--policy <file>', POLICY_HELP)
-    .action(async (opts: { filename: string[]; policy?: string }) => setExit(await validateCommand(io, opts.filename, opts.policy)));
+    .option('--strict', STRICT_HELP)
+    .action(async (opts: { filename: string[]; policy?: string; strict?: boolean }) => setExit(await validateCommand(io, opts.filename, opts.policy, opts.strict === true)));
 
   program
     .command('render-env')
@@ -77,6 +79,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     }
     command
       .option('-o, --output <format>', 'text or json', 'text')
+      .option('--strict', `with -f: ${STRICT_HELP}`)
       .option('--policy <file>', POLICY_HELP)
       .option('--gcp-endpoint <url>', endpointHelp)
       .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')

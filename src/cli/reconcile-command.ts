@@ -42,6 +42,8 @@ export interface ReconcileCommandOptions {
   namespace?: string;
   /** With --cluster: only this object. */
   name?: string;
+  /** -f: a document of another kind is an error (exit 1); without it, such documents are skipped with a note on stderr. */
+  strict?: boolean;
   /** Tests give the credential check a stand-in; the CLI asks Google's auth library. */
   credentials?: () => Promise<void>;
 }
@@ -115,7 +117,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
     refusedInCluster = fromCluster.errors.length > 0;
     environments = fromCluster.errors.length > 0 && fromCluster.environments.length === 0 ? undefined : fromCluster.environments;
     if (fromCluster.environments.length === 0 && fromCluster.errors.length === 0) return fail('no JobMatchEnvironment found in the cluster');
-  } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? [], load);
+  } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? [], { ...load, otherKinds: options.strict ? 'refuse' : 'skip' });
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
     return { code: EXIT_ERROR, reports: [], caller };

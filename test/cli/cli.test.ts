@@ -79,8 +79,15 @@ describe('validate', () => {
     expect(served).toBeLessThanOrEqual(MAX_MANIFEST_BYTES / chunk.length + 2);
   });
 
-  it('rejects a document of another kind by name', async () => {
+  it('skips a document of another kind with a note naming it, and exits 1 when nothing else is there', async () => {
     const run = await cli(['validate', '-f', '-'], Readable.from(['apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n']));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^note: -: document 1 \(line 1\): skipped a v1 ConfigMap/m);
+    expect(run.stderr).toMatch(/no manifests found in -: no JobMatchEnvironment/);
+  });
+
+  it('rejects a document of another kind by name with --strict', async () => {
+    const run = await cli(['validate', '--strict', '-f', '-'], Readable.from(['apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n']));
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/document is a v1 ConfigMap; only jobmatch.io\/v1alpha1 JobMatchEnvironment is read here/);
   });
