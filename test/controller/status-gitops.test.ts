@@ -3,10 +3,12 @@
  * kstatus (Flux) and Argo CD (docs/argocd-health.lua) make of the status: the table of docs/api.md#status, checked
  * by their own code (test/gitops-check). The controller's real objects are judged in kstatus.test.ts.
  */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Condition } from '../../src/api/types.js';
 import { invalidStatus, progressConditions, STALLED_REASONS, type ConditionValue } from '../../src/controller/status.js';
-import { ensureGitOpsCheck, gitOpsVerdicts } from '../support/gitops-check.js';
+import { ARGOCD_HEALTH_LUA, ensureGitOpsCheck, gitOpsVerdicts } from '../support/gitops-check.js';
 
 const NOW = '2026-12-04T00:00:00.000Z';
 
@@ -77,5 +79,14 @@ describe('Reconciling and Stalled from the Ready condition', () => {
     ready.metadata.generation = 4;
     const [v] = await gitOpsVerdicts([ready]);
     expect(v).toMatchObject({ kstatus: { status: 'InProgress' }, argocd: { status: 'Progressing', message: 'Waiting for the operator to reconcile generation 4' } });
+  });
+});
+
+describe('docs/gitops.md', () => {
+  it('shows in its argocd-cm snippet exactly the script that is tested', () => {
+    const doc = readFileSync(new URL('../../docs/gitops.md', import.meta.url), 'utf8');
+    const block = /```yaml\n(kind: ConfigMap[\s\S]*?|apiVersion: v1\nkind: ConfigMap[\s\S]*?)```/.exec(doc)?.[1];
+    const cm = parse(block ?? '') as { data?: Record<string, string> };
+    expect(cm.data?.['resource.customizations.health.jobmatch.io_JobMatchEnvironment']).toBe(readFileSync(ARGOCD_HEALTH_LUA, 'utf8'));
   });
 });
