@@ -8,7 +8,7 @@ import type { ActionLogger } from '../engine/action-log.js';
 import type { ReconcileContext } from '../engine/reconcile.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { serveHttp } from './http-server.js';
-import { KubeStore } from './kube-store.js';
+import { KubeStore, type ListWatchBackoff } from './kube-store.js';
 import { NamespaceLabels } from './namespace-labels.js';
 import { objectKey } from './environment-object.js';
 import type { OperatorConfig } from '../api/operator-config.js';
@@ -29,6 +29,8 @@ export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'
   metrics: ControllerMetrics;
   logger: ActionLogger;
   resync?: number;
+  /** Tests shorten the list+watch restart backoff (default 1 s doubling to 30 s). */
+  listWatchBackoff?: ListWatchBackoff;
   /** Tests shorten the Lease timings. */
   leaseTimings?: Pick<LeaderElectionOptions, 'leaseDurationSeconds' | 'renewDeadlineMs' | 'retryPeriodMs'>;
 }
@@ -83,7 +85,7 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   const { logger, metrics } = options;
   let controller!: Controller;
   const store = new KubeStore(kc, {
-    ...(options.namespace ? { namespace: options.namespace } : {}), logger,
+    ...(options.namespace ? { namespace: options.namespace } : {}), logger, ...(options.listWatchBackoff ? { backoff: options.listWatchBackoff } : {}),
     onChange: (changed, removed) => {
       controller.forget(removed);
       controller.enqueue(changed);
@@ -129,9 +131,11 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   } catch (e) {
     await namespaces?.stop();
     await new Promise((resolve) => http.server.close(resolve));
-    throw new Error(`cannot list JobMatchEnvironments${namespaces ? ' or Namespaces' : ''} (${(e as Error).message}): is the CRD installed (kubectl apply -k manifests/install) and may this identity list them?`);
+    throw new Error(`cannot start watching JobMatchEnvironments${namespaces ? ' and Namespaces' : ''}: ${(e as Error).message}`);
   }
-  logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection }, `watching JobMatchEnvironments; health and metrics on ${http.url}`);
+  // A failed first list is not fatal: the store said why and retries with backoff; /readyz answers 503 until a list succeeds.
+  logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection, synced: store.synced },
+    `watching JobMatchEnvironments${store.synced ? '' : ' (not listed yet: /readyz says 503 until a list succeeds)'}; health and metrics on ${http.url}`);
   elector?.start();
   return {
     store, controller, elector, httpUrl: http.url, leadershipLost,

@@ -21,6 +21,58 @@ export interface KubeStoreOptions {
   logger: ActionLogger;
   /** Called with the keys to reconcile, and the keys gone. */
   onChange: (changed: string[], removed: string[]) => void;
+  /** The restart backoff after a failed list or watch (default 1 s doubling to 30 s, ±10% jitter); tests shorten it. */
+  backoff?: Partial<ListWatchBackoff>;
+}
+
+export interface ListWatchBackoff {
+  initialMs: number;
+  maxMs: number;
+}
+
+const DEFAULT_BACKOFF: ListWatchBackoff = { initialMs: 1000, maxMs: 30_000 };
+const CRD_NAME = `${PLURAL}.${GROUP}`;
+const CRD_FILE = `manifests/install/crd/${CRD_NAME}.yaml`;
+
+/** A failed list, told apart from a failed watch (both reach the informer's ERROR handler). */
+class ListFailure extends Error {
+  constructor(readonly error: unknown) {
+    super((error as Error)?.message ?? String(error));
+  }
+}
+
+const httpCode = (e: unknown): number | undefined => {
+  const x = e as { code?: unknown; statusCode?: unknown };
+  return typeof x?.code === 'number' ? x.code : typeof x?.statusCode === 'number' ? x.statusCode : undefined;
+};
+
+/** The apiserver's own message (a Status body), e.g. 'User "system:serviceaccount:ns:sa" cannot list resource …'. */
+function serverMessage(e: unknown): string | undefined {
+  const body = (e as { body?: unknown })?.body;
+  try {
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    return typeof status?.message === 'string' ? status.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a failed list or watch of JobMatchEnvironments means, said so a person can act on it. */
+export function listWatchProblem(verb: 'list' | 'watch', error: unknown, namespace: string | undefined): string {
+  const code = httpCode(error);
+  const scope = namespace ? `in namespace ${namespace}` : 'cluster-wide';
+  const server = serverMessage(error);
+  if (code === 404) {
+    return `cannot ${verb} JobMatchEnvironments: the CRD ${CRD_NAME} is not installed (404); install it with \`kubectl apply -f ${CRD_FILE}\``
+      + ' (or the whole operator: `kubectl apply -k manifests/install`)';
+  }
+  if (code === 403) {
+    return `forbidden (403): this identity may not ${verb} ${CRD_NAME} ${scope}${server ? ` (the apiserver says: ${server})` : ''}; `
+      + `grant the verb "${verb}" on jobmatchenvironments in API group ${GROUP} (the ClusterRole jobmatch-operator of manifests/install/rbac.yaml has it)`;
+  }
+  if (code === 401) return `unauthorized (401): the apiserver refused this identity's credentials on the ${verb} of JobMatchEnvironments (an expired or wrong token or certificate in the kubeconfig)`;
+  const message = (error as Error)?.message ?? String(error);
+  return `the ${verb} of JobMatchEnvironments failed${code ? ` (${code})` : ''}: ${server ?? message.split('\n')[0]}`;
 }
 
 const isConflict = (e: unknown) => (e as { code?: number }).code === 409;
@@ -42,12 +94,17 @@ export class KubeStore implements ObjectStore {
   private readonly eventNames = new Map<string, { name: string; namespace: string; count: number; first: string }>();
   private informer: k8s.Informer<k8s.KubernetesObject> | undefined;
   private stopped = false;
-  private restartDelayMs = 1000;
+  /** Failed attempts since a list last succeeded (or the watch last delivered an event): the backoff's exponent. */
+  private failures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: ListWatchBackoff;
+  /** The first list succeeded (it stays true across later relists and re-watches, as client-go's HasSynced). */
   synced = false;
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly options: KubeStoreOptions) {
     this.objects = kc.makeApiClient(k8s.CustomObjectsApi);
     this.events = kc.makeApiClient(k8s.CoreV1Api);
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   }
 
   list(): EnvironmentObject[] {
@@ -62,15 +119,30 @@ export class KubeStore implements ObjectStore {
     return this.options.namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${this.options.namespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   }
 
-  /** Lists, then watches (resourceVersion kept, relist on 410, re-watch when the server closes); restarts with backoff on errors. */
+  /**
+   * Lists, then watches (resourceVersion kept, relist on 410, re-watch when the server closes); restarts with backoff on
+   * errors. Resolves after the first attempt, whether or not it listed: a failure is logged and retried (`synced` says
+   * which). The informer says CONNECT before it lists, so only the list resolving counts as synced and resets the backoff.
+   */
   async start(): Promise<void> {
     const ns = this.options.namespace;
-    const listFn = () => (ns
-      ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
-      : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+    const listFn = async () => {
+      try {
+        const list = await (ns
+          ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
+          : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>;
+        // The informer fills its cache from this list in the same tick, before any /readyz can be answered.
+        this.synced = true;
+        this.failures = 0;
+        return list;
+      } catch (e) {
+        throw new ListFailure(e);
+      }
+    };
     const informer = k8s.makeInformer(this.kc, this.path(), listFn);
     this.informer = informer;
     const upsert = (obj: k8s.KubernetesObject) => {
+      this.failures = 0; // the watch delivers: it works
       const object = toEnvironmentObject(obj);
       const key = objectKey(object);
       const before = this.cache.get(key);
@@ -80,27 +152,36 @@ export class KubeStore implements ObjectStore {
     informer.on(k8s.ADD, upsert);
     informer.on(k8s.UPDATE, upsert);
     informer.on(k8s.DELETE, (obj) => {
+      this.failures = 0;
       const key = objectKey(toEnvironmentObject(obj));
       this.cache.delete(key);
       this.options.onChange([], [key]);
     });
-    informer.on(k8s.CONNECT, () => {
-      this.synced = true;
-      this.restartDelayMs = 1000;
-    });
     informer.on(k8s.ERROR, (err) => {
       if (this.stopped) return;
-      this.options.logger.warn({ event: 'watch', error: String((err as Error)?.message ?? err), retryInMs: this.restartDelayMs }, 'the watch failed: restarting it');
-      const delay = this.restartDelayMs;
-      this.restartDelayMs = Math.min(30_000, this.restartDelayMs * 2);
-      setTimeout(() => void (!this.stopped && informer.start().catch(() => undefined)), delay).unref();
+      const delay = this.nextDelay();
+      const listed = err instanceof ListFailure;
+      const cause = listed ? err.error : err;
+      const problem = listWatchProblem(listed ? 'list' : 'watch', cause, ns);
+      this.options.logger.warn({ event: 'watch', phase: listed ? 'list' : 'watch', code: httpCode(cause), synced: this.synced, retryInMs: delay },
+        `${problem}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => void (!this.stopped && informer.start().catch(() => undefined)), delay);
+      this.restartTimer.unref();
     });
     await informer.start();
-    this.synced = true;
+  }
+
+  /** initialMs · 2^failures, capped at maxMs, ±10% jitter (so replicas restarted together do not retry in step). */
+  private nextDelay(): number {
+    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(this.failures, 30));
+    this.failures += 1;
+    return Math.round(base * (0.9 + 0.2 * Math.random()));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.restartTimer);
     await this.informer?.stop();
   }
 

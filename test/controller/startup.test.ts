@@ -1,0 +1,111 @@
+/**
+ * Start-up against a real kube-apiserver (test/kube) with the real @kubernetes/client-node: ready means the first list
+ * succeeded; until then the list is retried with a capped, jittered backoff that grows and resets only once a list
+ * succeeds, and each failure says what to do (a 404: the CRD is not installed, with the kubectl command; a 403: the
+ * verb and resource RBAC does not grant). The backoff is shortened here (100 ms → 800 ms) so nothing sleeps long.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
+import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { createActionLogger } from '../../src/engine/action-log.js';
+import { PolicyWriter } from '../../src/engine/policy-writer.js';
+import { GcpCaller } from '../../src/gcp/gcp-caller.js';
+import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
+import { until } from '../support/until.js';
+
+const CRD = new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url).pathname;
+const BACKOFF = { initialMs: 100, maxMs: 800 };
+
+interface LogLine { time: string; level: number; msg: string; retryInMs?: number; event?: string }
+
+let kube: Kube;
+const running: ClusterController[] = [];
+
+beforeAll(async () => {
+  kube = await startKube(); // no CRD yet
+}, 30 * 60_000);
+
+afterAll(async () => {
+  for (const c of running.splice(0)) await c.stop().catch(() => undefined);
+  await kube?.stop();
+}, 60_000);
+
+async function controllerAs(kc: k8s.KubeConfig) {
+  const lines: LogLine[] = [];
+  const logger = createActionLogger({ write: (l: string) => { for (const x of l.split('\n').filter(Boolean)) lines.push(JSON.parse(x) as LogLine); } } as unknown as NodeJS.WritableStream, 'info');
+  const c = await startClusterController(kc, {
+    concurrency: 1, listen: '127.0.0.1:0', logger, metrics: new ControllerMetrics(), leaderElection: false, shutdownGrace: '500',
+    engine: { caller: new GcpCaller(), clientsFor: () => { throw new Error('no GCP in this test'); }, logger, execute: { policyWriter: new PolicyWriter() } },
+    listWatchBackoff: BACKOFF,
+  });
+  running.push(c);
+  return { c, lines };
+}
+
+const readyz = async (c: ClusterController) => (await fetch(`${c.httpUrl}/readyz`)).status;
+const retries = (lines: LogLine[], pattern: RegExp) => lines.filter((l) => l.retryInMs !== undefined && pattern.test(l.msg));
+
+/** Each retry waits its announced delay, the delays double until the cap (jitter ±10%), and none exceeds it. */
+function expectGrowingBackoff(attempts: LogLine[]) {
+  const delays = attempts.map((l) => l.retryInMs!);
+  const gaps = attempts.slice(1).map((l, i) => Date.parse(l.time) - Date.parse(attempts[i]!.time));
+  const detail = JSON.stringify({ delays, gaps });
+  expect(delays[0], detail).toBeLessThanOrEqual(BACKOFF.initialMs * 1.1);
+  for (let i = 1; i < delays.length; i++) {
+    expect(delays[i]!, detail).toBeLessThanOrEqual(BACKOFF.maxMs * 1.1);
+    if (delays[i - 1]! < BACKOFF.maxMs * 0.9 / 1.1) expect(delays[i]! / delays[i - 1]!, detail).toBeGreaterThan(1.5);
+    // Retried after its delay, not before (and not much later: a list on loopback takes milliseconds).
+    expect(gaps[i - 1]!, detail).toBeGreaterThanOrEqual(delays[i - 1]! - 5);
+    expect(gaps[i - 1]!, detail).toBeLessThan(delays[i - 1]! + 1000);
+  }
+}
+
+describe('start-up', () => {
+  it('without the CRD: not ready, says the CRD is missing once per backoff step with growing intervals; the CRD applied: ready', async () => {
+    const { c, lines } = await controllerAs(kube.kubeconfig);
+    expect(await readyz(c)).toBe(503);
+    const missing = /the CRD jobmatchenvironments\.jobmatch\.io is not installed/;
+    await until('five failed lists', () => retries(lines, missing).length, (n) => n >= 5, { timeoutMs: 10_000, detail: () => JSON.stringify(lines.slice(-5)) });
+    expect(await readyz(c)).toBe(503);
+    expect(c.store.synced).toBe(false);
+    const attempts = retries(lines, missing);
+    for (const l of attempts) expect(l.msg).toContain('kubectl apply -f manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml');
+    expectGrowingBackoff(attempts);
+
+    await applyCrd(kube, CRD);
+    await until('/readyz 200 once the CRD is there', () => readyz(c), (code) => code === 200, { timeoutMs: 5_000 });
+    expect(c.store.synced).toBe(true);
+    const after = retries(lines, missing).length;
+    await new Promise((resolve) => setTimeout(resolve, 2 * BACKOFF.maxMs));
+    expect(retries(lines, missing).length).toBe(after); // listed once: no more retries
+    await c.stop();
+    running.splice(running.indexOf(c), 1);
+  });
+
+  it('with a token RBAC does not allow to list: names the verb and the resource; allowed to list but not watch: ready, and names watch', async () => {
+    const ns = await createNamespace(kube, 'startup-rbac');
+    const token = await kube.serviceAccountToken(ns, 'nobody');
+    const { c, lines } = await controllerAs(kube.kubeConfigForToken(token));
+    const forbidden = (verb: string) => new RegExp(`may not ${verb} jobmatchenvironments\\.jobmatch\\.io`);
+    await until('three refused lists', () => retries(lines, forbidden('list')).length, (n) => n >= 3, { timeoutMs: 10_000, detail: () => JSON.stringify(lines.slice(-5)) });
+    expect(await readyz(c)).toBe(503);
+    const refused = retries(lines, forbidden('list'));
+    for (const l of refused) {
+      expect(l.msg).toContain('grant the verb "list" on jobmatchenvironments in API group jobmatch.io');
+      expect(l.msg).toContain('system:serviceaccount:startup-rbac:nobody');
+    }
+    expectGrowingBackoff(refused);
+
+    // list, but not watch.
+    const rbac = kube.kubeconfig.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await rbac.createClusterRole({ body: { metadata: { name: 'startup-list-only' }, rules: [{ apiGroups: ['jobmatch.io'], resources: ['jobmatchenvironments'], verbs: ['list'] }] } });
+    await rbac.createClusterRoleBinding({ body: {
+      metadata: { name: 'startup-list-only' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'startup-list-only' },
+      subjects: [{ kind: 'ServiceAccount', name: 'nobody', namespace: ns }],
+    } });
+    await until('/readyz 200 once it may list', () => readyz(c), (code) => code === 200, { timeoutMs: 5_000 });
+    await until('the refused watch reported', () => retries(lines, forbidden('watch')).length, (n) => n >= 1, { timeoutMs: 5_000, detail: () => JSON.stringify(lines.slice(-5)) });
+    expect(retries(lines, forbidden('watch'))[0]!.msg).toContain('grant the verb "watch" on jobmatchenvironments in API group jobmatch.io');
+  });
+});
