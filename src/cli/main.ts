@@ -82,7 +82,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       .option('--strict', `with -f: ${STRICT_HELP}`)
       .option('--policy <file>', POLICY_HELP)
       .option('--gcp-endpoint <url>', endpointHelp)
-      .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info otherwise')
+      .option('--log-level <level>', 'JSON action log level (debug, info, warn, error, silent); default: warn on a terminal, info into --log-file, else (a pipe) warnings, errors and each write apply makes')
       .option('--log-file <file>', 'append the JSON action log to this file instead of stderr')
       .option('--timeout <seconds>', "the run's deadline: calls still in flight are abandoned and reported, exit 1", '300')
       .action(async (...args: unknown[]) => {

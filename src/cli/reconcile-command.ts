@@ -1,6 +1,6 @@
 /** `plan` and `apply`: load manifests, reconcile every environment through the one engine, print, exit per the API contract. */
 import { createWriteStream } from 'node:fs';
-import { createActionLogger } from '../engine/action-log.js';
+import { createActionLogger, defaultActionLogLevel } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { reconcileEnvironment, type ReconcileReport } from '../engine/reconcile.js';
 import { GcpClientPool } from '../gcp/client-pool.js';
@@ -57,7 +57,7 @@ export interface ReconcileRun {
 export interface Terminal {
   /** stdout is a terminal: colour and wrapping. */
   color: boolean;
-  /** stderr is a terminal: the JSON action log defaults to warnings only. */
+  /** stderr is a terminal: the JSON action log defaults to warnings only (piped: warnings and the writes). */
   stderrTty: boolean;
   columns?: number;
 }
@@ -135,7 +135,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   }
   const pool = new GcpClientPool({ timeoutMs: caller.policy.timeoutMs, ...(endpoint ? { endpoint } : {}) });
   const clientsFor = (project: string) => pool.clientsFor(project);
-  const logLevel = options.logLevel ?? (terminal.stderrTty && !options.logFile ? 'warn' : 'info');
+  const logLevel = options.logLevel ?? defaultActionLogLevel({ stderrTty: terminal.stderrTty, logFile: options.logFile !== undefined });
   const destination = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : { write: (line: string) => io.stderr(line) } as NodeJS.WritableStream;
   const logger = createActionLogger(destination, logLevel);
   const timeoutSeconds = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);

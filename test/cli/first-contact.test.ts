@@ -100,14 +100,15 @@ describe("the Google SDK's own debug log", () => {
   });
 });
 
-describe('the action log on a terminal', () => {
-  const plan = async (stderrTty: boolean, logFile?: string) => {
+describe('the action log on a terminal and in a pipe', () => {
+  const reconcile = async (mode: 'plan' | 'apply', stderrTty: boolean, extra: { logFile?: string; logLevel?: string } = {}) => {
     let stdout = '';
     let stderr = '';
-    await runReconcile({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: Readable.from([exampleText('staging', NO_VM)]), env: {} },
-      'plan', { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY, ...(logFile ? { logFile } : {}) }, { color: false, stderrTty });
-    return { stdout, stderr };
+    const run = await runReconcile({ stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: Readable.from([exampleText('staging', NO_VM)]), env: {} },
+      mode, { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY, ...extra }, { color: false, stderrTty });
+    return { stdout, stderr, run, lines: stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>) };
   };
+  const plan = (stderrTty: boolean, logFile?: string) => reconcile('plan', stderrTty, logFile ? { logFile } : {});
 
   it('goes to --log-file, at info, when one is given', async () => {
     const file = join(home, 'actions.log');
@@ -116,10 +117,32 @@ describe('the action log on a terminal', () => {
     expect(lines.filter((l) => l.event === 'action').length).toBeGreaterThan(10);
   });
 
-  it('stays out of the way of the human plan on a TTY, and is JSON lines otherwise', async () => {
+  it('stays out of the way of the human plan on a TTY', async () => {
     expect((await plan(true)).stderr).toBe('');
+  });
+
+  it('carries only warnings and errors from a piped plan (it used to be a JSON line per observation and planned action)', async () => {
     const piped = await plan(false);
-    expect(piped.stderr.split('\n').filter(Boolean).every((l) => JSON.parse(l).app === 'jobmatch-operator')).toBe(true);
+    expect(piped.stderr).toBe('');
     expect(piped.stdout).toMatch(/Ready: no \(/);
+  });
+
+  it('gives today\'s full log with --log-level info: the observations and every planned action, as JSON lines', async () => {
+    const { lines } = await reconcile('plan', false, { logLevel: 'info' });
+    expect(lines.every((l) => l.app === 'jobmatch-operator')).toBe(true);
+    expect(lines.filter((l) => l.event === 'observe')).toHaveLength(1);
+    expect(lines.filter((l) => l.event === 'action' && l.outcome === 'planned').length).toBeGreaterThan(10);
+  });
+
+  it('logs every write a piped apply makes, one JSON line each, and nothing it only observed', async () => {
+    const fresh = exampleText('staging', NO_VM).replaceAll('staging', 'pipedlog').replace('envMode: pipedlog', 'envMode: staging'); // its own resources: all created here
+    let stderr = '';
+    const { reports } = await runReconcile({ stdout: () => {}, stderr: (t) => (stderr += t), stdin: Readable.from([fresh]), env: {} },
+      'apply', { filename: ['-'], gcpEndpoint: s.url, retry: FAST_RETRY }, { color: false, stderrTty: false });
+    const lines = stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    const written = reports.flatMap((r) => r.plan.actions.filter((a) => r.results?.[a.id]?.outcome === 'ok').map((a) => `${a.verb} ${a.kind} ${a.name}`));
+    expect(written.length).toBeGreaterThan(5);
+    expect(lines.map((l) => `${l.verb} ${l.kind} ${l.name}`).sort()).toEqual(written.sort());
+    expect(lines.every((l) => l.event === 'action' && l.outcome === 'ok' && l.severity === 'INFO' && l.environment === 'pipedlog')).toBe(true);
   });
 });
