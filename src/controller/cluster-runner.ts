@@ -122,7 +122,7 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     await controller.startDriftEvents();
   }
   const listen = options.listen ?? '0.0.0.0:8080';
-  const http = await serveHttp(listen, { healthy: () => true, ready: () => store.synced, metrics: metrics.registry }).catch((e: unknown) => {
+  const http = await serveHttp(listen, { healthy: () => true, ready: () => store.synced, notReadyReason: () => store.problem ?? 'JobMatchEnvironments not listed yet', metrics: metrics.registry }).catch((e: unknown) => {
     throw new Error(`--listen ${listen}: ${(e as Error).message}`);
   });
   try {

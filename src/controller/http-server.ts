@@ -7,6 +7,8 @@ export interface HttpEndpoints {
   healthy: () => boolean;
   /** Ready: the source is synced (and this replica is leader or a standby). */
   ready: () => boolean;
+  /** Why not ready, for the 503's body (e.g. the last failed list). */
+  notReadyReason?: () => string | undefined;
   metrics: Registry;
   status?: () => unknown;
 }
@@ -22,7 +24,7 @@ export async function serveHttp(listen: string, endpoints: HttpEndpoints): Promi
     };
     if (req.method !== 'GET') return reply(405, 'method not allowed\n');
     if (path === '/healthz') return endpoints.healthy() ? reply(200, 'ok\n') : reply(500, 'unhealthy\n');
-    if (path === '/readyz') return endpoints.ready() ? reply(200, 'ok\n') : reply(503, 'not ready\n');
+    if (path === '/readyz') return endpoints.ready() ? reply(200, 'ok\n') : reply(503, `not ready${((why) => (why ? `: ${why}` : ''))(endpoints.notReadyReason?.())}\n`);
     if (path === '/metrics') {
       void endpoints.metrics.metrics().then((text) => reply(200, text, endpoints.metrics.contentType), (e: unknown) => reply(500, `${(e as Error).message}\n`));
       return undefined;

@@ -100,6 +100,8 @@ export class KubeStore implements ObjectStore {
   private readonly backoff: ListWatchBackoff;
   /** The first list succeeded (it stays true across later relists and re-watches, as client-go's HasSynced). */
   synced = false;
+  /** Why the last list or watch failed, until one succeeds (for /readyz). */
+  problem: string | undefined;
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly options: KubeStoreOptions) {
     this.objects = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -134,6 +136,7 @@ export class KubeStore implements ObjectStore {
         // The informer fills its cache from this list in the same tick, before any /readyz can be answered.
         this.synced = true;
         this.failures = 0;
+        this.problem = undefined;
         return list;
       } catch (e) {
         throw new ListFailure(e);
@@ -163,6 +166,7 @@ export class KubeStore implements ObjectStore {
       const listed = err instanceof ListFailure;
       const cause = listed ? err.error : err;
       const problem = listWatchProblem(listed ? 'list' : 'watch', cause, ns);
+      this.problem = problem;
       this.options.logger.warn({ event: 'watch', phase: listed ? 'list' : 'watch', code: httpCode(cause), synced: this.synced, retryInMs: delay },
         `${problem}; retrying in ${(delay / 1000).toFixed(1)} s`);
       clearTimeout(this.restartTimer);

@@ -44,6 +44,7 @@ async function controllerAs(kc: k8s.KubeConfig) {
 }
 
 const readyz = async (c: ClusterController) => (await fetch(`${c.httpUrl}/readyz`)).status;
+const readyzBody = async (c: ClusterController) => (await fetch(`${c.httpUrl}/readyz`)).text();
 const retries = (lines: LogLine[], pattern: RegExp) => lines.filter((l) => l.retryInMs !== undefined && pattern.test(l.msg));
 
 /** Each retry waits its announced delay, the delays double until the cap (jitter ±10%), and none exceeds it. */
@@ -69,6 +70,7 @@ describe('start-up', () => {
     await until('five failed lists', () => retries(lines, missing).length, (n) => n >= 5, { timeoutMs: 10_000, detail: () => JSON.stringify(lines.slice(-5)) });
     expect(await readyz(c)).toBe(503);
     expect(c.store.synced).toBe(false);
+    expect(await readyzBody(c)).toMatch(/^not ready: cannot list JobMatchEnvironments: the CRD jobmatchenvironments\.jobmatch\.io is not installed/);
     const attempts = retries(lines, missing);
     for (const l of attempts) expect(l.msg).toContain('kubectl apply -f manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml');
     expectGrowingBackoff(attempts);
@@ -76,6 +78,7 @@ describe('start-up', () => {
     await applyCrd(kube, CRD);
     await until('/readyz 200 once the CRD is there', () => readyz(c), (code) => code === 200, { timeoutMs: 5_000 });
     expect(c.store.synced).toBe(true);
+    expect(await readyzBody(c)).toBe('ok\n');
     const after = retries(lines, missing).length;
     await new Promise((resolve) => setTimeout(resolve, 2 * BACKOFF.maxMs));
     expect(retries(lines, missing).length).toBe(after); // listed once: no more retries
