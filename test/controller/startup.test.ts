@@ -53,6 +53,8 @@ function expectGrowingBackoff(attempts: LogLine[]) {
   const gaps = attempts.slice(1).map((l, i) => Date.parse(l.time) - Date.parse(attempts[i]!.time));
   const detail = JSON.stringify({ delays, gaps });
   expect(delays[0], detail).toBeLessThanOrEqual(BACKOFF.initialMs * 1.1);
+  // Jittered: not exactly the doubling (each delay lands on it by chance about once in 20 to 160 draws).
+  expect(delays.some((d, i) => d !== Math.min(BACKOFF.maxMs, BACKOFF.initialMs * 2 ** i)), detail).toBe(true);
   for (let i = 1; i < delays.length; i++) {
     expect(delays[i]!, detail).toBeLessThanOrEqual(BACKOFF.maxMs * 1.1);
     if (delays[i - 1]! < BACKOFF.maxMs * 0.9 / 1.1) expect(delays[i]! / delays[i - 1]!, detail).toBeGreaterThan(1.5);
