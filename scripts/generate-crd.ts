@@ -1,6 +1,7 @@
 /**
- * Writes the CRD from the schema in src/api/crd.ts (`npm run crd`): crds/ and the install kustomization's
- * copy (kustomize refuses files outside its directory, so manifests/install/crd holds its own).
+ * Writes the CRD from the schema in src/api/crd.ts (`npm run crd`): crds/ and the copy in manifests/install/crd, the
+ * CRD's own install step (kustomize refuses files outside its directory). Both carry the annotations that keep
+ * GitOps tools from pruning it (CRD_KEEP_ANNOTATIONS).
  */
 import { writeFileSync } from 'node:fs';
 import { renderCrdYaml } from '../src/api/crd-yaml.js';
