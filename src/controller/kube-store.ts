@@ -250,7 +250,7 @@ export class KubeStore implements ObjectStore {
       });
       this.eventNames.set(key, { name: eventName, namespace, count: 1, first: now.toISOString() });
     } catch (e) {
-      this.options.logger.warn({ event: 'k8s-event', reason, error: (e as Error).message }, 'could not record an Event');
+      this.options.logger.warn({ event: 'k8s-event', reason, code: httpCode(e), error: serverMessage(e) ?? (e as Error).message }, 'could not record an Event');
     }
   }
 }
