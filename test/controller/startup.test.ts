@@ -4,6 +4,7 @@
  * succeeds, and each failure says what to do (a 404: the CRD is not installed, with the kubectl command; a 403: the
  * verb and resource RBAC does not grant). The backoff is shortened here (100 ms → 800 ms) so nothing sleeps long.
  */
+import { spawn } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
@@ -14,6 +15,7 @@ import { GcpCaller } from '../../src/gcp/gcp-caller.js';
 import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
 import { until } from '../support/until.js';
 
+const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
 const CRD = new URL('../../crds/jobmatchenvironments.jobmatch.io.yaml', import.meta.url).pathname;
 const BACKOFF = { initialMs: 100, maxMs: 800 };
 
@@ -65,6 +67,34 @@ function expectGrowingBackoff(attempts: LogLine[]) {
 }
 
 describe('start-up', () => {
+  it('as a process (the bundle) without the CRD: keeps running, not ready and saying why, retries at growing intervals; SIGTERM exits 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--no-leader-election', '--gcp-endpoint', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0'],
+      { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const lines = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine & { http?: string });
+      const missing = /the CRD jobmatchenvironments\.jobmatch\.io is not installed/;
+      // The default backoff: about 1 s, then about 2 s.
+      await until('two failed lists', () => retries(lines(), missing).length, (n) => n >= 2, { timeoutMs: 10_000, detail: () => `${out}\n${err}` });
+      const url = lines().find((l) => l.event === 'start')!.http!;
+      const res = await fetch(`${url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('kubectl apply -f manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml');
+      const [first, second] = retries(lines(), missing);
+      expect(first!.retryInMs).toBeGreaterThanOrEqual(900);
+      expect(second!.retryInMs).toBeGreaterThanOrEqual(1800);
+      expect(Date.parse(second!.time) - Date.parse(first!.time)).toBeGreaterThanOrEqual(first!.retryInMs! - 5);
+      expect(err).toBe('');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
   it('without the CRD: not ready, says the CRD is missing once per backoff step with growing intervals; the CRD applied: ready', async () => {
     const { c, lines } = await controllerAs(kube.kubeconfig);
     expect(await readyz(c)).toBe(503);
