@@ -32,7 +32,7 @@ export interface ListWatchBackoff {
 
 const DEFAULT_BACKOFF: ListWatchBackoff = { initialMs: 1000, maxMs: 30_000 };
 const CRD_NAME = `${PLURAL}.${GROUP}`;
-const CRD_FILE = `manifests/install/crd/${CRD_NAME}.yaml`;
+const CRD_DIR = 'manifests/install/crd';
 
 /** A failed list, told apart from a failed watch (both reach the informer's ERROR handler). */
 class ListFailure extends Error {
@@ -63,8 +63,7 @@ export function listWatchProblem(verb: 'list' | 'watch', error: unknown, namespa
   const scope = namespace ? `in namespace ${namespace}` : 'cluster-wide';
   const server = serverMessage(error);
   if (code === 404) {
-    return `cannot ${verb} JobMatchEnvironments: the CRD ${CRD_NAME} is not installed (404); install it with \`kubectl apply -f ${CRD_FILE}\``
-      + ' (or the whole operator: `kubectl apply -k manifests/install`)';
+    return `cannot ${verb} JobMatchEnvironments: the CRD ${CRD_NAME} is not installed (404); install it, in its own step: \`kubectl apply --server-side -k ${CRD_DIR}\``;
   }
   if (code === 403) {
     return `forbidden (403): this identity may not ${verb} ${CRD_NAME} ${scope}${server ? ` (the apiserver says: ${server})` : ''}; `

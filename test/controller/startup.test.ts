@@ -83,7 +83,7 @@ describe('start-up', () => {
       const url = lines().find((l) => l.event === 'start')!.http!;
       const res = await fetch(`${url}/readyz`);
       expect(res.status).toBe(503);
-      expect(await res.text()).toContain('kubectl apply -f manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml');
+      expect(await res.text()).toContain('kubectl apply --server-side -k manifests/install/crd');
       const [first, second] = retries(lines(), missing);
       expect(first!.retryInMs).toBeGreaterThanOrEqual(900);
       expect(second!.retryInMs).toBeGreaterThanOrEqual(1800);
@@ -104,7 +104,7 @@ describe('start-up', () => {
     expect(c.store.synced).toBe(false);
     expect(await readyzBody(c)).toMatch(/^not ready: cannot list JobMatchEnvironments: the CRD jobmatchenvironments\.jobmatch\.io is not installed/);
     const attempts = retries(lines, missing);
-    for (const l of attempts) expect(l.msg).toContain('kubectl apply -f manifests/install/crd/jobmatchenvironments.jobmatch.io.yaml');
+    for (const l of attempts) expect(l.msg).toContain('kubectl apply --server-side -k manifests/install/crd');
     expectGrowingBackoff(attempts);
 
     await applyCrd(kube, CRD);
