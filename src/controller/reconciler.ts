@@ -20,7 +20,7 @@ import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { changedFields, computeStatus, invalidStatus, REFUSAL_REASONS, withReconcileTime, type ConditionValue, type RefusalReason } from './status.js';
+import { changedFields, computeStatus, firstStatus, invalidStatus, REFUSAL_REASONS, withReconcileTime, type ConditionValue, type RefusalReason } from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -167,6 +167,9 @@ export class EnvironmentReconciler {
     if (claims.length > 0) return this.refuse(object, 'Conflict', claims, log);
     if (store.finalizers && !object.manifest.metadata.finalizers?.includes(FINALIZER)) {
       await store.addFinalizer(object);
+      // Never reconciled: say Reconciling now (kstatus reads an object without status as Current), before any GCP call.
+      const added = store.get(objectKey(object));
+      if (added && !added.status) await this.writeStatus(added, firstStatus(generation, now), log);
       return { requeueAfterMs: 0 };
     }
     const paused = annotation(object, PAUSED_ANNOTATION) === 'true';

@@ -200,6 +200,18 @@ export function progressConditions(ready: ConditionValue, deployed?: ConditionVa
   };
 }
 
+/**
+ * The status of an object seen for the first time, written before any GCP call: kstatus reads an object with no
+ * status at all as Current. Reconciling=True, and no status.observedGeneration until a reconcile completes.
+ */
+export function firstStatus(generation: number | undefined, now: string): JobMatchEnvironmentStatus {
+  return {
+    conditions: withTransitions(undefined, {
+      Reconciling: { status: 'True', reason: 'Progressing', message: 'first reconcile: observing GCP' },
+    }, generation, now),
+  };
+}
+
 /** The status of an object the controller cannot reconcile (invalid spec, claims, a blocked cleanup): every message. */
 
 export function invalidStatus(previous: JobMatchEnvironmentStatus | undefined, generation: number | undefined, reason: 'InvalidSpec' | 'Conflict' | 'CleanupBlocked' | RefusalReason, messages: string[], now: string): JobMatchEnvironmentStatus {
