@@ -116,6 +116,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--no-leader-election', 'do not elect a leader (a single replica)')
     .option('--leader-election-namespace <ns>', "the Lease's namespace (default: the pod's namespace in a cluster)")
     .option('--log-level <level>', 'JSON action log level on stdout', 'info')
+    .option('--log-format <format>', 'json (one line per entry, with Cloud Logging\'s severity) or text (for a person at a terminal)', 'json')
     .action(async (opts: RunCommandOptions) => setExit(await (await import('./run-command.js')).runCommand(io, opts, stopSignal())));
 
   program

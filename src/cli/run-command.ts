@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { ownWrites } from '../controller/drift-events.js';
 import { createPubSub, subscriptionProject } from '../gcp/pubsub-client.js';
 import { OPERATOR_VERSION } from './version.js';
-import { createActionLogger } from '../engine/action-log.js';
+import { createActionLogger, textLines } from '../engine/action-log.js';
 import { PolicyWriter } from '../engine/policy-writer.js';
 import { Controller } from '../controller/controller.js';
 import { DirectoryStore } from '../controller/directory-store.js';
@@ -37,6 +37,8 @@ export interface RunCommandOptions {
   gcpQps?: string;
   listen?: string;
   logLevel?: string;
+  /** json (default: one JSON line per entry, for Cloud Logging) or text (for a person at a terminal). */
+  logFormat?: string;
   leaderElection?: boolean;
   leaderElectionNamespace?: string;
   /** How long in-flight reconciles may finish after SIGTERM before they are cancelled. */
@@ -66,6 +68,9 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
     io.stderr(`error: ${message}\n`);
     return EXIT_ERROR;
   };
+  if (options.logFormat !== undefined && options.logFormat !== 'json' && options.logFormat !== 'text') {
+    return fail(`--log-format must be json or text, got "${options.logFormat}"`);
+  }
   const concurrency = positive(options.concurrency, '--concurrency', 4);
   const qps = options.gcpQps === undefined ? undefined : positive(options.gcpQps, '--gcp-qps', 0);
   if (typeof concurrency === 'string') return fail(concurrency);
@@ -98,7 +103,8 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
       return fail(missingCredentials(e));
     }
   }
-  const logger = createActionLogger({ write: (line: string) => io.stdout(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
+  const toStdout = options.logFormat === 'text' ? textLines((text) => io.stdout(text)) : (line: string) => io.stdout(line);
+  const logger = createActionLogger({ write: (line: string) => toStdout(line) } as NodeJS.WritableStream, options.logLevel ?? 'info');
   const metrics = new ControllerMetrics();
   const caller = new GcpCaller({ ...(qps ? { qpsPerApi: qps } : {}), onResponse: (meta, code) => metrics.gcpResponse(meta, code) });
   // Audit logs record the User-Agent: this controller's own writes are recognised by its instance token.

@@ -46,3 +46,29 @@ export function createActionLogger(destination: DestinationStream | NodeJS.Writa
 
 /** A logger that drops everything (library use without a log). */
 export const silentLogger = (): ActionLogger => pino({ level: 'silent' });
+
+/** Fields a text line shows in its own place, or not at all. */
+const TEXT_SKIPPED = new Set(['app', 'level', 'severity', 'time', 'msg', 'object']);
+
+/**
+ * The action log for a person at a terminal (`run --log-format text`): each JSON line becomes
+ * `TIME SEVERITY [object] message key=value ...`; a line that is not JSON passes through.
+ */
+export function textLines(write: (text: string) => void): (line: string) => void {
+  return (chunk: string) => {
+    for (const line of chunk.split('\n')) {
+      if (line === '') continue;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        write(`${line}\n`);
+        continue;
+      }
+      const rest = Object.entries(entry).filter(([k]) => !TEXT_SKIPPED.has(k))
+        .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+      const head = [entry.time, String(entry.severity ?? '').padEnd(7), entry.object ? `[${String(entry.object)}]` : undefined, entry.msg].filter((x) => x !== undefined && x !== '');
+      write(`${[...head, ...rest].join(' ')}\n`);
+    }
+  };
+}
