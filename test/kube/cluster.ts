@@ -23,6 +23,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+// Not re-exported by the package's index: the generated models' (de)serializer.
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { parseAllDocuments } from 'yaml';
 import { ensureKubeAssets, type KubeAssets, type KubeAssetsOptions } from './assets.js';
 
@@ -456,8 +458,11 @@ async function distinctFreePorts(n: number): Promise<number[]> {
 export async function applyCrd(kube: Pick<Kube, 'kubeconfig'>, path: string, options: { timeoutMs?: number } = {}): Promise<k8s.V1CustomResourceDefinition[]> {
   const api = kube.kubeconfig.makeApiClient(k8s.ApiextensionsV1Api);
   const docs = parseAllDocuments(readFileSync(path, 'utf8'))
-    .map((d) => d.toJS() as k8s.V1CustomResourceDefinition | null)
-    .filter((d): d is k8s.V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .filter((d) => d?.kind === 'CustomResourceDefinition')
+    // Through the client's model names (_default, _enum, x_kubernetes_validations ...), which it turns back into
+    // the wire names when it sends: a raw object's default, enum and x-kubernetes-* keys would be dropped.
+    .map((d) => ObjectSerializer.deserialize(d, 'V1CustomResourceDefinition', '') as k8s.V1CustomResourceDefinition);
   if (docs.length === 0) throw new Error(`no CustomResourceDefinition in ${path}`);
   const deadline = performance.now() + (options.timeoutMs ?? 30_000);
   const out: k8s.V1CustomResourceDefinition[] = [];

@@ -51,6 +51,10 @@ describe('a real kube-apiserver and etcd (test/kube)', () => {
   it('establishes the CRD', async () => {
     const [crd] = await applyCrd(k(), CRD);
     expect(crd?.metadata?.name).toBe('jobmatchenvironments.jobmatch.io');
+    // As written: its CEL rules, defaults and enums reach the apiserver (a raw object's dashed keys were dropped).
+    const spec = crd!.spec.versions[0]!.schema!.openAPIV3Schema!.properties!.spec!;
+    expect(spec.x_kubernetes_validations?.length).toBeGreaterThan(5);
+    expect(spec.properties!.policy!.properties!.drift!._enum).toEqual(['Heal', 'Report']);
     // Applying again (replace) is fine.
     await applyCrd(k(), CRD);
   }, 60_000);
