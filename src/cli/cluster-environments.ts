@@ -10,7 +10,7 @@ import { API_VERSION, GROUP } from '../api/types.js';
 import { loadKubeConfig } from '../controller/cluster-runner.js';
 import { loadObject, objectKey } from '../controller/environment-object.js';
 import { withRevocations } from '../controller/inventory.js';
-import { toEnvironmentObject } from '../controller/kube-store.js';
+import { listWatchProblem, toEnvironmentObject } from '../controller/kube-store.js';
 
 export interface ClusterSelection {
   kubeconfig?: string;
@@ -25,9 +25,12 @@ export async function environmentsFromCluster(selection: ClusterSelection, confi
   const namespaces = await namespaceLabels(kc, config);
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const params = { group: GROUP, version: API_VERSION.split('/')[1]!, plural: 'jobmatchenvironments' };
-  const list = (selection.namespace
-    ? await api.listNamespacedCustomObject({ ...params, namespace: selection.namespace })
-    : await api.listClusterCustomObject(params)) as { items: k8s.KubernetesObject[] };
+  const list = await (selection.namespace
+    ? api.listNamespacedCustomObject({ ...params, namespace: selection.namespace })
+    : api.listClusterCustomObject(params)).catch((e: unknown) => {
+    // The controller's words for it (the CRD missing, the verb RBAC does not grant), not the client's dump.
+    throw new Error(listWatchProblem('list', e, selection.namespace));
+  }) as { items: k8s.KubernetesObject[] };
   const environments: LoadedEnvironment[] = [];
   const errors: string[] = [];
   for (const object of list.items.map(toEnvironmentObject)) {

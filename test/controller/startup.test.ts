@@ -5,8 +5,10 @@
  * verb and resource RBAC does not grant). The backoff is shortened here (100 ms → 800 ms) so nothing sleeps long.
  */
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runReconcile } from '../../src/cli/reconcile-command.js';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { createActionLogger } from '../../src/engine/action-log.js';
@@ -93,6 +95,15 @@ describe('start-up', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+
+  it('plan --cluster without the CRD: one line saying so, with the command, exit 1', async () => {
+    let stderr = '';
+    const run = await runReconcile({ stdout: () => undefined, stderr: (t) => (stderr += t), stdin: Readable.from([]), env: {} }, 'plan',
+      { cluster: true, kubeconfig: kube.kubeconfigPath, gcpEndpoint: 'http://127.0.0.1:9', logLevel: 'silent' });
+    expect(run.code).toBe(1);
+    expect(stderr).toBe('error: cannot read JobMatchEnvironments from the cluster: cannot list JobMatchEnvironments: the CRD jobmatchenvironments.jobmatch.io is not installed (404); '
+      + 'install it, in its own step: `kubectl apply --server-side -k manifests/install/crd`\n');
   });
 
   it('without the CRD: not ready, says the CRD is missing once per backoff step with growing intervals; the CRD applied: ready', async () => {
