@@ -93,7 +93,11 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   });
   // Tenants that select namespaces by label need the namespaces' labels: an informer, started with the store.
   const namespaces = needsNamespaceLabels(options.operatorConfig?.tenants)
-    ? new NamespaceLabels(kc, logger, (ns) => controller.enqueue(store.list().filter((o) => o.manifest.metadata.namespace === ns).map(objectKey)))
+    ? new NamespaceLabels(kc, logger, {
+      onChange: (ns) => controller.enqueue(store.list().filter((o) => o.manifest.metadata.namespace === ns).map(objectKey)),
+      onSynced: () => controller.enqueue(store.list().map(objectKey)),
+      ...(options.listWatchBackoff ? { backoff: options.listWatchBackoff } : {}),
+    })
     : undefined;
   controller = new Controller({
     store, engine: options.engine, logger, metrics, concurrency: options.concurrency, ...(options.resync ? { resyncSeconds: options.resync } : {}),
@@ -122,7 +126,13 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     await controller.startDriftEvents();
   }
   const listen = options.listen ?? '0.0.0.0:8080';
-  const http = await serveHttp(listen, { healthy: () => true, ready: () => store.synced, notReadyReason: () => store.problem ?? 'JobMatchEnvironments not listed yet', metrics: metrics.registry }).catch((e: unknown) => {
+  const http = await serveHttp(listen, {
+    healthy: () => true,
+    // Tenants selected by label are decided on the namespaces' labels: not ready until those are known too.
+    ready: () => store.synced && (namespaces?.synced ?? true),
+    notReadyReason: () => store.problem ?? namespaces?.problem ?? (store.synced ? 'Namespaces not listed yet' : 'JobMatchEnvironments not listed yet'),
+    metrics: metrics.registry,
+  }).catch((e: unknown) => {
     throw new Error(`--listen ${listen}: ${(e as Error).message}`);
   });
   try {

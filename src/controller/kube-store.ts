@@ -30,7 +30,14 @@ export interface ListWatchBackoff {
   maxMs: number;
 }
 
-const DEFAULT_BACKOFF: ListWatchBackoff = { initialMs: 1000, maxMs: 30_000 };
+export const DEFAULT_BACKOFF: ListWatchBackoff = { initialMs: 1000, maxMs: 30_000 };
+
+/** initialMs · 2^failures, capped at maxMs, ±10% jitter (so replicas restarted together do not retry in step). */
+export function jitteredDelay(backoff: ListWatchBackoff, failures: number): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 30));
+  return Math.round(base * (0.9 + 0.2 * Math.random()));
+}
+
 const CRD_NAME = `${PLURAL}.${GROUP}`;
 const CRD_DIR = 'manifests/install/crd';
 
@@ -41,13 +48,13 @@ class ListFailure extends Error {
   }
 }
 
-const httpCode = (e: unknown): number | undefined => {
+export const httpCode = (e: unknown): number | undefined => {
   const x = e as { code?: unknown; statusCode?: unknown };
   return typeof x?.code === 'number' ? x.code : typeof x?.statusCode === 'number' ? x.statusCode : undefined;
 };
 
 /** The apiserver's own message (a Status body), e.g. 'User "system:serviceaccount:ns:sa" cannot list resource …'. */
-function serverMessage(e: unknown): string | undefined {
+export function serverMessage(e: unknown): string | undefined {
   const body = (e as { body?: unknown })?.body;
   try {
     const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
@@ -175,11 +182,8 @@ export class KubeStore implements ObjectStore {
     await informer.start();
   }
 
-  /** initialMs · 2^failures, capped at maxMs, ±10% jitter (so replicas restarted together do not retry in step). */
   private nextDelay(): number {
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(this.failures, 30));
-    this.failures += 1;
-    return Math.round(base * (0.9 + 0.2 * Math.random()));
+    return jitteredDelay(this.backoff, this.failures++);
   }
 
   async stop(): Promise<void> {

@@ -14,7 +14,10 @@ import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { createActionLogger } from '../../src/engine/action-log.js';
 import { PolicyWriter } from '../../src/engine/policy-writer.js';
 import { GcpCaller } from '../../src/gcp/gcp-caller.js';
+import { DEFAULT_IAM_POLICY } from '../../src/api/iam-policy.js';
+import type { OperatorConfig } from '../../src/api/operator-config.js';
 import { applyCrd, createNamespace, startKube, type Kube } from '../kube/cluster.js';
+import { exampleDoc, NO_VM } from '../support/manifests.js';
 import { until } from '../support/until.js';
 
 const BIN = new URL('../../bin/jobmatch-operator.js', import.meta.url).pathname;
@@ -35,13 +38,13 @@ afterAll(async () => {
   await kube?.stop();
 }, 60_000);
 
-async function controllerAs(kc: k8s.KubeConfig) {
+async function controllerAs(kc: k8s.KubeConfig, operatorConfig?: OperatorConfig) {
   const lines: LogLine[] = [];
   const logger = createActionLogger({ write: (l: string) => { for (const x of l.split('\n').filter(Boolean)) lines.push(JSON.parse(x) as LogLine); } } as unknown as NodeJS.WritableStream, 'info');
   const c = await startClusterController(kc, {
     concurrency: 1, listen: '127.0.0.1:0', logger, metrics: new ControllerMetrics(), leaderElection: false, shutdownGrace: '500',
     engine: { caller: new GcpCaller(), clientsFor: () => { throw new Error('no GCP in this test'); }, logger, execute: { policyWriter: new PolicyWriter() } },
-    listWatchBackoff: BACKOFF,
+    listWatchBackoff: BACKOFF, ...(operatorConfig ? { operatorConfig } : {}),
   });
   running.push(c);
   return { c, lines };
@@ -153,5 +156,49 @@ describe('start-up', () => {
     await until('/readyz 200 once it may list', () => readyz(c), (code) => code === 200, { timeoutMs: 5_000 });
     await until('the refused watch reported', () => retries(lines, forbidden('watch')).length, (n) => n >= 1, { timeoutMs: 5_000, detail: () => JSON.stringify(lines.slice(-5)) });
     expect(retries(lines, forbidden('watch'))[0]!.msg).toContain('grant the verb "watch" on jobmatchenvironments in API group jobmatch.io');
+  });
+
+  it('with tenants selected by label and a token that may not list namespaces: not ready, names namespaces, retries with the backoff; granted: ready', async () => {
+    const ns = await createNamespace(kube, 'startup-tenants');
+    const token = await kube.serviceAccountToken(ns, 'tenants');
+    const rbac = kube.kubeconfig.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const bind = async (name: string, rules: k8s.V1PolicyRule[]) => {
+      await rbac.createClusterRole({ body: { metadata: { name }, rules } });
+      await rbac.createClusterRoleBinding({ body: {
+        metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects: [{ kind: 'ServiceAccount', name: 'tenants', namespace: ns }],
+      } });
+    };
+    await bind('startup-tenants-jme', [
+      { apiGroups: ['jobmatch.io'], resources: ['jobmatchenvironments', 'jobmatchenvironments/status'], verbs: ['list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+    // A tenant's environment, in a namespace its labels make a tenant's.
+    const core = kube.kubeconfig.makeApiClient(k8s.CoreV1Api);
+    const tenantNs = await createNamespace(kube, 'startup-tenant-data');
+    await core.patchNamespace({ name: tenantNs, body: { metadata: { labels: { 'jobmatch.io/tenant': 'data' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    const objects = kube.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
+    const G = { group: 'jobmatch.io', version: 'v1alpha1', plural: 'jobmatchenvironments' };
+    const env = exampleDoc('staging', NO_VM);
+    env.metadata = { name: 'staging', namespace: tenantNs };
+    await objects.createNamespacedCustomObject({ ...G, namespace: tenantNs, body: env });
+    const get = async () => (await objects.getNamespacedCustomObject({ ...G, namespace: tenantNs, name: 'staging' })) as { metadata: { finalizers?: string[] }; status?: { conditions?: { type: string; reason: string }[] } };
+    const tenants = [{ namespaceSelector: { matchLabels: { 'jobmatch.io/tenant': 'data' } }, projects: ['job-match-v0'], environments: ['*'] }];
+    const { c, lines } = await controllerAs(kube.kubeConfigForToken(token), { iamPolicy: DEFAULT_IAM_POLICY, tenants } as OperatorConfig);
+    const forbidden = /may not list namespaces/;
+    await until('three refused namespace lists', () => retries(lines, forbidden).length, (n) => n >= 3, { timeoutMs: 10_000, detail: () => JSON.stringify(lines.slice(-5)) });
+    expect(c.store.synced).toBe(true); // the environments are listed; the namespaces' labels are not known
+    expect(await readyz(c)).toBe(503);
+    expect(await readyzBody(c)).toMatch(/^not ready: forbidden \(403\): this identity may not list namespaces .*grant get, list and watch on namespaces/);
+    expectGrowingBackoff(retries(lines, forbidden));
+
+    // Decided while its namespace's labels were unknown: not a tenant's, refused (no finalizer, zero GCP calls).
+    const refused = await until('refused while the labels are unknown', get, (x) => x.status?.conditions?.some((k) => k.type === 'Stalled' && k.reason === 'ProjectNotAllowed') ?? false, { timeoutMs: 10_000 });
+    expect(refused.metadata.finalizers ?? []).toEqual([]);
+
+    await bind('startup-tenants-ns', [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+    await until('/readyz 200 once it may list namespaces', () => readyz(c), (code) => code === 200, { timeoutMs: 5_000 });
+    // Once the labels are known every environment is reconciled again: this one is a tenant's (its first pass adds the finalizer).
+    await until('reconciled again as a tenant\'s', get, (x) => x.metadata.finalizers?.includes('jobmatch.io/cleanup') ?? false, { timeoutMs: 10_000 });
   });
 });
