@@ -94,16 +94,11 @@ fi
 drop_in=/etc/systemd/system/jobmatch-agent.service.d/compose-directories.conf
 writable=
 for dir in $compose_directories; do
-  case $dir in
-    /*) ;;
-    *) say "warning: JOBMATCH_COMPOSE_DIRECTORIES: $dir skipped (not an absolute path)"; continue ;;
-  esac
-  case $dir/ in
-    *[!A-Za-z0-9._/-]* | */../* | */./* | *//*)
-      say "warning: JOBMATCH_COMPOSE_DIRECTORIES: $dir skipped (only [A-Za-z0-9._/-], no . or .. or empty component)"; continue ;;
-    /bin/* | /boot/* | /dev/* | /etc/* | /lib/* | /lib32/* | /lib64/* | /libx32/* | /proc/* | /root/* | /run/* | /sbin/* | /sys/* | /usr/*)
-      say "warning: JOBMATCH_COMPOSE_DIRECTORIES: $dir skipped (a system directory)"; continue ;;
-  esac
+  # The agent's own check (installed above), so the two never disagree.
+  if ! why=$(sh "$ROOT/usr/local/bin/jobmatch-agent" validate directory "$dir" 2>&1); then
+    say "warning: JOBMATCH_COMPOSE_DIRECTORIES: $dir skipped ($why)"
+    continue
+  fi
   writable="$writable $dir"
 done
 if [ -n "$writable" ]; then
