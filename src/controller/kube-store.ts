@@ -9,6 +9,7 @@ import { API_VERSION, GROUP, KIND } from '../api/types.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import { FINALIZER, objectKey, type EnvironmentObject } from './environment-object.js';
 import type { EnvironmentStatus } from './inventory.js';
+import { httpCode, ResilientListWatch, serverMessage, type ListWatchBackoff } from './list-watch.js';
 import { StaleObjectError, type EventType, type ObjectStore } from './object-store.js';
 
 const VERSION = API_VERSION.split('/')[1]!;
@@ -25,44 +26,8 @@ export interface KubeStoreOptions {
   backoff?: Partial<ListWatchBackoff>;
 }
 
-export interface ListWatchBackoff {
-  initialMs: number;
-  maxMs: number;
-}
-
-export const DEFAULT_BACKOFF: ListWatchBackoff = { initialMs: 1000, maxMs: 30_000 };
-
-/** initialMs · 2^failures, capped at maxMs, ±10% jitter (so replicas restarted together do not retry in step). */
-export function jitteredDelay(backoff: ListWatchBackoff, failures: number): number {
-  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 30));
-  return Math.round(base * (0.9 + 0.2 * Math.random()));
-}
-
 const CRD_NAME = `${PLURAL}.${GROUP}`;
 const CRD_DIR = 'manifests/install/crd';
-
-/** A failed list, told apart from a failed watch (both reach the informer's ERROR handler). */
-class ListFailure extends Error {
-  constructor(readonly error: unknown) {
-    super((error as Error)?.message ?? String(error));
-  }
-}
-
-export const httpCode = (e: unknown): number | undefined => {
-  const x = e as { code?: unknown; statusCode?: unknown };
-  return typeof x?.code === 'number' ? x.code : typeof x?.statusCode === 'number' ? x.statusCode : undefined;
-};
-
-/** The apiserver's own message (a Status body), e.g. 'User "system:serviceaccount:ns:sa" cannot list resource …'. */
-export function serverMessage(e: unknown): string | undefined {
-  const body = (e as { body?: unknown })?.body;
-  try {
-    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
-    return typeof status?.message === 'string' ? status.message : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** What a failed list or watch of JobMatchEnvironments means, said so a person can act on it. */
 export function listWatchProblem(verb: 'list' | 'watch', error: unknown, namespace: string | undefined): string {
@@ -98,21 +63,21 @@ export class KubeStore implements ObjectStore {
   private readonly objects: k8s.CustomObjectsApi;
   private readonly events: k8s.CoreV1Api;
   private readonly eventNames = new Map<string, { name: string; namespace: string; count: number; first: string }>();
-  private informer: k8s.Informer<k8s.KubernetesObject> | undefined;
-  private stopped = false;
-  /** Failed attempts since a list last succeeded (or the watch last delivered an event): the backoff's exponent. */
-  private failures = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private readonly backoff: ListWatchBackoff;
+  private source: ResilientListWatch<k8s.KubernetesObject> | undefined;
+
   /** The first list succeeded (it stays true across later relists and re-watches, as client-go's HasSynced). */
-  synced = false;
+  get synced(): boolean {
+    return this.source?.synced ?? false;
+  }
+
   /** Why the last list or watch failed, until one succeeds (for /readyz). */
-  problem: string | undefined;
+  get problem(): string | undefined {
+    return this.source?.problem;
+  }
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly options: KubeStoreOptions) {
     this.objects = kc.makeApiClient(k8s.CustomObjectsApi);
     this.events = kc.makeApiClient(k8s.CoreV1Api);
-    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   }
 
   list(): EnvironmentObject[] {
@@ -134,62 +99,33 @@ export class KubeStore implements ObjectStore {
    */
   async start(): Promise<void> {
     const ns = this.options.namespace;
-    const listFn = async () => {
-      try {
-        const list = await (ns
-          ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
-          : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>;
-        // The informer fills its cache from this list in the same tick, before any /readyz can be answered.
-        this.synced = true;
-        this.failures = 0;
-        this.problem = undefined;
-        return list;
-      } catch (e) {
-        throw new ListFailure(e);
-      }
-    };
-    const informer = k8s.makeInformer(this.kc, this.path(), listFn);
-    this.informer = informer;
+    const source = new ResilientListWatch<k8s.KubernetesObject>(this.kc, {
+      path: this.path(),
+      list: async () => (await (ns
+        ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
+        : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }))) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+      describe: (verb, error) => listWatchProblem(verb, error, ns),
+      logger: this.options.logger, logEvent: 'watch',
+      ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
+    });
+    this.source = source;
     const upsert = (obj: k8s.KubernetesObject) => {
-      this.failures = 0; // the watch delivers: it works
       const object = toEnvironmentObject(obj);
       const key = objectKey(object);
       const before = this.cache.get(key);
       this.cache.set(key, object);
       if (wakes(before, object)) this.options.onChange([key], []);
     };
-    informer.on(k8s.ADD, upsert);
-    informer.on(k8s.UPDATE, upsert);
-    informer.on(k8s.DELETE, (obj) => {
-      this.failures = 0;
+    source.on(k8s.ADD, upsert).on(k8s.UPDATE, upsert).on(k8s.DELETE, (obj) => {
       const key = objectKey(toEnvironmentObject(obj));
       this.cache.delete(key);
       this.options.onChange([], [key]);
     });
-    informer.on(k8s.ERROR, (err) => {
-      if (this.stopped) return;
-      const delay = this.nextDelay();
-      const listed = err instanceof ListFailure;
-      const cause = listed ? err.error : err;
-      const problem = listWatchProblem(listed ? 'list' : 'watch', cause, ns);
-      this.problem = problem;
-      this.options.logger.warn({ event: 'watch', phase: listed ? 'list' : 'watch', code: httpCode(cause), synced: this.synced, retryInMs: delay },
-        `${problem}; retrying in ${(delay / 1000).toFixed(1)} s`);
-      clearTimeout(this.restartTimer);
-      this.restartTimer = setTimeout(() => void (!this.stopped && informer.start().catch(() => undefined)), delay);
-      this.restartTimer.unref();
-    });
-    await informer.start();
-  }
-
-  private nextDelay(): number {
-    return jitteredDelay(this.backoff, this.failures++);
+    await source.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.informer?.stop();
+    await this.source?.stop();
   }
 
   private async patch(object: EnvironmentObject, body: object, status: boolean): Promise<EnvironmentObject> {

@@ -7,7 +7,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { ActionLogger } from '../engine/action-log.js';
-import { DEFAULT_BACKOFF, httpCode, jitteredDelay, serverMessage, type ListWatchBackoff } from './kube-store.js';
+import { httpCode, ResilientListWatch, serverMessage, type ListWatchBackoff } from './list-watch.js';
 
 export interface NamespaceLabelsOptions {
   /** A namespace's labels changed. */
@@ -30,72 +30,43 @@ export function namespacesProblem(verb: 'list' | 'watch', error: unknown): strin
 
 export class NamespaceLabels {
   private readonly labels = new Map<string, Record<string, string>>();
-  private informer: k8s.Informer<k8s.V1Namespace> | undefined;
-  private stopped = false;
-  private failures = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private readonly backoff: ListWatchBackoff;
-  /** The first list succeeded. */
-  synced = false;
-  /** Why the last list or watch failed, until one succeeds (for /readyz). */
-  problem: string | undefined;
+  private readonly source: ResilientListWatch<k8s.V1Namespace>;
 
-  constructor(private readonly kc: k8s.KubeConfig, private readonly logger: ActionLogger, private readonly options: NamespaceLabelsOptions) {
-    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+  constructor(kc: k8s.KubeConfig, logger: ActionLogger, options: NamespaceLabelsOptions) {
+    const api = kc.makeApiClient(k8s.CoreV1Api);
+    this.source = new ResilientListWatch<k8s.V1Namespace>(kc, {
+      path: '/api/v1/namespaces', list: () => api.listNamespace(), describe: namespacesProblem, logger, logEvent: 'namespaces',
+      ...(options.backoff ? { backoff: options.backoff } : {}), ...(options.onSynced ? { onSynced: options.onSynced } : {}),
+    });
+    const upsert = (ns: k8s.V1Namespace) => {
+      const name = ns.metadata?.name ?? '';
+      const next = ns.metadata?.labels ?? {};
+      const before = this.labels.get(name);
+      this.labels.set(name, next);
+      if (before && JSON.stringify(before) !== JSON.stringify(next)) options.onChange(name);
+    };
+    this.source.on(k8s.ADD, upsert).on(k8s.UPDATE, upsert).on(k8s.DELETE, (ns) => this.labels.delete(ns.metadata?.name ?? ''));
+  }
+
+  /** The first list succeeded. */
+  get synced(): boolean {
+    return this.source.synced;
+  }
+
+  /** Why the last list or watch failed, until one succeeds (for /readyz). */
+  get problem(): string | undefined {
+    return this.source.problem;
   }
 
   get(namespace: string): Record<string, string> | undefined {
     return this.labels.get(namespace);
   }
 
-  async start(): Promise<void> {
-    const api = this.kc.makeApiClient(k8s.CoreV1Api);
-    let listed = true;
-    const listFn = async () => {
-      try {
-        const list = await api.listNamespace();
-        this.failures = 0;
-        this.problem = undefined;
-        if (!this.synced) {
-          this.synced = true;
-          // Once the informer has handed this list's namespaces to upsert (after this promise settles).
-          setImmediate(() => this.options.onSynced?.());
-        }
-        return list;
-      } catch (e) {
-        listed = false;
-        throw e;
-      }
-    };
-    const informer = k8s.makeInformer(this.kc, '/api/v1/namespaces', listFn);
-    this.informer = informer;
-    const upsert = (ns: k8s.V1Namespace) => {
-      this.failures = 0;
-      const name = ns.metadata?.name ?? '';
-      const next = ns.metadata?.labels ?? {};
-      const before = this.labels.get(name);
-      this.labels.set(name, next);
-      if (before && JSON.stringify(before) !== JSON.stringify(next)) this.options.onChange(name);
-    };
-    informer.on(k8s.ADD, upsert);
-    informer.on(k8s.UPDATE, upsert);
-    informer.on(k8s.DELETE, (ns) => this.labels.delete(ns.metadata?.name ?? ''));
-    informer.on(k8s.ERROR, (err) => {
-      if (this.stopped) return;
-      const delay = jitteredDelay(this.backoff, this.failures++);
-      this.problem = namespacesProblem(listed ? 'watch' : 'list', err);
-      listed = true;
-      this.logger.warn({ event: 'namespaces', code: httpCode(err), synced: this.synced, retryInMs: delay }, `${this.problem}; retrying in ${(delay / 1000).toFixed(1)} s`);
-      clearTimeout(this.restartTimer);
-      this.restartTimer = setTimeout(() => void (!this.stopped && informer.start().catch(() => undefined)), delay);
-      this.restartTimer.unref();
-    });
-    await informer.start();
+  start(): Promise<void> {
+    return this.source.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.informer?.stop();
+  stop(): Promise<void> {
+    return this.source.stop();
   }
 }
