@@ -1,0 +1,135 @@
+/**
+ * scripts/test-prerequisites.sh (what `npm test` runs first): under a PATH holding only some tools, its --check
+ * names exactly the missing ones and the one apt-get command a real run would use, and changes nothing; without
+ * apt-get it lists what to install elsewhere and fails. The tools are stand-ins (so the result does not depend on
+ * what this machine has installed); apt-cache is a stand-in that knows a fixed set of packages, apt-get one that
+ * records any call.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../support/run-command.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPT = join(ROOT, 'scripts/test-prerequisites.sh');
+/** What the script itself runs, linked to the real ones. */
+const SYSTEM = ['sh', 'sed', 'grep', 'id', 'dirname', 'readlink', 'sort'];
+/** The tools it checks for; each scenario puts stand-ins of some of them on PATH. */
+const TOOLS = ['go', 'buildah', 'podman', 'runc', 'openssl', 'shellcheck', 'curl', 'git', 'java', 'gcloud', 'kubectl'];
+const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
+
+let dir: string;
+let sdk: string;
+let aptGetCalls: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'jobmatch-prereq-'));
+  // A Google Cloud SDK with the Pub/Sub emulator's jar, found through CLOUDSDK_ROOT_DIR.
+  sdk = join(dir, 'sdk');
+  mkdirSync(join(sdk, 'platform/pubsub-emulator/lib'), { recursive: true });
+  writeFileSync(join(sdk, 'platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.9.9-all.jar'), '');
+  aptGetCalls = join(dir, 'apt-get-calls');
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function script(path: string, body: string): void {
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+}
+
+/** A bin directory with the system commands, stand-ins of `tools`, and optionally apt-get/apt-cache stand-ins. */
+function binDir(name: string, tools: string[], { apt, golangGo = '2:1.24~2' }: { apt: boolean; golangGo?: string }): string {
+  const bin = join(dir, name);
+  mkdirSync(bin);
+  for (const command of SYSTEM) {
+    const real = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).stdout.trim();
+    if (!real) throw new Error(`${command} not found on this machine's PATH`);
+    symlinkSync(real, join(bin, command));
+  }
+  for (const tool of tools) {
+    script(join(bin, tool), tool === 'go'
+      ? 'case "$2" in GOVERSION) echo go1.26.8 ;; GOTOOLCHAIN) echo auto ;; esac'
+      : 'exit 0');
+  }
+  if (apt) {
+    script(join(bin, 'apt-get'), `echo "$*" >> '${aptGetCalls}'; exit 1`);
+    // apt-cache policy PKG: a candidate for Debian's packages; Google's (google-cloud-cli...) unknown, as without its repository.
+    script(join(bin, 'apt-cache'), [
+      'echo "$2:"',
+      'case "$2" in',
+      `  golang-go) echo "  Candidate: ${golangGo}" ;;`,
+      '  google-cloud-cli|google-cloud-cli-pubsub-emulator|kubectl) echo "  Candidate: (none)" ;;',
+      '  *) echo "  Candidate: 1.0-1" ;;',
+      'esac',
+    ].join('\n'));
+  }
+  return bin;
+}
+
+function check(bin: string) {
+  const run = spawnSync('/bin/sh', [SCRIPT, '--check'], {
+    encoding: 'utf8',
+    env: { PATH: bin, HOME: process.env.HOME, CLOUDSDK_ROOT_DIR: sdk },
+    timeout: 60_000,
+  });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+const missingLine = (out: string) => out.match(/^ {2}missing: ?(.*)$/m)?.[1]?.trim().split(/\s+/);
+
+describe('scripts/test-prerequisites.sh --check', () => {
+  it('names exactly the missing tools and the one apt-get command a run would use, and changes nothing', () => {
+    const missing = ['buildah', 'podman', 'shellcheck', 'java'];
+    const run = check(binDir('some', TOOLS.filter((t) => !missing.includes(t)), { apt: true }));
+    expect(run.stderr).toBe('');
+    expect(missingLine(run.stdout)).toEqual(missing);
+    for (const tool of missing) expect(run.stdout).toMatch(new RegExp(`^ {4}${tool}: \\S`, 'm'));
+    expect(run.stdout).toContain(`  to install: ${sudo}apt-get update && ${sudo}env DEBIAN_FRONTEND=noninteractive `
+      + 'apt-get install -y --no-install-recommends buildah podman catatonit shellcheck openjdk-17-jre-headless\n');
+    expect(run.stdout).toMatch(/^Go-built test tools/m);
+    expect(run.code).toBe(0);
+    expect(existsSync(aptGetCalls)).toBe(false);
+  });
+
+  it('says what apt cannot provide (Debian 12\'s Go 1.19, Google\'s packages without their repository) and exits 1', () => {
+    const run = check(binDir('debian12', TOOLS.filter((t) => !['go', 'kubectl', 'gcloud'].includes(t)), { apt: true, golangGo: '2:1.19~1' }));
+    expect(missingLine(run.stdout)).toEqual(['go', 'gcloud', 'kubectl']);
+    expect(run.stdout).not.toContain('to install:');
+    expect(run.stdout).toMatch(/^ {2}go: this distribution's golang-go is 1\.19~1, too old .*\n.*https:\/\/go\.dev\/doc\/install/m);
+    expect(run.stdout).toMatch(/^ {2}gcloud: apt has no google-cloud-cli: add Google's apt repository/m);
+    expect(run.stdout).toMatch(/^ {2}kubectl: apt has no kubectl/m);
+    expect(run.code).toBe(1);
+    expect(existsSync(aptGetCalls)).toBe(false);
+  });
+
+  it('reports nothing missing when every tool is there', () => {
+    const run = check(binDir('all', TOOLS, { apt: true }));
+    expect(run.stdout).toContain('  missing: none\n');
+    expect(run.stdout).not.toContain('to install:');
+    expect(run.code).toBe(0);
+  });
+
+  it('without apt-get lists what to install elsewhere, per platform, and exits non-zero', () => {
+    const run = check(binDir('no-apt', TOOLS.filter((t) => !['buildah', 'shellcheck'].includes(t)), { apt: false }));
+    expect(missingLine(run.stdout)).toEqual(['buildah', 'shellcheck']);
+    expect(run.stdout).not.toContain('to install:');
+    expect(run.stderr).toContain('error: apt-get not found: install these yourself, then run npm test again:\n'
+      + '  buildah: test/image (builds the Dockerfile and runs the image)\n'
+      + '  shellcheck: test/vm-agent/shellcheck.test.ts\n');
+    expect(run.stderr).toContain('  Fedora/RHEL: sudo dnf install -y buildah ShellCheck\n');
+    expect(run.stderr).toContain('  macOS (Homebrew): brew install shellcheck\n');
+    expect(run.stderr).toMatch(/buildah, runc: Linux only/);
+    expect(run.code).not.toBe(0);
+  });
+});
+
+it('scripts/test-prerequisites.sh is POSIX sh that shellcheck finds nothing in', async () => {
+  const run = await runCommand('shellcheck', ['-s', 'sh', SCRIPT]);
+  if (!run) throw new Error('shellcheck is needed: apt-get install shellcheck (Debian/Ubuntu; npm test installs it)');
+  expect(run.stdout + run.stderr).toBe('');
+  expect(run.code).toBe(0);
+});
