@@ -3,11 +3,13 @@
 # Runs the controller by default (`run`: in-cluster config, all namespaces); any other command works too,
 # e.g. `docker run --rm jobmatch-operator:0.1.0 --version`.
 #
-# Both bases are build arguments so the image can be built from a mirror or a pinned digest, e.g.
-#   --build-arg BASE_IMAGE=node:24.21.0-bookworm-slim@sha256:… --build-arg RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:…
+# Both bases are pinned by digest (multi-architecture indexes: amd64 and arm64), so a rebuild of a release gets the
+# same bases; bump them together (e.g. with Renovate or Dependabot) and say so in CHANGELOG.md. Both are build
+# arguments, so the image can be built from a mirror: --build-arg BASE_IMAGE=<mirror>/node@sha256:… .
 # The runtime base only needs a Node 24 at /nodejs/bin/node (distroless) or on the PATH (node:24-*-slim): no shell.
-ARG BASE_IMAGE=node:24-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+# `npm run release` builds it with buildah, passes VERSION and REVISION, and archives it (release/<version>/).
+ARG BASE_IMAGE=node:24-bookworm-slim@sha256:3638d9a6fe4030bd716be989438248074489337ba3275657f93595428be4fc03
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:14d42e2511532589a7c7e01a753667a74fcc96266e137e8125006b87b0c32d0a
 
 # --- build: compile and bundle with the dev dependencies, then drop them ---------------------------------------
 FROM ${BASE_IMAGE} AS build
@@ -25,8 +27,10 @@ COPY src/ src/
 COPY bin/ bin/
 COPY crds/ crds/
 COPY manifests/examples/ manifests/examples/
-# tsc → dist/, then the esbuild bundle bin/jobmatch-operator.js loads (dist/bundle/).
-RUN npm run build
+# tsc → dist/, then the esbuild bundle bin/jobmatch-operator.js loads (dist/bundle/), then dist/build-info.json with
+# the commit `--version` prints (there is no .git here: it comes in as REVISION).
+ARG REVISION=unknown
+RUN JOBMATCH_REVISION="${REVISION}" npm run build
 # Production dependencies only (`npm ci --omit=dev` up front would have no tsc or esbuild to build with).
 # Type declarations and source maps of the dependencies are never loaded at run time: about 140 MB
 # (@google-cloud/compute's protos.d.ts alone is 32 MB).
@@ -35,6 +39,16 @@ RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
 
 # --- runtime: Node 24 and the built package, nothing else -------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
+ARG RUNTIME_IMAGE
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="jobmatch-operator" \
+      org.opencontainers.image.description="Keeps each JobMatch environment (GCS, BigQuery, Secret Manager, IAM, VM, app config) exactly as declared" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/jobmatch/jobmatch-operator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}"
 WORKDIR /app
 # distroless keeps node at /nodejs/bin/node, the official node images at /usr/local/bin/node: either is found.
 ENV PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin

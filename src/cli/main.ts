@@ -11,11 +11,7 @@ import type { ReconcileCommandOptions } from './reconcile-command.js';
 import type { RunCommandOptions } from './run-command.js';
 import type { SandboxCommandOptions } from './sandbox-command.js';
 import { validateCommand } from './validate-command.js';
-import { OPERATOR_VERSION } from './version.js';
-
-function packageVersion(): string {
-  return OPERATOR_VERSION;
-}
+import { VERSION_LINE } from './version.js';
 
 const FILES_HELP = 'manifest file, directory of manifests, or - for stdin (repeatable; a file may hold several YAML documents)';
 const STRICT_HELP = 'refuse documents of other kinds (exit 1); without it each one (a kustomization.yaml, a ConfigMap …) is skipped with a note on stderr';
@@ -34,7 +30,7 @@ function stopSignal(): Promise<void> {
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('jobmatch-operator')
     .description('Keeps each JobMatch environment (GCS, BigQuery, Secret Manager, IAM, VM, app config) exactly as declared.')
-    .version(packageVersion(), '-V, --version')
+    .version(VERSION_LINE, '-V, --version', 'print the version and the git commit it was built from')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

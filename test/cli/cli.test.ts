@@ -129,10 +129,11 @@ describe('the command line', () => {
     expect(run.stdout).toMatch(/Usage: jobmatch-operator/);
   });
 
-  it('prints its version', async () => {
+  it('prints its version and the commit it was built from', async () => {
     const run = await cli(['--version']);
     expect(run).toMatchObject({ code: 0 });
-    expect(run.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    expect(run.stdout.trim()).toMatch(new RegExp(`^\\d+\\.\\d+\\.\\d+ \\(commit ${head.slice(0, 12)}(-dirty)?\\)$`));
   });
 
   it('exits 1 on an unknown command or a missing -f', async () => {

@@ -1,10 +1,12 @@
 /**
- * The container image, built from the top-level Dockerfile and run for real with buildah and podman.
+ * The container image of a release (`npm run release`, release-build.ts), loaded from its OCI archive and run
+ * for real with podman.
  *
  * No registry here, so the Dockerfile's two bases are passed in as build arguments: local images assembled
  * from the Node 24 running this test (containers.ts). Everything else is the Dockerfile users build: `npm ci`
  * (from the npm registry) and `npm run build` in the build stage, the runtime stage as shipped. One build per
- * run of this file (about 1–2 minutes on 2 cores); the bases are cached by Node version.
+ * run of this file (about 1–3 minutes on 2 cores); the bases are cached by Node version. release-checks.ts
+ * checks the rest of the release this same build made: install.yaml on the real apiserver, the chart, the SBOM.
  *
  * Then: the image prints its version; `run --manifests` reconciles a directory against a sandbox on the host
  * with the settings the Deployment uses (read-only root, uid 65532, --init) and answers /healthz; SIGTERM
@@ -18,6 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageExists, localBases, requireContainerTools, tool } from './containers.js';
+import { buildRelease, headCommit, type Release } from './release-build.js';
+import { releaseTests } from './release-checks.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -25,6 +29,7 @@ const IMAGE = `localhost/jobmatch-operator:test-${process.pid}-${Date.now()}`;
 const CONTAINER = `jobmatch-operator-test-${process.pid}-${Date.now()}`;
 const MAX_IMAGE_BYTES = 450e6;
 
+let release: Release | undefined;
 let sandbox: ChildProcess | undefined;
 let sandboxUrl = '';
 let manifestsDir = '';
@@ -109,12 +114,14 @@ async function buildAndStart(): Promise<void> {
   const started = Date.now();
   const bases = await localBases(realpathSync(process.execPath));
   const basesMs = Date.now() - started;
-  await tool(
-    'buildah',
-    ['bud', '--pull=never', '--quiet', '--build-arg', `BASE_IMAGE=${bases.build}`, '--build-arg', `RUNTIME_IMAGE=${bases.runtime}`, '-t', IMAGE, '-f', join(root, 'Dockerfile'), root],
-    { timeoutMs: 900_000 },
-  );
-  console.log(`image: local bases ${bases.created.length ? `assembled in ${basesMs} ms` : 'cached'}, Dockerfile built in ${Date.now() - started - basesMs} ms`);
+  release = await buildRelease(bases);
+  // The archive as users get it: loaded, then tagged with this run's name.
+  const loaded = (await tool('podman', ['load', '--quiet', '--input', release.archive])).stdout;
+  const name = /Loaded image(?:\(s\))?: (\S+)/.exec(loaded)?.[1];
+  if (!name) throw new Error(`podman load said: ${loaded}`);
+  await tool('podman', ['tag', name, IMAGE]);
+  await tool('podman', ['rmi', name]);
+  console.log(`image: local bases ${bases.created.length ? `assembled in ${basesMs} ms` : 'cached'}, release built in ${Date.now() - started - basesMs} ms`);
   sandboxUrl = await startSandbox();
   // Readable by the container's uid 65532 (mkdtemp makes it 0700).
   manifestsDir = mkdtempSync(join(tmpdir(), 'jobmatch-image-manifests-'));
@@ -144,10 +151,21 @@ describe('the container image', () => {
     await expect(tool('podman', ['run', '--rm', '--entrypoint', '/bin/sh', IMAGE, '-c', 'true'])).rejects.toThrow(/sh/);
   }, 60_000);
 
-  it('prints its version', async () => {
+  it('prints its version and the commit the release was built from', async () => {
     setUp();
     const { stdout } = await tool('podman', ['run', '--rm', '--read-only', IMAGE, '--version']);
-    expect(stdout.trim()).toBe(pkg.version);
+    expect(stdout.trim()).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')} \\(commit ${headCommit().slice(0, 12)}(-dirty)?\\)$`));
+  }, 60_000);
+
+  it('carries the OCI labels of its version, commit, source and licence', async () => {
+    setUp();
+    const [config] = JSON.parse((await tool('podman', ['image', 'inspect', IMAGE])).stdout) as { Config: { Labels: Record<string, string> } }[];
+    expect(config!.Config.Labels).toMatchObject({
+      'org.opencontainers.image.version': pkg.version,
+      'org.opencontainers.image.revision': expect.stringMatching(new RegExp(`^${headCommit()}(-dirty)?$`)),
+      'org.opencontainers.image.source': 'https://github.com/jobmatch/jobmatch-operator',
+      'org.opencontainers.image.licenses': 'Apache-2.0',
+    });
   }, 60_000);
 
   it('runs the controller on a manifest directory against the sandbox, answers /healthz, and stops on SIGTERM with exit 0 within 5 s', async () => {
@@ -185,4 +203,9 @@ describe('the container image', () => {
     expect(state.ExitCode, await logsOf(CONTAINER)).toBe(0);
     expect(stopMs).toBeLessThan(5_000);
   }, 120_000);
+});
+
+releaseTests(() => {
+  setUp();
+  return release!;
 });
