@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
@@ -249,19 +250,21 @@ describe('docs/examples/gitops: the repository paths they name exist', () => {
     expect(new Set(kinds)).toEqual(new Set(['JobMatchEnvironment']));
   });
 
-  it('the Helm values the examples set are values of the chart', () => {
-    const chartValues = parseAllDocuments(read('charts/jobmatch-operator/values.yaml'))[0]!.toJS();
-    const given = [
-      named('Application', 'argoproj.io', 'jobmatch-operator').spec!.source.helm.valuesObject,
-      helmReleases[0]!.obj.spec!.values,
-    ];
-    for (const values of given) {
-      for (const key of Object.keys(values)) expect(Object.keys(chartValues), `the value ${key}`).toContain(key);
-      for (const [key, inner] of Object.entries(values)) {
-        if (key === 'config' || inner === null || typeof inner !== 'object' || Array.isArray(inner)) continue;
-        for (const k of Object.keys(inner as object)) expect(Object.keys(chartValues[key]), `the value ${key}.${k}`).toContain(k);
-      }
-      expect(values.config.kind).toBe('OperatorConfig');
+  it('the Helm values the examples set pass the chart\'s values.schema.json, merged over its defaults as Helm does', () => {
+    const schema = JSON.parse(read('charts/jobmatch-operator/values.schema.json'));
+    const defaults = parseAllDocuments(read('charts/jobmatch-operator/values.yaml'))[0]!.toJS();
+    const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    const merge = (base: unknown, over: unknown): unknown =>
+      isMap(base) && isMap(over) ? Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(over)])].map((k) => [k, k in over ? merge(base[k], over[k]) : base[k]])) : over;
+    const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+    const given = {
+      'the Argo CD Application': named('Application', 'argoproj.io', 'jobmatch-operator').spec!.source.helm.valuesObject,
+      'the Flux HelmRelease': helmReleases[0]!.obj.spec!.values,
+    };
+    for (const [where, values] of Object.entries(given)) {
+      expect(validate(merge(defaults, values)), `${where}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(values.config.kind, where).toBe('OperatorConfig');
+      expect(values.serviceAccount.gcpServiceAccount, where).toMatch(/@[a-z0-9-]+\.iam\.gserviceaccount\.com$/);
     }
   });
 });
