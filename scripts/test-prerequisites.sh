@@ -187,7 +187,7 @@ if [ -n "$missing" ] && ! have apt-get; then
   exit 1
 fi
 if [ -n "$unresolved" ]; then
-  echo "  cannot install with apt-get here:$unresolved"
+  echo "  to fix by hand (apt-get cannot):$unresolved"
 fi
 
 if $check; then
@@ -214,7 +214,7 @@ if [ -n "$components" ]; then
   }
 fi
 if [ -n "$unresolved" ]; then
-  echo "error: still missing (see above how to install them; their tests would fail):$unresolved" >&2
+  echo "error: not provided (see above how; the tests that need them would fail):$unresolved" >&2
   exit 1
 fi
 still=""
