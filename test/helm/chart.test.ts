@@ -12,7 +12,7 @@ import { renderCrdYaml } from '../../src/api/crd-yaml.js';
 import { DEFAULT_OPERATOR_CONFIG, OPERATOR_CONFIG_SCHEMA } from '../../src/api/operator-config.js';
 import { parseOperatorConfig } from '../../src/api/operator-config-validation.js';
 import { ensureHelm, HELM_VERSION } from '../support/helm.js';
-import { CHART, DIGEST, documents, EVERYTHING, Helm, IMAGE_REPOSITORY, key, kustomizeInstall, NAMESPACE, normalized, one, PACKAGE_VERSION, ROOT, type Doc } from './chart-support.js';
+import { CHART, DIGEST, documents, EVERYTHING, exec, Helm, IMAGE_REPOSITORY, key, kustomizeInstall, NAMESPACE, normalized, one, PACKAGE_VERSION, ROOT, type Doc } from './chart-support.js';
 
 let helm: Helm | undefined;
 let setupError: unknown;
@@ -212,6 +212,14 @@ describe('values render what they say', () => {
       '--concurrency', '8', '--gcp-qps', '20',
     ]);
     expect(container(await h().template({ extraArgs: ['--log-level', 'debug'] })).args).toEqual(['run', '--config', '/etc/jobmatch-operator/config.yaml', '--log-level', 'debug']);
+  });
+
+  it('renders only flags `jobmatch-operator run` has (its --help, from the bundle)', async () => {
+    const help = await exec(process.execPath, [join(ROOT, 'bin/jobmatch-operator.js'), 'run', '--help']);
+    expect(help.code, help.stderr).toBe(0);
+    const chartFlags = (container(await h().template({ driftEvents: EVERYTHING.driftEvents })).args as string[]).filter((a) => a.startsWith('--'));
+    expect(chartFlags).toEqual(['--config', '--drift-events', '--drift-events-principal', '--drift-events-principal']);
+    for (const flag of new Set(chartFlags)) expect(help.stdout).toMatch(new RegExp(`^\\s+${flag} <`, 'm'));
   });
 
   it('image: repository:tag, tag defaulting to appVersion; repository@digest when a digest is set (it wins over the tag)', async () => {

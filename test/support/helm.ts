@@ -8,13 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkerCacheDir, GO_INSTALL_HINT } from '../apiserver-check/checker-binary.js';
+import { checkerCacheDir } from '../apiserver-check/checker-binary.js';
 import { runCommand as run } from './run-command.js';
 
 export const HELM_VERSION = 'v4.3.2';
 export const HELM_SOURCE = fileURLToPath(new URL('../helm/', import.meta.url));
 /** Measured: 7.4 min on 2 cores, with an empty Go build cache for these flags and the machine busy (the modules' download, ~30 s, before). */
 const FIRST_BUILD = '~7 min';
+
+export const HELM_GO_HINT = `install Go ≥1.26 (see https://go.dev/doc/install; Debian 12's golang-go is 1.19, too old; a Go ≥1.21 fetches the 1.26 toolchain test/helm/go.mod asks for by itself unless GOTOOLCHAIN=local), or set HELM_BINARY to a Helm ${HELM_VERSION} binary`;
 
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -40,7 +42,7 @@ export async function ensureHelm(log: (line: string) => void = defaultLog): Prom
     // Another process may have built it while this one waited.
     if (existsSync(binary) && (await helmVersion(binary)) === HELM_VERSION) return binary;
     const go = await run('go', ['version'], { cwd: HELM_SOURCE });
-    if (!go || go.code !== 0) throw new Error(`Go is not installed (no "go" command), and the chart's tests and the release build Helm ${HELM_VERSION} with it (test/helm): ${GO_INSTALL_HINT}`);
+    if (!go || go.code !== 0) throw new Error(`Go is not installed (no "go" command), and the chart's tests and the release build Helm ${HELM_VERSION} with it (test/helm): ${HELM_GO_HINT}`);
     const partial = `${binary}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     log(`building Helm ${HELM_VERSION} with ${go.stdout.trim()} into ${dir} (test/helm; first build ${FIRST_BUILD} on 2 cores, at low priority; cached afterwards)…`);
     const started = performance.now();
