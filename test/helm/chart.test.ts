@@ -4,7 +4,7 @@
  * exactly the objects of `kubectl kustomize manifests/install` (minus the Namespace), and each value renders what it
  * says. install.test.ts installs it on a real apiserver.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -12,7 +12,7 @@ import { renderCrdYaml } from '../../src/api/crd-yaml.js';
 import { DEFAULT_OPERATOR_CONFIG, OPERATOR_CONFIG_SCHEMA } from '../../src/api/operator-config.js';
 import { parseOperatorConfig } from '../../src/api/operator-config-validation.js';
 import { ensureHelm, HELM_VERSION } from '../support/helm.js';
-import { CHART, DIGEST, documents, EVERYTHING, exec, Helm, IMAGE_REPOSITORY, key, kustomizeInstall, NAMESPACE, normalized, one, PACKAGE_VERSION, ROOT, type Doc } from './chart-support.js';
+import { CHART, DIGEST, documents, EVERYTHING, exec, Helm, IMAGE_REPOSITORY, key, kustomizeInstall, NAMESPACE, normalized, one, PACKAGE_VERSION, RELEASE, ROOT, type Doc } from './chart-support.js';
 
 let helm: Helm | undefined;
 let setupError: unknown;
@@ -65,6 +65,30 @@ describe('the chart', () => {
     const all = h().valuesFile(EVERYTHING);
     const lintAll = await h().run(['lint', '--strict', CHART, '-f', all]);
     expect(lintAll.code, lintAll.stdout + lintAll.stderr).toBe(0);
+  });
+
+  it('requires Kubernetes ≥ 1.27, prerelease-suffixed versions (GKE\'s) included', async () => {
+    const at = (version: string) => h().run(['template', 'x', CHART, '--kube-version', version]);
+    const old = await at('1.26.15');
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toMatch(/chart requires kubeVersion: >=1\.27\.0-0 which is incompatible with Kubernetes v1\.26\.15/);
+    for (const ok of ['1.27.0', '1.33.5-gke.1201000', '1.37.2']) expect((await at(ok)).code, ok).toBe(0);
+  });
+
+  it('packages into jobmatch-operator-<version>.tgz with its CRD, schema, README and NOTES', async () => {
+    const dest = mkdtempSync(join(h().home, 'package-'));
+    const out = await h().ok(['package', CHART, '--destination', dest]);
+    const archive = join(dest, `jobmatch-operator-${PACKAGE_VERSION}.tgz`);
+    expect(out).toContain(archive);
+    const list = await exec('tar', ['-tzf', archive]);
+    expect(list.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      'jobmatch-operator/.helmignore', 'jobmatch-operator/Chart.yaml', 'jobmatch-operator/README.md',
+      'jobmatch-operator/crds/jobmatchenvironments.jobmatch.io.yaml',
+      ...['NOTES.txt', '_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'poddisruptionbudget.yaml', 'podmonitoring.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml', 'servicemonitor.yaml'].map((f) => `jobmatch-operator/templates/${f}`),
+      'jobmatch-operator/values.schema.json', 'jobmatch-operator/values.yaml',
+    ].sort());
+    // The archive renders as the directory does.
+    expect(documents(await h().ok(['template', RELEASE, archive, '--namespace', NAMESPACE]))).toEqual(await h().template());
   });
 
   describe('values.schema.json', () => {

@@ -103,7 +103,9 @@ describe('the chart on a real apiserver', () => {
   it('helm install: the CRD from crds/ and the operator\'s objects, labelled by Helm, in the new namespace', async () => {
     const out = await h().ok([...helmArgs('install', { config: CONFIG }), '--create-namespace']);
     expect(out).toMatch(/STATUS: deployed/);
-    expect(out).toContain('never upgrades or deletes it'); // NOTES.txt
+    // NOTES.txt: the CRD's handling, and the Workload Identity placeholder still to be set.
+    expect(out).toContain('never upgrades or deletes it');
+    expect(out).toContain('WARNING: serviceAccount.gcpServiceAccount is still the placeholder jobmatch-operator@PROJECT_ID.iam.gserviceaccount.com');
     const crd = await live('crd', CRD_NAME);
     expect(crd, 'Helm did not install the CRD from crds/').toBeDefined();
     const shipped = parse(readFileSync(join(CHART, 'crds', `${CRD_NAME}.yaml`), 'utf8'));
@@ -193,6 +195,7 @@ describe('the chart on a real apiserver', () => {
       image: { digest: `sha256:${'cd'.repeat(32)}` },
     }));
     expect(out).toMatch(/REVISION: 2/);
+    expect(out).not.toContain('WARNING'); // the Workload Identity annotation is set now
     const deployment = (await live('deployment', 'jobmatch-operator', NAMESPACE))!;
     expect(deployment.spec.replicas).toBe(1);
     expect(deployment.spec.template.spec.containers[0].args).toEqual(['run', '--config', '/etc/jobmatch-operator/config.yaml', '--concurrency', '2']);
