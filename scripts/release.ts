@@ -68,7 +68,7 @@ async function release(options: Options): Promise<void> {
 
   writeFileSync(join(outDir, 'install.yaml'), await renderInstallYaml({ root, version, revision, repository: options.imageRepository, digest }));
   await packageChart({ root, digest, repository: options.imageRepository, outDir, helm: await helm });
-  const components = await writeSbom(root, join(outDir, 'sbom.cdx.json'), 'jobmatch-operator');
+  const components = await writeSbom(root, join(outDir, 'sbom.cdx.json'));
   log(`SBOM: ${components} production components`);
   const files = await writeChecksums(outDir);
   for (const file of [...files, CHECKSUMS_FILE]) process.stdout.write(`${join(outDir, file)}\t${statSync(join(outDir, file)).size} bytes\n`);

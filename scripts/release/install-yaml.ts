@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from './run.js';
 
@@ -27,7 +27,8 @@ export async function renderInstallYaml(release: InstallYaml): Promise<string> {
     const kustomization = {
       apiVersion: 'kustomize.config.k8s.io/v1beta1',
       kind: 'Kustomization',
-      resources: [join(release.root, 'manifests/install')],
+      // kustomize takes a base's path relative to the overlay only.
+      resources: [relative(overlay, join(release.root, 'manifests/install'))],
       images: [{ name: 'ghcr.io/jobmatch/jobmatch-operator', newName: release.repository, digest: release.digest }],
     };
     writeFileSync(join(overlay, 'kustomization.yaml'), stringify(kustomization));

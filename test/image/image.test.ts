@@ -16,11 +16,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageExists, localBases, requireContainerTools, tool } from './containers.js';
-import { buildRelease, headCommit, type Release } from './release-build.js';
+import { buildRelease, type Release } from './release-build.js';
 import { releaseTests } from './release-checks.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -135,6 +135,7 @@ afterAll(async () => {
   if (await imageExists(IMAGE)) await tool('podman', ['rmi', '--force', IMAGE]).catch(() => undefined);
   sandbox?.kill('SIGTERM');
   if (manifestsDir) rmSync(manifestsDir, { recursive: true, force: true });
+  if (release) rmSync(dirname(release.dir), { recursive: true, force: true });
 }, 60_000);
 
 describe('the container image', () => {
@@ -154,7 +155,7 @@ describe('the container image', () => {
   it('prints its version and the commit the release was built from', async () => {
     setUp();
     const { stdout } = await tool('podman', ['run', '--rm', '--read-only', IMAGE, '--version']);
-    expect(stdout.trim()).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')} \\(commit ${headCommit().slice(0, 12)}(-dirty)?\\)$`));
+    expect(stdout.trim()).toBe(`${pkg.version} (commit ${release!.revision.slice(0, 12)}${release!.revision.endsWith('-dirty') ? '-dirty' : ''})`);
   }, 60_000);
 
   it('carries the OCI labels of its version, commit, source and licence', async () => {
@@ -162,7 +163,7 @@ describe('the container image', () => {
     const [config] = JSON.parse((await tool('podman', ['image', 'inspect', IMAGE])).stdout) as { Config: { Labels: Record<string, string> } }[];
     expect(config!.Config.Labels).toMatchObject({
       'org.opencontainers.image.version': pkg.version,
-      'org.opencontainers.image.revision': expect.stringMatching(new RegExp(`^${headCommit()}(-dirty)?$`)),
+      'org.opencontainers.image.revision': release!.revision,
       'org.opencontainers.image.source': 'https://github.com/jobmatch/jobmatch-operator',
       'org.opencontainers.image.licenses': 'Apache-2.0',
     });

@@ -3,7 +3,6 @@
  * bases of containers.ts: no registry here), archived, install.yaml rendered, the chart packaged by the real
  * Helm, the SBOM, SHA256SUMS. One release per test file that needs the image; its archive is the image tested.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,8 @@ export interface Release {
   dir: string;
   version: string;
   digest: string;
+  /** The commit the release recorded (HEAD when it started, -dirty when the tree had changes). */
+  revision: string;
   archive: string;
   /** The script's stderr (its progress lines). */
   log: string;
@@ -36,16 +37,14 @@ export async function buildRelease(bases: LocalBases): Promise<Release> {
   // --allow-dirty: a developer runs the tests on uncommitted work; the commit is then recorded as <commit>-dirty.
   const result = await runRelease(['--out', dir, '--base-image', bases.build, '--runtime-image', bases.runtime, '--allow-dirty']);
   if (result.code !== 0) throw new Error(`the release failed (exit ${result.code}):\n${result.stderr.slice(-4000)}`);
+  const revision = /, commit ([0-9a-f]{40}(?:-dirty)?),/.exec(result.stderr)?.[1];
+  if (!revision) throw new Error(`the release did not say its commit:\n${result.stderr.slice(-2000)}`);
   return {
     dir,
+    revision,
     version: PACKAGE_VERSION,
     digest: readFileSync(join(dir, 'image.digest'), 'utf8').trim(),
     archive: join(dir, `jobmatch-operator-${PACKAGE_VERSION}.oci.tar`),
     log: result.stderr,
   };
-}
-
-/** The checkout's HEAD commit (what a release records, with -dirty when the tree has changes). */
-export function headCommit(): string {
-  return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 }
