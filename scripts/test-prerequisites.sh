@@ -148,6 +148,13 @@ if [ -n "$packages" ]; then
   echo "  to install: ${sudo}apt-get update && $apt_install"
 fi
 if [ -n "$components" ]; then echo "  to install: gcloud components install$components --quiet"; fi
+if have go; then
+  go_version="$(go env GOVERSION)"
+  case "$go_version" in
+    go1.2[6-9]*|go1.[3-9]*) echo "  go: $go_version" ;;
+    *) echo "  go: $go_version, GOTOOLCHAIN=$(go env GOTOOLCHAIN) (test/kube's go.mod asks for go1.26: unless GOTOOLCHAIN=local, Go fetches it itself, ~70 MB)" ;;
+  esac
+fi
 echo "  node: $project_node (node_modules/.bin/node; package.json pins $pinned_major.x)"
 if [ "$project_node" = "${project_node#v"$pinned_major".}" ]; then
   echo "error: npm scripts would run on node $project_node, not $pinned_major.x: did npm skip the install script of the dev dependency 'node'? (package.json allowScripts)" >&2

@@ -83,20 +83,23 @@ function elapsed(started: number): string {
   return s < 120 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
-async function plan(): Promise<Tool[]> {
+/** The tools not cached, saying so (and where the cached ones are) when `print`. */
+async function plan(print: boolean): Promise<Tool[]> {
   const states = await Promise.all(TOOLS.map(async (tool) => ({ tool, where: await tool.cached() })));
-  console.log(`Go-built test tools (cached in ${home(checkerCacheDir())}):`);
-  for (const { tool, where } of states) {
-    console.log(where ? `  cached: ${tool.name}: ${where}` : `  to build: ${tool.name}: a first build takes ${tool.firstBuild}`);
+  if (print) {
+    console.log(`Go-built test tools (cached in ${home(checkerCacheDir())}):`);
+    for (const { tool, where } of states) {
+      console.log(where ? `  cached: ${tool.name}: ${where}` : `  to build: ${tool.name}: a first build takes ${tool.firstBuild}`);
+    }
   }
   return states.filter((s) => !s.where).map((s) => s.tool);
 }
 
 const mode = process.argv[2];
 if (mode === '--plan') {
-  process.exitCode = (await plan()).length > 0 ? 10 : 0;
+  process.exitCode = (await plan(true)).length > 0 ? 10 : 0;
 } else if (mode === '--build') {
-  const todo = await plan();
+  const todo = await plan(false); // scripts/test-prerequisites.sh has printed the plan already
   // Every go build below inherits this priority: tests or other work running meanwhile keep theirs.
   try {
     setPriority(osConstants.priority.PRIORITY_LOW);

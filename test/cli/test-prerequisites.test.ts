@@ -42,7 +42,7 @@ function script(path: string, body: string): void {
 }
 
 /** A bin directory with the system commands, stand-ins of `tools`, and optionally apt-get/apt-cache stand-ins. */
-function binDir(name: string, tools: string[], { apt, golangGo = '2:1.24~2' }: { apt: boolean; golangGo?: string }): string {
+function binDir(name: string, tools: string[], { apt, golangGo = '2:1.24~2', go = 'go1.26.8', goToolchain = 'auto' }: { apt: boolean; golangGo?: string; go?: string; goToolchain?: string }): string {
   const bin = join(dir, name);
   mkdirSync(bin);
   for (const command of SYSTEM) {
@@ -52,7 +52,7 @@ function binDir(name: string, tools: string[], { apt, golangGo = '2:1.24~2' }: {
   }
   for (const tool of tools) {
     script(join(bin, tool), tool === 'go'
-      ? 'case "$2" in GOVERSION) echo go1.26.8 ;; GOTOOLCHAIN) echo auto ;; esac'
+      ? `case "$2" in GOVERSION) echo ${go} ;; GOTOOLCHAIN) echo ${goToolchain} ;; esac`
       : 'exit 0');
   }
   if (apt) {
@@ -83,13 +83,13 @@ const missingLine = (out: string) => out.match(/^ {2}missing: ?(.*)$/m)?.[1]?.tr
 
 describe('scripts/test-prerequisites.sh --check', () => {
   it('names exactly the missing tools and the one apt-get command a run would use, and changes nothing', () => {
-    const missing = ['buildah', 'podman', 'shellcheck', 'java'];
+    const missing = ['go', 'buildah', 'podman', 'shellcheck', 'java'];
     const run = check(binDir('some', TOOLS.filter((t) => !missing.includes(t)), { apt: true }));
     expect(run.stderr).toBe('');
     expect(missingLine(run.stdout)).toEqual(missing);
     for (const tool of missing) expect(run.stdout).toMatch(new RegExp(`^ {4}${tool}: \\S`, 'm'));
     expect(run.stdout).toContain(`  to install: ${sudo}apt-get update && ${sudo}env DEBIAN_FRONTEND=noninteractive `
-      + 'apt-get install -y --no-install-recommends buildah podman catatonit shellcheck openjdk-17-jre-headless\n');
+      + 'apt-get install -y --no-install-recommends golang-go buildah podman catatonit shellcheck openjdk-17-jre-headless\n');
     expect(run.stdout).toMatch(/^Go-built test tools/m);
     expect(run.code).toBe(0);
     expect(existsSync(aptGetCalls)).toBe(false);
@@ -104,6 +104,13 @@ describe('scripts/test-prerequisites.sh --check', () => {
     expect(run.stdout).toMatch(/^ {2}kubectl: apt has no kubectl/m);
     expect(run.code).toBe(1);
     expect(existsSync(aptGetCalls)).toBe(false);
+  });
+
+  it('says when the Go there cannot build test/kube (go1.24 with GOTOOLCHAIN=local) and exits 1', () => {
+    const run = check(binDir('go124', TOOLS, { apt: true, go: 'go1.24.4', goToolchain: 'local' }));
+    expect(run.stdout).toContain('  missing: none\n');
+    expect(run.stdout).toContain('  go: go1.24.4 with GOTOOLCHAIN=local cannot build test/kube (its go.mod asks for Go 1.26): go env -w GOTOOLCHAIN=auto');
+    expect(run.code).toBe(1);
   });
 
   it('reports nothing missing when every tool is there', () => {
