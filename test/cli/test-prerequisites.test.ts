@@ -6,17 +6,21 @@
  * records any call.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkerSourceHash } from '../apiserver-check/checker-binary.js';
+import { ETCD_VERSION, KUBE_VERSION } from '../kube/assets.js';
+import { GITOPS_CHECK_SOURCE } from '../support/gitops-check.js';
+import { HELM_VERSION } from '../support/helm.js';
 import { runCommand } from '../support/run-command.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts/test-prerequisites.sh');
 /** What the script itself runs, linked to the real ones. */
-const SYSTEM = ['sh', 'sed', 'grep', 'id', 'dirname', 'readlink', 'sort'];
+const SYSTEM = ['sh', 'sed', 'grep', 'id', 'dirname', 'readlink', 'sort', 'env'];
 /** The tools it checks for; each scenario puts stand-ins of some of them on PATH. */
 const TOOLS = ['go', 'buildah', 'podman', 'runc', 'openssl', 'shellcheck', 'curl', 'git', 'java', 'gcloud', 'kubectl'];
 const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
@@ -131,6 +135,46 @@ describe('scripts/test-prerequisites.sh --check', () => {
     expect(run.stderr).toContain('  macOS (Homebrew): brew install shellcheck\n');
     expect(run.stderr).toMatch(/buildah, runc: Linux only/);
     expect(run.code).not.toBe(0);
+  });
+});
+
+describe('scripts/test-prerequisites.sh (a run)', () => {
+  it('installs what is missing with apt-get update, then one apt-get install, and builds nothing already cached', () => {
+    // The Go-built tools, cached: stand-ins where scripts/test-tools.ts looks, answering --version as the real ones do.
+    const cache = join(dir, 'cache');
+    const tools = join(cache, 'jobmatch-operator');
+    mkdirSync(join(tools, 'kube', KUBE_VERSION), { recursive: true });
+    script(join(tools, 'kube', KUBE_VERSION, 'kube-apiserver'), `echo 'Kubernetes ${KUBE_VERSION}'`);
+    script(join(tools, 'kube', KUBE_VERSION, 'etcd'), `echo 'etcd Version: ${ETCD_VERSION.replace(/^v/, '')}'`);
+    mkdirSync(join(tools, `helm-${HELM_VERSION}`));
+    script(join(tools, `helm-${HELM_VERSION}`, 'helm'), `printf '${HELM_VERSION}'`);
+    script(join(tools, `apiserver-check-${checkerSourceHash().slice(0, 16)}`), 'exit 0');
+    script(join(tools, `gitops-check-${checkerSourceHash(GITOPS_CHECK_SOURCE).slice(0, 16)}`), 'exit 0');
+
+    const bin = binDir('run', TOOLS.filter((t) => !['buildah', 'shellcheck'].includes(t)), { apt: true });
+    const calls = join(dir, 'run-apt-get-calls');
+    // apt-get: records its calls; `install` puts a stand-in of each package on PATH. sudo (when not root): runs its command.
+    script(join(bin, 'apt-get'), [
+      `echo "\${DEBIAN_FRONTEND:-} $*" >> '${calls}'`,
+      'if [ "$1" = install ]; then',
+      '  for p in "$@"; do case "$p" in install|-*) ;; *) printf \'#!/bin/sh\\nexit 0\\n\' > "$(dirname "$0")/$p"; chmod +x "$(dirname "$0")/$p" ;; esac; done',
+      'fi',
+    ].join('\n'));
+    script(join(bin, 'sudo'), 'exec "$@"');
+    symlinkSync(spawnSync('sh', ['-c', 'command -v chmod'], { encoding: 'utf8' }).stdout.trim(), join(bin, 'chmod'));
+
+    const run = spawnSync('/bin/sh', [SCRIPT], {
+      encoding: 'utf8',
+      env: { PATH: bin, HOME: process.env.HOME, CLOUDSDK_ROOT_DIR: sdk, XDG_CACHE_HOME: cache },
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(missingLine(run.stdout)).toEqual(['buildah', 'shellcheck']);
+    expect(run.stdout).toContain('installing with apt-get: buildah shellcheck\n');
+    expect(readFileSync(calls, 'utf8').split('\n')).toEqual([' update', 'noninteractive install -y --no-install-recommends buildah shellcheck', '']);
+    expect(run.stdout.match(/^ {2}cached: /gm)).toHaveLength(4);
+    expect(run.stdout).not.toMatch(/to build|building/);
+    expect(run.status).toBe(0);
   });
 });
 
