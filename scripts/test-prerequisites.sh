@@ -55,11 +55,11 @@ emulator_present() {
 # Go: test/apiserver-check and test/gitops-check need >= 1.22, test/kube 1.26 (their go.mod): a Go >= 1.21
 # fetches the toolchain a go.mod asks for by itself, unless GOTOOLCHAIN=local. Prints what is wrong, if anything.
 go_problem() {
-  go_version="$(go env GOVERSION)"
+  go_version="$(go env GOVERSION 2>/dev/null || echo "a go whose 'go env' fails")"
   go_minor="$(echo "$go_version" | sed -n -E 's/^go1\.([0-9]+).*/\1/p')"
   if [ "${go_minor:-0}" -lt 21 ]; then
     echo "$go_version cannot build the Go test tools (test/apiserver-check needs Go >= 1.22, test/kube 1.26): install Go >= 1.22 from https://go.dev/doc/install (Debian 12's golang-go is 1.19)"
-  elif [ "$go_minor" -lt 26 ] && [ "$(go env GOTOOLCHAIN)" = local ]; then
+  elif [ "$go_minor" -lt 26 ] && [ "$(go env GOTOOLCHAIN 2>/dev/null)" = local ]; then
     echo "$go_version with GOTOOLCHAIN=local cannot build test/kube (its go.mod asks for Go 1.26): go env -w GOTOOLCHAIN=auto (it then fetches go1.26 itself), or install Go >= 1.26 (https://go.dev/doc/install)"
   fi
 }
@@ -149,7 +149,7 @@ if [ -n "$packages" ]; then
 fi
 if [ -n "$components" ]; then echo "  to install: gcloud components install$components --quiet"; fi
 if have go; then
-  go_version="$(go env GOVERSION)"
+  go_version="$(go env GOVERSION 2>/dev/null || true)"
   case "$go_version" in
     go1.2[6-9]*|go1.[3-9]*) echo "  go: $go_version" ;;
     *) echo "  go: $go_version, GOTOOLCHAIN=$(go env GOTOOLCHAIN) (test/kube's go.mod asks for go1.26: unless GOTOOLCHAIN=local, Go fetches it itself, ~70 MB)" ;;
@@ -194,7 +194,7 @@ if [ -n "$missing" ] && ! have apt-get; then
   exit 1
 fi
 if [ -n "$unresolved" ]; then
-  echo "  to fix by hand (apt-get cannot):$unresolved"
+  echo "  to fix by hand:$unresolved"
 fi
 
 if $check; then
