@@ -53,7 +53,7 @@ const TOOLS: Tool[] = [
       const binary = join(checkerCacheDir(), `apiserver-check-${checkerSourceHash().slice(0, 16)}`);
       return existsSync(binary) ? home(binary) : undefined;
     },
-    firstBuild: 'under a minute after kube-apiserver\'s build (the same kubernetes modules, compiled already); about 5 min alone',
+    firstBuild: 'about 4 min on 2 cores (measured: 3 min 42 s; it shares no compiled package with kube-apiserver\'s -trimpath build)',
     build: (log) => ensureChecker({ log }),
   },
   {
@@ -62,7 +62,7 @@ const TOOLS: Tool[] = [
       const binary = join(checkerCacheDir(), `gitops-check-${checkerSourceHash(GITOPS_CHECK_SOURCE).slice(0, 16)}`);
       return existsSync(binary) ? home(binary) : undefined;
     },
-    firstBuild: 'under a minute',
+    firstBuild: 'under a minute on 2 cores (measured: 52 s)',
     build: (log) => ensureGitOpsCheck(log),
   },
   {
