@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCommand } from '../support/run-command.js';
 import { VM_AGENT_DIR, recordingStandIns } from '../support/vm-agent.js';
 
-const INSTALL_HINT = 'shellcheck is needed to check the VM agent\'s scripts: apt-get install shellcheck (Debian/Ubuntu; .ci/run installs it)';
+const INSTALL_HINT = 'shellcheck is needed to check the VM agent\'s scripts: apt-get install shellcheck (Debian/Ubuntu; npm test installs it through scripts/test-prerequisites.sh)';
 
 /** shellcheck -s sh over files: fails with the install hint when shellcheck is missing, never skips. */
 async function shellcheck(files: string[]) {
