@@ -111,9 +111,16 @@ if (mode === '--plan') {
     const started = performance.now();
     const step = `[${i + 1}/${todo.length}] ${tool.name}`;
     console.log(`${step}: building (the first time: ${tool.firstBuild})…`);
-    const ticker = setInterval(() => console.log(`${step}: still building (${elapsed(started)})…`), 60_000);
+    // A line a minute at least: the builder's own progress lines when it prints them, else this one.
+    let lastLine = performance.now();
+    const ticker = setInterval(() => {
+      if (performance.now() - lastLine >= 55_000) console.log(`${step}: still building (${elapsed(started)})…`);
+    }, 60_000);
     try {
-      const where = await tool.build((line) => console.log(`  ${line}`));
+      const where = await tool.build((line) => {
+        lastLine = performance.now();
+        console.log(`  ${line}`);
+      });
       console.log(`${step}: built in ${elapsed(started)}: ${home(where)}`);
     } catch (e) {
       failed.push(tool.name);
