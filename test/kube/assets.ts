@@ -14,10 +14,11 @@
  */
 import { runCommand as run } from '../support/run-command.js';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withBuildLock } from '../support/build-lock.js';
 
 /** The kubernetes release the apiserver is built from (k8s.io/kubernetes in test/kube/apiserver/go.mod). */
 export const KUBE_VERSION = 'v1.37.2';
@@ -103,56 +104,6 @@ function elapsed(started: number): string {
   return s < 120 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One build at a time per cache directory, across processes (vitest runs test files in parallel
- * workers, and two first builds at once would need ~5 GB and take twice as long): a lock
- * directory holding its owner's pid, taken over when that process is gone.
- */
-async function withBuildLock<T>(cacheDir: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
-  const lock = join(cacheDir, '.build-lock');
-  let waitingSince: number | undefined;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner: number | undefined;
-      try {
-        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
-      } catch {
-        // the owner has not written its pid yet
-      }
-      if (owner && !pidAlive(owner)) {
-        rmSync(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (waitingSince === undefined) {
-        waitingSince = performance.now();
-        log(`kube assets: waiting for another process${owner ? ` (pid ${owner})` : ''} building into ${cacheDir}…`);
-      }
-      await sleep(1000);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
 /**
  * kube-apiserver and etcd at KUBE_VERSION / ETCD_VERSION: from KUBEBUILDER_ASSETS when set, else
  * the cached binaries when their --version matches, else built now (into temp files, then renamed)
@@ -182,7 +133,7 @@ export async function ensureKubeAssets(options: KubeAssetsOptions = {}): Promise
   if ((await stale()).length === 0) return result('cache');
 
   mkdirSync(dir, { recursive: true });
-  return withBuildLock(dir, log, async () => {
+  return withBuildLock(dir, 'kube assets', log, async () => {
     const todo = await stale(); // another process may have built them while we waited
     if (todo.length === 0) return result('cache');
 

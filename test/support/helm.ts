@@ -5,9 +5,10 @@
  * release script (it lints and packages the chart). HELM_BINARY, when set, is used instead if it is that version.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withBuildLock } from './build-lock.js';
 import { checkerCacheDir } from '../apiserver-check/checker-binary.js';
 import { runCommand as run } from './run-command.js';
 
@@ -38,7 +39,7 @@ export async function ensureHelm(log: (line: string) => void = defaultLog): Prom
   const binary = join(dir, 'helm');
   if (existsSync(binary) && (await helmVersion(binary)) === HELM_VERSION) return binary;
   mkdirSync(dir, { recursive: true });
-  return withBuildLock(dir, log, async () => {
+  return withBuildLock(dir, `Helm ${HELM_VERSION}`, log, async () => {
     // Another process may have built it while this one waited.
     if (existsSync(binary) && (await helmVersion(binary)) === HELM_VERSION) return binary;
     const go = await run('go', ['version'], { cwd: HELM_SOURCE });
@@ -62,44 +63,3 @@ export async function ensureHelm(log: (line: string) => void = defaultLog): Prom
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** One build at a time (vitest runs test files in parallel workers): a lock directory holding its owner's pid, taken over when that process is gone. */
-async function withBuildLock<T>(dir: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
-  const lock = join(dir, '.build-lock');
-  let waiting = false;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner: number | undefined;
-      try {
-        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
-      } catch {
-        // the owner has not written its pid yet
-      }
-      if (owner && !pidAlive(owner)) {
-        rmSync(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (!waiting) log(`Helm ${HELM_VERSION}: waiting for another process${owner ? ` (pid ${owner})` : ''} building it into ${dir}…`);
-      waiting = true;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
