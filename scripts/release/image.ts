@@ -28,8 +28,9 @@ export interface ImageBuild {
 /** Builds, archives, removes the local image, and returns the archived manifest's digest (sha256:…). */
 export async function buildImage(build: ImageBuild): Promise<string> {
   const tag = `localhost/jobmatch-operator-release:${build.version}-${process.pid}`;
+  // No --layers: a release leaves no intermediate images behind in the builder's storage.
   const args = [
-    'bud', '--layers', '--identity-label=false', `--timestamp=${build.timestamp}`,
+    'bud', '--identity-label=false', `--timestamp=${build.timestamp}`,
     '--build-arg', `VERSION=${build.version}`, '--build-arg', `REVISION=${build.revision}`,
   ];
   if (build.baseImage) args.push('--build-arg', `BASE_IMAGE=${build.baseImage}`);
