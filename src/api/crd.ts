@@ -279,6 +279,8 @@ const specRules = [
     cel(every('iam', 'b', `!b.resource.startsWith('${kind}/') || (has(self.${listName}) && b.resource.substring(${kind.length + 1}) in self.${listName}.map(x, x.${key}))${
       kind === 'secret' ? ` || (b.resource == 'secret/${DEPLOY_KEY_NAME}' && has(self.vm))` : ''}`),
       `an IAM binding on ${kind}/<name> must name a ${kind} declared in spec.${listName}: declare it there, ${TEXT.undeclaredFix}`, '.iam')),
+  cel('!has(self.parity) || !has(self.parity.reference) || !has(self.environment) || self.parity.reference != self.environment',
+    `spec.parity.reference ${TEXT.parityReferenceSelf}: ${TEXT.parityReferenceFix}`, '.parity.reference'),
   cel('!has(self.vm) || (has(self.app) && has(self.app.compose))', `${TEXT.vmWithoutCompose}: ${TEXT.vmWithoutComposeFix}`, '.app.compose'),
   ...(['compose', 'healthCheck'] as const).map((field) =>
     cel(`has(self.vm) || !has(self.app) || !has(self.app.${field})`, `spec.app.${field} needs a VM to deploy to: ${TEXT.needsVmFix}`, `.app.${field}`)),
@@ -329,6 +331,30 @@ const spec = obj(
       ['name', 'zone'],
     ),
     app,
+    parity: obj(
+      'Dev/prod parity: this environment is meant to have the same shape (same structure, different names) as its reference. Read by `jobmatch-operator diff-env` and by the controller\'s ParityDrift condition.',
+      {
+        reference: str('The environment (spec.environment) this one must match in shape, e.g. prod. Not this environment itself.', {
+          pattern: ENVIRONMENT_PATTERN,
+          maxLength: 20,
+        }),
+        expectedDifferences: list(
+          'Differences that are intended (e.g. a prod-only dataset): shown as expected by diff-env, never failing it or setting ParityDrift.',
+          obj(
+            'One intended difference.',
+            {
+              path: str('The difference\'s path as diff-env prints it, e.g. buckets[bronze].versioning or envMode; "*" matches any run of characters, e.g. datasets[gold].*.', {
+                pattern: NO_WHITESPACE_PATTERN,
+                maxLength: 256,
+              }),
+              reason: str('Why this difference is intended (shown next to it).', { minLength: 1, maxLength: 1024 }),
+            },
+            ['path', 'reason'],
+          ),
+          listMap('path', 100),
+        ),
+      },
+    ),
     policy: obj(
       'How the operator reconciles this environment.',
       {

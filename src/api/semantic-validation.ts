@@ -54,6 +54,8 @@ export const TEXT = {
   vmWithoutCompose: 'spec.vm is declared but nothing says what to run on it',
   vmWithoutComposeFix: 'add spec.app.compose.ref (and file/directory if they differ from the defaults)',
   needsVmFix: 'declare spec.vm (name and zone)',
+  parityReferenceSelf: 'names this environment itself; parity compares an environment with another one',
+  parityReferenceFix: 'set it to the environment this one must match in shape (e.g. prod), or remove spec.parity.reference',
 } as const;
 
 /** What to set instead of a reserved .env key in app.config. */
@@ -258,6 +260,15 @@ function checkDeployment(spec: Json, f: Findings): void {
   }
 }
 
+function checkParity(spec: Json, environment: string | undefined, f: Findings): void {
+  const parity = isObject(spec.parity) ? spec.parity : {};
+  const reference = text(parity.reference);
+  if (reference !== undefined && reference === environment) {
+    f.add('parity.reference', ['spec', 'parity', 'reference'], `spec.parity.reference ${TEXT.parityReferenceSelf}`, TEXT.parityReferenceFix);
+  }
+  checkDuplicates(items(parity.expectedDifferences).map(([d, i]) => [text(d.path), ['spec', 'parity', 'expectedDifferences', i, 'path']]), 'expected difference path', f);
+}
+
 /** Every semantic error of one document, each with its field path and fix. */
 export function checkSemantics(doc: unknown): FieldError[] {
   const f = new Findings();
@@ -269,5 +280,6 @@ export function checkSemantics(doc: unknown): FieldError[] {
   checkEnvKeys(doc.spec, f);
   checkIam(doc.spec, f);
   checkDeployment(doc.spec, f);
+  checkParity(doc.spec, environment, f);
   return f.errors;
 }

@@ -120,6 +120,18 @@ export interface PolicySpec {
   adoptExisting?: boolean;
 }
 
+/** An intended difference between an environment and its parity reference (diff-env's path, "*" a wildcard). */
+export interface ExpectedDifference {
+  path: string;
+  reason: string;
+}
+
+/** Dev/prod parity: the environment this one must match in shape, and the differences that are intended. */
+export interface ParitySpec {
+  reference?: string;
+  expectedDifferences?: ExpectedDifference[];
+}
+
 export interface JobMatchEnvironmentSpec {
   environment: string;
   envMode?: EnvMode;
@@ -131,6 +143,7 @@ export interface JobMatchEnvironmentSpec {
   vm?: VmSpec;
   app?: AppSpec;
   policy?: PolicySpec;
+  parity?: ParitySpec;
 }
 
 export interface Condition {

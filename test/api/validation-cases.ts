@@ -100,6 +100,11 @@ export const cases: Case[] = [
   { name: 'principalSet://goog/public:all on a bucket', mutate: (d) => d.spec.iam.push({ member: 'principalSet://goog/public:all', role: 'roles/storage.objectViewer', resource: `bucket/${d.spec.buckets[0].name}` }), code: 'policy.iam.public', path: 'spec.iam[9].member' },
   { name: 'ALLUSERS in upper case on a secret', mutate: (d) => (d.spec.iam[0].member = 'ALLUSERS'), code: 'policy.iam.public', path: 'spec.iam[0].member' },
   { name: 'the same binding twice', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0] }), code: 'duplicate', path: 'spec.iam[9]' },
+  // parity
+  { name: 'parity reference naming the environment itself', mutate: (d) => (d.spec.parity.reference = 'staging'), code: 'parity.reference', path: 'spec.parity.reference', says: /names this environment itself/ },
+  { name: 'parity reference that is not an environment name', mutate: (d) => (d.spec.parity.reference = 'Prod'), code: 'schema.pattern', path: 'spec.parity.reference' },
+  { name: 'expected difference without a reason', mutate: (d) => delete d.spec.parity.expectedDifferences[0].reason, code: 'schema.required', path: 'spec.parity.expectedDifferences[0].reason' },
+  { name: 'unknown field in parity', mutate: (d) => (d.spec.parity.references = 'prod'), code: 'schema.unknownField', path: 'spec.parity.references' },
   // deployment
   { name: 'vm without compose', mutate: (d) => delete d.spec.app.compose, code: 'app.compose', path: 'spec.app.compose' },
   { name: 'compose without vm', mutate: (d) => delete d.spec.vm, code: 'app.vm', path: 'spec.app.compose' },
@@ -150,6 +155,7 @@ export const acceptedCases: AcceptedCase[] = [
   { name: 'one member with two roles on one resource', mutate: (d) => d.spec.iam.push({ ...d.spec.iam[0], role: 'roles/secretmanager.viewer' }) },
   { name: 'compose coordinates at the edges: a commit id, a nested file, a deep directory', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'a'.repeat(40), file: 'deploy/prod/compose.v2.yaml', directory: '/srv/apps/job-match_v2' }) },
   { name: 'a release tag and a directory under /var/lib and /home', mutate: (d) => Object.assign(d.spec.app.compose, { ref: 'release/v1.4.2', directory: '/var/lib/jobmatch' }) },
+  { name: 'parity with a reference only, and a wildcard expected difference', mutate: (d) => (d.spec.parity = { reference: 'prod', expectedDifferences: [{ path: 'datasets[gold].*', reason: 'prod-only reports' }] }) },
   { name: 'no VM and no app deployment at all', mutate: (d) => { withoutVm(d); } },
   { name: 'the VM\'s service account reading the deploy key of the VM, and only that secret', mutate: (d) => { d.spec.iam = d.spec.iam.filter((b: { resource: string }) => !b.resource.startsWith('secret/') || b.resource === 'secret/deploy-key'); } },
   { name: 'no buckets, datasets, secrets, IAM or app', mutate: (d) => { for (const k of ['buckets', 'datasets', 'secrets', 'iam', 'app', 'vm']) delete d.spec[k]; } },

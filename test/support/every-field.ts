@@ -33,6 +33,7 @@ export const everyField: Omit<DeepRequired<JobMatchEnvironment>, 'metadata'> & P
       healthCheck: { url: 'http://localhost:8080/health/', timeoutSeconds: 60 },
     },
     policy: { drift: 'Report', suspend: true, resyncSeconds: 300, adoptExisting: true },
+    parity: { reference: 'prod', expectedDifferences: [{ path: 'datasets[gold].*', reason: 'prod-only reports' }] },
   },
   status: {
     inventory: { resources: [{ kind: 'Bucket', name: 'jobmatch-staging-bronze-job-match-v0' }], bindings: [{ resource: 'project', role: 'roles/bigquery.jobUser', member: 'serviceAccount:vm@job-match-v0.iam.gserviceaccount.com' }], preexisting: [{ resource: 'project', role: 'roles/logging.logWriter', member: 'user:ops@example.com' }] },
