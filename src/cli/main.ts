@@ -7,6 +7,7 @@ import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { nodeVersionProblem } from './node-version.js';
 import { renderEnvCommand } from './render-env-command.js';
 import type { DriftEventsSetupCommandOptions } from './drift-events-command.js';
+import type { ImportCommandOptions } from './import-command.js';
 import type { ReconcileCommandOptions } from './reconcile-command.js';
 import type { RunCommandOptions } from './run-command.js';
 import type { SandboxCommandOptions } from './sandbox-command.js';
@@ -91,6 +92,22 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         setExit((await runReconcile(io, mode, opts, terminal)).code);
       });
   }
+
+  program
+    .command('import')
+    .description('Print a draft JobMatchEnvironment from what GCP holds for an environment (buckets, datasets, secrets by label or naming convention, their IAM, the VM\'s app config); read-only, never reads a secret value; exit 0 printed, 1 error.')
+    .requiredOption('--project <id>', 'the GCP project that holds the environment')
+    .requiredOption('--environment <name>', 'the environment: its label value and the <env> of the naming convention (jobmatch-<env>-*, <env>_*)')
+    .option('--namespace <ns>', "the draft's metadata.namespace", 'jobmatch')
+    .option('--location <location>', "the draft's spec.gcp.location (default: where most of the buckets and datasets found are)")
+    .option('--zone <zone>', 'read the VM in this zone: its app config from the metadata the operator wrote')
+    .option('--vm <name>', 'with --zone: the VM (default: jobmatch-<environment>-vm)')
+    .option('--bucket <names...>', 'buckets to take whatever their names (the seed\'s prod names carry no environment)')
+    .option('--dataset <ids...>', 'datasets to take whatever their ids')
+    .option('--policy <file>', `${POLICY_HELP}; IAM it refuses is left out of the draft, with a comment`)
+    .option('--gcp-endpoint <url>', endpointHelp)
+    .option('--timeout <seconds>', "the run's deadline", '120')
+    .action(async (opts: ImportCommandOptions) => setExit(await (await import('./import-command.js')).importCommand(io, opts)));
 
   program
     .command('run')

@@ -29,6 +29,8 @@ export interface KindClient<O extends Observation = Observation, S extends KindS
   execute(step: S): Promise<void>;
   /** Everything of this kind in the project labelled for the environment. */
   listLabelled(environment: string): Promise<LabelledResource[]>;
+  /** Everything of this kind in the project, labelled or not (read-only; `import` finds unlabelled resources by name). */
+  listAll?(): Promise<LabelledResource[]>;
   /** What it holds (kinds with contentsNoun). */
   contents?(name: string): Promise<ResourceContents>;
   readPolicy(name: string): Promise<PolicyObservation | undefined>;

@@ -78,9 +78,14 @@ export class BucketClient implements KindClient<BucketObservation, BucketStep> {
 
   /** Buckets of the project labelled for an environment (GCS lists cannot filter by label: one list, filtered here). */
   async listLabelled(environment: string): Promise<LabelledResource[]> {
+    return (await this.listAll()).filter((b) => b.labels[ENVIRONMENT_LABEL] === environment);
+  }
+
+  /** Every bucket of the project, with its labels. */
+  async listAll(): Promise<LabelledResource[]> {
     const [buckets] = await this.call({ ...meta('buckets.list', 'read', '*', 'storage.buckets.list'), resource: `projects/${this.ctx.project}` },
       () => this.storage.getBuckets({ autoPaginate: true }));
-    return buckets.filter((b) => b.metadata.labels?.[ENVIRONMENT_LABEL] === environment).map((b) => ({
+    return buckets.map((b) => ({
       kind: 'Bucket' as const, name: b.name, labels: (b.metadata.labels ?? {}) as Record<string, string>,
       ...(b.metadata.projectNumber !== undefined ? { projectNumber: String(b.metadata.projectNumber) } : {}),
       version: String(b.metadata.metageneration ?? ''),

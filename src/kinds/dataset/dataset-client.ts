@@ -78,6 +78,12 @@ export class DatasetClient implements KindClient<DatasetObservation, DatasetStep
     return datasets.map((d) => ({ kind: 'Dataset' as const, name: d.id!, labels: (d.metadata?.labels ?? {}) as Record<string, string> }));
   }
 
+  /** Every dataset of the project, with its labels. */
+  async listAll(): Promise<LabelledResource[]> {
+    const [datasets] = await this.call(this.meta('datasets.list', 'read', '*', 'bigquery.datasets.list'), () => this.bigquery.getDatasets({ autoPaginate: true }));
+    return datasets.map((d) => ({ kind: 'Dataset' as const, name: d.id!, labels: (d.metadata?.labels ?? {}) as Record<string, string> }));
+  }
+
   /** How many tables it holds, up to one page; the etag a delete relies on comes from a read of the dataset beside it. */
   async contents(id: string): Promise<ResourceContents> {
     const [tables, next] = await this.call(this.meta('tables.list', 'read', id, 'bigquery.tables.list'),

@@ -99,6 +99,13 @@ export class SecretClient implements KindClient<SecretObservation, SecretStep> {
     return secrets.map((s) => ({ kind: 'Secret' as const, name: String(s.name).split('/').pop()!, labels: (s.labels ?? {}) as Record<string, string>, version: String(s.etag ?? '') }));
   }
 
+  /** Every secret of the project (containers and labels only, never a version's payload). */
+  async listAll(): Promise<LabelledResource[]> {
+    const [secrets] = await this.call(this.meta('secrets.list', 'read', '*', 'secretmanager.secrets.list'),
+      () => this.sm.listSecrets({ parent: `projects/${this.ctx.project}` }));
+    return secrets.map((s) => ({ kind: 'Secret' as const, name: String(s.name).split('/').pop()!, labels: (s.labels ?? {}) as Record<string, string>, version: String(s.etag ?? '') }));
+  }
+
   async readPolicy(id: string): Promise<PolicyObservation | undefined> {
     const policy = await unlessNotFound(this.call(this.meta('secrets.getIamPolicy', 'read', id, 'secretmanager.secrets.getIamPolicy'),
       async () => (await this.sm.getIamPolicy({ resource: this.name(id), options: { requestedPolicyVersion: 3 } }))[0]));
