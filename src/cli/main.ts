@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, processIo, type CliIo } from './io.js';
 import { nodeVersionProblem } from './node-version.js';
 import { renderEnvCommand } from './render-env-command.js';
+import type { DiffEnvCommandOptions } from './diff-env-command.js';
 import type { DriftEventsSetupCommandOptions } from './drift-events-command.js';
 import type { ImportCommandOptions } from './import-command.js';
 import type { ReconcileCommandOptions } from './reconcile-command.js';
@@ -92,6 +93,18 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         setExit((await runReconcile(io, mode, opts, terminal)).code);
       });
   }
+
+  program
+    .command('diff-env')
+    .description("Dev/prod parity: compare two environments' shape (names normalised by the naming convention); exit 0 same shape apart from spec.parity.expectedDifferences, 2 they differ, 1 error.")
+    .argument('<a>', 'an environment (spec.environment), e.g. staging')
+    .argument('<b>', 'the environment to compare it with, e.g. prod')
+    .requiredOption('-f, --filename <files...>', `manifests declaring both; ${FILES_HELP}`)
+    .option('--observed', 'compare what GCP holds for each (read-only, as plan observes) instead of the manifests')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--gcp-endpoint <url>', `with --observed: ${endpointHelp}`)
+    .option('--timeout <seconds>', "with --observed: the run's deadline", '120')
+    .action(async (a: string, b: string, opts: DiffEnvCommandOptions) => setExit(await (await import('./diff-env-command.js')).diffEnvCommand(io, a, b, opts)));
 
   program
     .command('import')
