@@ -76,7 +76,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         .argument('[name]', 'with --cluster: one JobMatchEnvironment');
     }
     command
-      .option('-o, --output <format>', 'text or json', 'text')
+      .option('-o, --output <format>', mode === 'plan' ? 'text, json, or markdown (a pull-request comment, marked for a workflow to update)' : 'text or json', 'text')
       .option('--strict', `with -f: ${STRICT_HELP}`)
       .option('--policy <file>', POLICY_HELP)
       .option('--gcp-endpoint <url>', endpointHelp)

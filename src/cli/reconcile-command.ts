@@ -15,6 +15,7 @@ import { endpointProblem, timeoutProblem } from './option-checks.js';
 import { EXIT_CHANGES_PENDING, EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 import { loadOrReport } from './load.js';
 import { renderApplyText, renderJson, renderPlanText, renderRunError } from './plan-output.js';
+import { renderPlanMarkdown, renderPlanMarkdownError } from './plan-markdown.js';
 import { readSavedPlan } from './saved-plan.js';
 import { readOperatorConfig } from './operator-config-file.js';
 import { DEFAULT_OPERATOR_CONFIG } from '../api/operator-config.js';
@@ -66,10 +67,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /** What is wrong with the options, as a message naming the flag and the fix; undefined when they are fine. */
-function optionsProblem(options: ReconcileCommandOptions, endpoint: string | undefined): string | undefined {
-  if (options.output !== undefined && options.output !== 'json' && options.output !== 'text') {
-    return `--output must be text or json, got "${options.output}"`;
+function optionsProblem(mode: 'plan' | 'apply', options: ReconcileCommandOptions, endpoint: string | undefined): string | undefined {
+  if (options.output !== undefined && !['text', 'json', 'markdown'].includes(options.output)) {
+    return `--output must be text${mode === 'plan' ? ', json or markdown' : ' or json'}, got "${options.output}"`;
   }
+  if (options.output === 'markdown' && mode !== 'plan') return '--output markdown is a plan format (a pull-request comment): use text or json with apply';
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
     return `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${options.logLevel}"`;
   }
@@ -89,12 +91,14 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   const caller = new GcpCaller({ retry: options.retry ?? {} });
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   const json = options.output === 'json';
+  const markdown = options.output === 'markdown' && mode === 'plan';
   const fail = (message: string): ReconcileRun => {
     if (json) io.stdout(renderRunError(message));
+    if (markdown) io.stdout(renderPlanMarkdownError(message));
     io.stderr(`error: ${message}\n`);
     return { code: EXIT_ERROR, reports: [], caller };
   };
-  const problem = optionsProblem(options, endpoint);
+  const problem = optionsProblem(mode, options, endpoint);
   if (problem) return fail(problem);
   if (options.plan !== undefined && mode !== 'apply') return fail('--plan is an apply option: plan -o json writes a saved plan, apply --plan executes it');
   if (options.plan !== undefined && (options.filename ?? []).length > 0) return fail('pass either -f manifests or --plan FILE, not both: a saved plan holds its manifests');
@@ -120,6 +124,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   } else environments = saved ? saved.map((x) => x.env) : await loadOrReport(io, options.filename ?? [], { ...load, otherKinds: options.strict ? 'refuse' : 'skip' });
   if (!environments) {
     if (json) io.stdout(renderRunError('the manifests are invalid: see the errors on stderr'));
+    if (markdown) io.stdout(renderPlanMarkdownError('the manifests are invalid: see the errors on stderr (jobmatch-operator validate -f … shows them)'));
     return { code: EXIT_ERROR, reports: [], caller };
   }
   if (options.redeploy) {
@@ -156,6 +161,7 @@ export async function runReconcile(io: CliIo, mode: 'plan' | 'apply', options: R
   if (unreachable) return { ...fail(`cannot reach ${endpoint ?? 'the Google APIs'} (${unreachable.unreachable}): is the sandbox running? Start it with: jobmatch-operator sandbox`), reports };
   const deadline = reports.some((r) => r.cancelled) ? { timeoutSeconds } : undefined;
   if (json) io.stdout(renderJson(reports, deadline));
+  else if (markdown) io.stdout(renderPlanMarkdown(reports, deadline ? { deadline } : {}));
   else io.stdout(reports.map((r) => (mode === 'plan' ? renderPlanText(r, terminal) : renderApplyText(r, terminal))).join('\n') + renderRunFooter(deadline));
   return { code: exitCode(mode, reports, crashed || refusedInCluster), reports, caller };
 }

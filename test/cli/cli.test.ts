@@ -160,7 +160,7 @@ describe('plan and apply options', () => {
     [['--gcp-endpoint', 'nonsense'], /--gcp-endpoint \(or JOBMATCH_GCP_ENDPOINT\) must be an http\(s\) base URL such as http:\/\/127.0.0.1:4443, got "nonsense"/],
     [['--gcp-endpoint', 'ftp://x'], /--gcp-endpoint .* must be an http\(s\) base URL/],
     [['--log-level', 'loud'], /--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"/],
-    [['--output', 'yaml'], /--output must be text or json, got "yaml"/],
+    [['--output', 'yaml'], /--output must be text(, json or markdown| or json), got "yaml"/],
   ])('refuses %j with a message naming the flag, before any GCP call', async (flags, message) => {
     for (const mode of ['plan', 'apply']) {
       const run = await cli([mode, '-f', staging, ...flags]);

@@ -14,7 +14,7 @@ export const FAST_RETRY: Partial<RetryPolicy> = { baseDelayMs: 1, maxDelayMs: 5,
 /** Every byte any run printed, for the leak test. */
 export const allOutput: string[] = [];
 
-export async function engine(mode: 'plan' | 'apply', endpoint: string, manifest: string, extra: { output?: 'json'; retry?: Partial<RetryPolicy>; redeploy?: boolean } = {}): Promise<EngineRun> {
+export async function engine(mode: 'plan' | 'apply', endpoint: string, manifest: string, extra: { output?: 'json' | 'markdown'; retry?: Partial<RetryPolicy>; redeploy?: boolean } = {}): Promise<EngineRun> {
   let stdout = '';
   let stderr = '';
   const run = await runReconcile(
