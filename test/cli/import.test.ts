@@ -5,13 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { createComputeClients } from '../../src/gcp/compute-clients.js';
 import { cli } from '../support/cli.js';
 import { engine } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { exampleText, NO_VM } from '../support/manifests.js';
-import { PROJECT, useSandbox } from '../support/sandbox.js';
+import { exampleText, mutated, NO_VM } from '../support/manifests.js';
+import { PROJECT, useSandbox, ZONE } from '../support/sandbox.js';
+import { startAgent, startHealthServer, stopAllAgents } from '../support/vm-agent.js';
 
 const s = useSandbox();
 const dir = mkdtempSync(join(tmpdir(), 'jme-import-'));
@@ -133,5 +135,83 @@ describe('import of an environment the operator created', () => {
     const withLocation = await importDraft('--location', 'EU');
     expect(withLocation.code).toBe(0);
     expect((await validates(withLocation.stdout, 'empty')).code).toBe(0);
+  });
+
+  describe('with the VM', () => {
+    const VM = 'jobmatch-staging-vm';
+    const SA = 'jobmatch-staging-vm@job-match-v0.iam.gserviceaccount.com';
+    afterEach(() => stopAllAgents());
+
+    it('reads the app config back from the metadata the operator wrote: the draft plans in sync, the rollout included', async () => {
+      await s.sandbox.seed({ projects: [{ projectId: PROJECT, instances: [{ name: VM, zone: ZONE, serviceAccount: SA }] }] });
+      const health = await startHealthServer(200);
+      const agent = await startAgent({ metadataUrl: `${s.sandbox.metadataUrl(PROJECT, ZONE, VM)}/computeMetadata/v1` });
+      try {
+        const manifest = mutated((d) => {
+          d.spec.app.compose.directory = agent.dir;
+          d.spec.app.healthCheck = { url: health.url, timeoutSeconds: 3 };
+          d.spec.app.config.LOG_LEVEL = 'WARNING';
+        });
+        await engine('apply', s.url, manifest);
+        for (const id of ['jobmatch-staging-llm-api-key', 'jobmatch-staging-france-travail-api-key']) {
+          await s.clients.secrets.addSecretVersion({ parent: `projects/${PROJECT}/secrets/${id}`, payload: { data: Buffer.from(`a person typed this for ${id}`) } });
+        }
+        const apply = await engine('apply', s.url, manifest);
+        expect(apply.code, apply.stdout).toBe(0);
+
+        s.sandbox.stats.reset();
+        const draft = await importDraft('--zone', ZONE);
+        expect(draft.code, draft.stderr).toBe(0);
+        expect(s.sandbox.stats.snapshot().writes).toBe(0);
+        expect(valueReads()).toEqual([]);
+        expect(leaks(secretValues(), draft.stdout + draft.stderr)).toEqual([]);
+        const doc = parse(draft.stdout);
+        expect(doc.spec.envMode).toBe('staging');
+        expect(doc.spec.vm).toEqual({ name: VM, zone: ZONE });
+        expect(doc.spec.app.compose).toEqual({ ref: 'staging', file: 'docker-compose.yml', directory: agent.dir });
+        expect(doc.spec.app.healthCheck).toEqual({ url: health.url, timeoutSeconds: 3 });
+        expect(doc.spec.app.config).toMatchObject({ POSTGRES_HOST: 'db', LOG_LEVEL: 'WARNING', USE_SQLITE_OFFERS: 'false' });
+        expect(doc.spec.app.config.DEBUG).toBeUndefined(); // the default of ENV_MODE=staging
+        expect(doc.spec.buckets[0].env).toBe('GCS_BUCKET');
+        expect(doc.spec.datasets.map((d: any) => d.env).sort()).toEqual(['BIGQUERY_GOLD_DATASET', 'BIGQUERY_SILVER_DATASET']);
+        // In the order the .env names them: that order is part of the config hash.
+        expect(doc.spec.secrets.map((x: any) => x.name)).toEqual(['POSTGRES_PASSWORD', 'DJANGO_SECRET_KEY', 'LLM_API_KEY', 'FRANCE_TRAVAIL_API_KEY']);
+        expect(doc.spec.iam).toContainEqual({ member: `serviceAccount:${SA}`, role: 'roles/secretmanager.secretAccessor', resource: 'secret/deploy-key' });
+        expect((await validates(draft.stdout, 'vm')).code).toBe(0);
+
+        const plan = await engine('plan', s.url, draft.stdout);
+        expect(plan.code, plan.stdout).toBe(0);
+        expect(plan.reports[0]!.plan.actions.filter((a) => a.verb !== 'none')).toEqual([]);
+        expect(plan.reports[0]!.plan.actions.map((a) => a.id)).toContain(`Deployment/${ZONE}/${VM}`);
+      } finally {
+        await health.close();
+      }
+    });
+
+    it('leaves out an app.config value that looks secret, with a comment, and says when the VM is not there', async () => {
+      await s.sandbox.seed({ projects: [{ projectId: PROJECT, instances: [{ name: VM, zone: ZONE, serviceAccount: SA }] }] });
+      await engine('apply', s.url, exampleText('staging', NO_VM));
+      const env = ['# .env for JobMatch environment "staging" (project job-match-v0).', '', '# --- Behaviour (ENV_MODE) ---', 'ENV_MODE=staging', 'DEBUG=true', 'LOG_LEVEL=DEBUG',
+        '', '# --- GCP resources ---', 'GCP_PROJECT_ID=job-match-v0', 'GCS_BUCKET=jobmatch-staging-bronze-job-match-v0',
+        '', '# --- App config ---', 'DATABASE_URL=postgres://app:s3cr3t-pw@db/app', 'OPENAI_API_KEY=abc', 'POSTGRES_HOST=db', ''].join('\n');
+      // Written by hand, as someone might have: the operator's validation would never have let these through.
+      const compute = await createComputeClients(s.url);
+      const [instance] = await compute.instances.get({ project: PROJECT, zone: ZONE, instance: VM });
+      const items = [{ key: 'jobmatch-env', value: env }, { key: 'jobmatch-compose-ref', value: 'staging' }];
+      await compute.instances.setMetadata({ project: PROJECT, zone: ZONE, instance: VM, metadataResource: { fingerprint: instance.metadata?.fingerprint ?? '', items } });
+      const draft = await importDraft('--zone', ZONE);
+      expect(draft.code, draft.stderr).toBe(0);
+      const doc = parse(draft.stdout);
+      expect(doc.spec.app.config).toEqual({ POSTGRES_HOST: 'db' });
+      expect(draft.stdout).toMatch(/# - app\.config DATABASE_URL: looks secret by its value \(a URL with a password in it\): not imported/);
+      expect(draft.stdout).toMatch(/# - app\.config OPENAI_API_KEY: looks secret by its name: not imported/);
+      expect(draft.stdout).not.toMatch(/s3cr3t-pw/);
+      expect((await validates(draft.stdout, 'secret-looking')).code).toBe(0);
+
+      const missing = await importDraft('--zone', ZONE, '--vm', 'no-such-vm');
+      expect(missing.code).toBe(0);
+      expect(missing.stdout).toMatch(/# - VM europe-west1-b\/no-such-vm: not found/);
+      expect(parse(missing.stdout).spec.vm).toBeUndefined();
+    });
   });
 });
