@@ -22,7 +22,7 @@ export interface DiffEnvCommandOptions {
   credentials?: () => Promise<void>;
 }
 
-export const DIFF_ENV_OUTPUTS = ['text', 'json'] as const;
+export const DIFF_ENV_OUTPUTS = ['text', 'json', 'markdown'] as const;
 const DEFAULT_TIMEOUT_SECONDS = 120;
 
 type Source = 'manifests' | 'observed';
@@ -116,7 +116,7 @@ export async function diffEnvCommand(io: CliIo, a: string, b: string, options: D
     io.stderr(`error: ${message}\n`);
     return EXIT_ERROR;
   };
-  if (!(DIFF_ENV_OUTPUTS as readonly string[]).includes(output)) return fail(`--output must be ${DIFF_ENV_OUTPUTS.join(' or ')}, got "${output}"`);
+  if (!(DIFF_ENV_OUTPUTS as readonly string[]).includes(output)) return fail(`--output must be text, json or markdown, got "${output}"`);
   if (a === b) return fail(`diff-env compares two different environments; got "${a}" twice`);
   const endpoint = options.gcpEndpoint ?? io.env.JOBMATCH_GCP_ENDPOINT;
   const problem = timeoutProblem(options.timeout) ?? (options.observed ? endpointProblem(endpoint) : undefined);
@@ -137,6 +137,7 @@ export async function diffEnvCommand(io: CliIo, a: string, b: string, options: D
   }
   const source: Source = options.observed ? 'observed' : 'manifests';
   const report = compareEnvironments(specs[0]!, specs[1]!);
-  io.stdout(json ? renderParityJson(report, source) : renderParityText(report, source));
+  if (output === 'markdown') io.stdout((await import('./diff-env-markdown.js')).renderParityMarkdown(report, source));
+  else io.stdout(json ? renderParityJson(report, source) : renderParityText(report, source));
   return report.summary.unexpected === 0 ? EXIT_OK : EXIT_CHANGES_PENDING;
 }

@@ -101,7 +101,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument('<b>', 'the environment to compare it with, e.g. prod')
     .requiredOption('-f, --filename <files...>', `manifests declaring both; ${FILES_HELP}`)
     .option('--observed', 'compare what GCP holds for each (read-only, as plan observes) instead of the manifests')
-    .option('-o, --output <format>', 'text or json', 'text')
+    .option('-o, --output <format>', 'text, json, or markdown (a pull-request comment)', 'text')
     .option('--gcp-endpoint <url>', `with --observed: ${endpointHelp}`)
     .option('--timeout <seconds>', "with --observed: the run's deadline", '120')
     .action(async (a: string, b: string, opts: DiffEnvCommandOptions) => setExit(await (await import('./diff-env-command.js')).diffEnvCommand(io, a, b, opts)));

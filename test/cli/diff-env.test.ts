@@ -59,13 +59,27 @@ describe('diff-env on the manifests', () => {
   it.each([
     [['diff-env', 'staging', 'qa', '-f', EXAMPLES], /no environment "qa" in the manifests \(spec\.environment\); found: prod, staging/],
     [['diff-env', 'staging', 'staging', '-f', EXAMPLES], /two different environments/],
-    [['diff-env', 'staging', 'prod', '-f', EXAMPLES, '-o', 'yaml'], /--output must be text or json, got "yaml"/],
+    [['diff-env', 'staging', 'prod', '-f', EXAMPLES, '-o', 'yaml'], /--output must be text, json or markdown, got "yaml"/],
     [['diff-env', 'staging', 'prod', '-f', 'no/such/dir'], /cannot read this file/],
     [['diff-env', 'staging', 'prod', '-f', EXAMPLES, '--observed', '--gcp-endpoint', 'ftp://x'], /--gcp-endpoint .* must be an http\(s\) base URL/],
   ])('exits 1 with a clear message on bad input: %j', async (args, says) => {
     const run = await cli(args);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(says);
+  });
+
+  it('renders a pull-request comment: marker, verdict, a table per group, values escaped for GFM tables', async () => {
+    const prod = exampleDoc('prod');
+    prod.spec.buckets[0].versioning = false;
+    prod.spec.app.config.GUI_TITLE = 'a|b `c`';
+    const run = await cli(['diff-env', 'staging', 'prod', '-f', manifestsDir(exampleDoc('staging'), prod), '-o', 'markdown']);
+    expect(run.code).toBe(2);
+    expect(run.stdout.startsWith('<!-- jobmatch-operator:diff-env -->\n')).toBe(true);
+    expect(run.stdout).toContain('**2 differences** (and 4 expected): not the same shape.');
+    expect(run.stdout).toContain('| `buckets[bronze].versioning` | `true` | `false` |  |');
+    expect(run.stdout).toContain('| `app.config.GUI_TITLE` | — | `` a\\|b `c` `` |  |');
+    expect(run.stdout).toContain('<details open>\n<summary>buckets: 1 difference, 0 expected</summary>');
+    expect(run.stdout).toContain('<details>\n<summary>behaviour: 0 differences, 3 expected</summary>');
   });
 
   it('says what went wrong in JSON too, valid against the schema', async () => {
