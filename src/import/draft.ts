@@ -110,7 +110,7 @@ export function draftManifest(existing: ExistingEnvironment, options: DraftOptio
   const vmCarriesThisEnvironment = dotenv !== undefined && dotenv.header.includes(`environment "${env}"`) && metadata['jobmatch-compose-ref'];
   if (vm && !vm.observation) leftOut.push(`VM ${vm.zone}/${vm.name}: not found (pass --vm NAME --zone ZONE for another one); spec.vm and spec.app are left out`);
   else if (vm && !vmCarriesThisEnvironment) leftOut.push(`VM ${vm.zone}/${vm.name}: it carries no jobmatch-env metadata the operator wrote for environment ${env}; spec.vm and spec.app are left out (write them, then plan shows the first rollout)`);
-  else if (!vm) leftOut.push('no VM read (pass --zone, and --vm if it is not jobmatch-<environment>-vm): spec.vm and spec.app are left out');
+  else if (!vm && !existing.errors.some((e) => e.startsWith('VM '))) leftOut.push('no VM read (pass --zone, and --vm if it is not jobmatch-<environment>-vm): spec.vm and spec.app are left out');
   const deployed = vm && vmCarriesThisEnvironment ? dotenv : undefined;
   const exported = new Map(Object.entries(deployed?.resources ?? {}).filter(([k]) => k !== 'GCP_PROJECT_ID').map(([k, v]) => [v, k]));
   const used = new Set<string>();

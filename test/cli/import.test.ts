@@ -90,6 +90,9 @@ describe('import of an environment the operator created', () => {
     await s.clients.bigquery.createDataset('staging_scratch', { location: 'EU', description: 'scratch' });
     await s.clients.secrets.createSecret({ parent: `projects/${PROJECT}`, secretId: 'jobmatch-staging-smtp-password', secret: { replication: { automatic: {} } } });
     await s.clients.secrets.addSecretVersion({ parent: `projects/${PROJECT}/secrets/jobmatch-staging-smtp-password`, payload: { data: Buffer.from('hunter2-smtp') } });
+    const raw = s.clients.storage.bucket('jobmatch-staging-raw-job-match-v0');
+    const [policy] = await raw.iam.getPolicy();
+    await raw.iam.setPolicy({ ...policy, bindings: [...(policy.bindings ?? []), { role: 'roles/storage.admin', members: ['user:alice@example.com'] }, { role: 'roles/storage.objectViewer', members: ['group:analysts@example.com'] }] });
     s.sandbox.stats.reset();
     const draft = await importDraft();
     expect(draft.code, draft.stderr).toBe(0);
@@ -104,6 +107,10 @@ describe('import of an environment the operator created', () => {
     expect(draft.stdout).toMatch(/# found by its name \(the naming convention\), unlabelled: plan shows it adopted\n\s+- datasetId: staging_scratch/);
     expect(draft.stdout).toMatch(/# - Bucket jobmatch-staging-theirs: matches the naming convention but is labelled for environment prod: never taken/);
     expect(draft.stdout).not.toMatch(/unrelated-bucket/);
+    // IAM: what the operator's policy allows is declared, the rest is a comment saying why not.
+    expect(doc.spec.iam).toContainEqual({ member: 'group:analysts@example.com', role: 'roles/storage.objectViewer', resource: 'bucket/jobmatch-staging-raw-job-match-v0' });
+    expect(draft.stdout).toMatch(/# - IAM bucket jobmatch-staging-raw-job-match-v0: roles\/storage\.admin for user:alice@example\.com: the operator's IAM policy would refuse it \(iam\.\w+\)/);
+    expect(draft.stdout).toMatch(/# - IAM bucket jobmatch-staging-raw-job-match-v0: roles\/storage\.legacyBucketOwner for projectOwner:job-match-v0: not a member a manifest can name/);
     expect((await validates(draft.stdout, 'unlabelled')).code).toBe(0);
 
     const plan = await engine('plan', s.url, draft.stdout);
