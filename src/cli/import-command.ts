@@ -1,4 +1,6 @@
 /** `import`: print a draft JobMatchEnvironment from what GCP holds for one environment. Read-only; exit 0 printed, 1 error. */
+import { formatFieldError } from '../api/field-error.js';
+import { loadManifests } from '../api/manifests.js';
 import { ENVIRONMENT_PATTERN, PROJECT_ID_PATTERN, namespaceProblem } from '../api/naming.js';
 import { DEFAULT_OPERATOR_CONFIG } from '../api/operator-config.js';
 import { connect } from '../engine/connection.js';
@@ -69,6 +71,8 @@ export async function importCommand(io: CliIo, options: ImportCommandOptions): P
   const draft = draftManifest(existing, { namespace, iamPolicy: config.iamPolicy, ...(options.location ? { location: options.location } : {}) });
   if (draft.problem) return fail(draft.problem);
   io.stdout(draft.yaml);
+  // The draft is checked as validate would check it: what GCP holds may break a rule (a label, a name), said here, not at plan time.
+  for (const e of loadManifests([{ file: 'draft', text: draft.yaml }], { iamPolicy: config.iamPolicy }).errors) io.stderr(`warning: the draft does not validate yet: ${formatFieldError(e)}\n`);
   const found = existing.buckets.length + existing.datasets.length + existing.secrets.length;
   io.stderr(`note: draft of environment ${options.environment}: ${existing.buckets.length} bucket(s), ${existing.datasets.length} dataset(s), ${existing.secrets.length} secret(s)${draft.manifest.spec.vm ? ', the VM and its app config' : ''}; review it, then plan -f it${found === 0 ? ' (nothing was found: check --project and --environment)' : ''}\n`);
   return EXIT_OK;

@@ -54,6 +54,7 @@ describe('import of an environment the operator created', () => {
     expect(leaks(secretValues(), draft.stdout + draft.stderr)).toEqual([]);
 
     expect(draft.stdout).toMatch(/^# DRAFT made by jobmatch-operator import/);
+    expect(draft.stderr).not.toMatch(/does not validate/);
     const doc = parse(draft.stdout);
     expect(doc.spec.policy).toEqual({ adoptExisting: true });
     expect(doc.spec.buckets).toEqual([{
