@@ -15,6 +15,7 @@ import { checkerSourceHash } from '../apiserver-check/checker-binary.js';
 import { ETCD_VERSION, KUBE_VERSION } from '../kube/assets.js';
 import { GITOPS_CHECK_SOURCE } from '../support/gitops-check.js';
 import { HELM_VERSION } from '../support/helm.js';
+import { ACTIONLINT_VERSION } from '../support/actionlint.js';
 import { runCommand } from '../support/run-command.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -148,6 +149,8 @@ describe('scripts/test-prerequisites.sh (a run)', () => {
     script(join(tools, 'kube', KUBE_VERSION, 'etcd'), `echo 'etcd Version: ${ETCD_VERSION.replace(/^v/, '')}'`);
     mkdirSync(join(tools, `helm-${HELM_VERSION}`));
     script(join(tools, `helm-${HELM_VERSION}`, 'helm'), `printf '${HELM_VERSION}'`);
+    mkdirSync(join(tools, `actionlint-${ACTIONLINT_VERSION}`));
+    script(join(tools, `actionlint-${ACTIONLINT_VERSION}`, 'actionlint'), `printf '${ACTIONLINT_VERSION}\\ninstalled by building from source\\n'`);
     script(join(tools, `apiserver-check-${checkerSourceHash().slice(0, 16)}`), 'exit 0');
     script(join(tools, `gitops-check-${checkerSourceHash(GITOPS_CHECK_SOURCE).slice(0, 16)}`), 'exit 0');
 
@@ -172,7 +175,7 @@ describe('scripts/test-prerequisites.sh (a run)', () => {
     expect(missingLine(run.stdout)).toEqual(['buildah', 'shellcheck']);
     expect(run.stdout).toContain('installing with apt-get: buildah shellcheck\n');
     expect(readFileSync(calls, 'utf8').split('\n')).toEqual([' update', 'noninteractive install -y --no-install-recommends buildah shellcheck', '']);
-    expect(run.stdout.match(/^ {2}cached: /gm)).toHaveLength(4);
+    expect(run.stdout.match(/^ {2}cached: /gm)).toHaveLength(5);
     expect(run.stdout).not.toMatch(/to build|building/);
     expect(run.status).toBe(0);
   });
