@@ -389,7 +389,7 @@ const condition = obj(
 
 const status = obj('What the operator last observed and did.', {
   observedGeneration: int('The spec generation last reconciled.', { minimum: 0 }),
-  conditions: list('Ready, Synced, Deployed and DriftDetected.', condition, {
+  conditions: list('Ready, Synced, Deployed and DriftDetected; DriftEvents with drift events; Reconciling and Stalled for GitOps tools; ParityDrift with spec.parity.reference.', condition, {
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
   }),

@@ -32,7 +32,7 @@ export const RESOURCE_STATES = [
 ] as const;
 export type ResourceState = (typeof RESOURCE_STATES)[number];
 
-export const CONDITION_TYPES = ['Ready', 'Synced', 'Deployed', 'DriftDetected', 'DriftEvents', 'Stalled', 'Reconciling'] as const;
+export const CONDITION_TYPES = ['Ready', 'Synced', 'Deployed', 'DriftDetected', 'DriftEvents', 'Stalled', 'Reconciling', 'ParityDrift'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;

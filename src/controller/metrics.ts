@@ -31,6 +31,11 @@ export class ControllerMetrics {
     help: "Each environment's conditions: 1 for the status it has (True, False or Unknown), 0 for the other two (as External Secrets' externalsecret_status_condition).",
     labelNames: ['namespace', 'name', 'condition', 'status'], registers: [this.registry],
   });
+  private readonly parity = new Gauge({
+    name: 'jobmatch_parity_differences',
+    help: 'Unexpected shape differences between an environment and its spec.parity.reference (0: same shape); absent without a reference found.',
+    labelNames: ['namespace', 'name'], registers: [this.registry],
+  });
   /** The condition types shown per object key, so a reconcile replaces exactly its own series. */
   private readonly shown = new Map<string, string[]>();
 
@@ -57,6 +62,14 @@ export class ControllerMetrics {
     }
     if (conditions.length > 0) this.shown.set(key, conditions.map((c) => c.type));
     else this.shown.delete(key);
+  }
+
+  /** One object's parity gauge: the unexpected differences from its reference, removed when there is none to compare with. */
+  parityDifferences(key: string, differences: number | undefined): void {
+    const slash = key.indexOf('/');
+    const where = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    if (differences === undefined) this.parity.remove(where);
+    else this.parity.set(where, differences);
   }
 
   reconciled(result: 'ok' | 'error', seconds: number): void {

@@ -20,7 +20,9 @@ import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
-import { changedFields, computeStatus, firstStatus, invalidStatus, REFUSAL_REASONS, withReconcileTime, type ConditionValue, type RefusalReason } from './status.js';
+import {
+  changedFields, computeStatus, firstStatus, invalidStatus, parityCondition, parityReport, REFUSAL_REASONS, withReconcileTime, type ConditionValue, type RefusalReason,
+} from './status.js';
 import { jittered, type Outcome } from './work-queue.js';
 
 export interface ReconcilerOptions {
@@ -180,13 +182,38 @@ export class EnvironmentReconciler {
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
     const driftEvents = this.options.driftEvents?.();
-    const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}) }), ...(inventory ? { inventory } : {}) };
+    const parity = this.parity(object, loaded.env.spec);
+    const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}), ...(parity ? { parity: parity.condition } : {}) }), ...(inventory ? { inventory } : {}) };
     this.options.metrics?.observedDrift(report, status.conditions?.some((c) => c.type === 'DriftDetected' && c.status === 'True') ?? false);
+    this.options.metrics?.parityDifferences(objectKey(object), parity?.differences);
+    const parityWas = object.status?.conditions?.find((c) => c.type === 'ParityDrift')?.status;
     await this.writeStatus(object, status, log);
     await this.recordEvents(object, report);
+    if (parity?.condition.status === 'True' && parityWas !== 'True') await store.event(object, 'Warning', 'ParityDrift', parity.condition.message.slice(0, 1000));
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
     return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds ?? this.options.defaultResyncSeconds ?? DEFAULT_RESYNC_SECONDS, this.options.random) };
+  }
+
+  /**
+   * ParityDrift of an object naming spec.parity.reference: its spec compared with the reference's (the valid object
+   * whose spec.environment it names, in the same namespace first, else the only one in the cluster).
+   */
+  private parity(object: EnvironmentObject, spec: ResolvedSpec): { condition: ConditionValue; differences?: number } | undefined {
+    const name = spec.parity?.reference;
+    if (!name) return undefined;
+    const key = objectKey(object);
+    const candidates = this.options.store.list()
+      .filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp)
+      .flatMap((o) => {
+        const s = this.specOf(o);
+        return s?.environment === name ? [{ o, s }] : [];
+      });
+    const namespace = object.manifest.metadata.namespace;
+    const local = candidates.filter((c) => c.o.manifest.metadata.namespace === namespace);
+    const reference = local.length === 1 ? local[0]!.s : local.length === 0 && candidates.length === 1 ? candidates[0]!.s : undefined;
+    const report = parityReport(spec, reference);
+    return { condition: parityCondition(report, name), ...(report ? { differences: report.summary.unexpected } : {}) };
   }
 
   /** The engine's context for one object: its tenant's identity, the IAM policy, the shutdown signal. */

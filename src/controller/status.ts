@@ -9,6 +9,7 @@ import { configHash, resourceExports } from '../api/env-file.js';
 import type { Condition, ConditionStatus, ConditionType, ResourceState, ResourceStatus } from '../api/types.js';
 import type { EnvironmentStatus as JobMatchEnvironmentStatus } from './inventory.js';
 import type { ReconcileReport } from '../engine/reconcile.js';
+import { compareEnvironments, type ParityReport } from '../plan/parity.js';
 import { hasChanges, isInSync, isReady, type Action, type Plan } from '../plan/types.js';
 
 export type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
@@ -104,6 +105,34 @@ function driftCondition(report: ReconcileReport, specChanged: boolean): Conditio
   return { status: 'True', reason: report.plan.reportOnly ? 'DriftReported' : 'DriftHealed', message: detail.slice(0, 4000) };
 }
 
+/** How many differences the ParityDrift message names before "and N more". */
+const PARITY_SHOWN = 5;
+
+/**
+ * ParityDrift (spec.parity.reference): True when this environment's shape differs from its reference's, apart from the
+ * expected differences; compared on the two specs (plan/parity.ts), names normalised. Never part of Ready: parity is
+ * advice about the manifests, not a reason the environment cannot serve.
+ */
+export function parityCondition(report: ParityReport | undefined, reference: string): ConditionValue {
+  if (!report) {
+    return { status: 'Unknown', reason: 'ReferenceNotFound', message: `spec.parity.reference names "${reference}", but no valid JobMatchEnvironment has spec.environment "${reference}" (same namespace first, else a single one in the cluster)` };
+  }
+  const unexpected = report.differences.filter((d) => !d.expected);
+  const expected = report.summary.expected;
+  if (unexpected.length === 0) {
+    return { status: 'False', reason: 'SameShape', message: `same shape as ${reference}${expected > 0 ? `, apart from ${expected} expected difference(s)` : ''}` };
+  }
+  const show = (v: unknown) => (v === null ? '(none)' : JSON.stringify(v));
+  const first = unexpected.slice(0, PARITY_SHOWN).map((d) => `${d.path}: ${show(d.a)} here, ${show(d.b)} in ${reference}`).join('; ');
+  const more = unexpected.length > PARITY_SHOWN ? `; and ${unexpected.length - PARITY_SHOWN} more (jobmatch-operator diff-env ${report.a} ${reference})` : '';
+  return { status: 'True', reason: 'ShapeDiffers', message: `${unexpected.length} difference(s) from ${reference}: ${first}${more}`.slice(0, 4000) };
+}
+
+/** The parity report of a spec against its reference's spec, or undefined without a reference found. */
+export function parityReport(spec: ResolvedSpec, reference: ResolvedSpec | undefined): ParityReport | undefined {
+  return reference ? compareEnvironments(spec, reference) : undefined;
+}
+
 /** Conditions with their transition times kept while their status does not change. */
 export function withTransitions(previous: Condition[] | undefined, next: Partial<Record<ConditionType, ConditionValue>>, generation: number | undefined, now: string): Condition[] {
   return (Object.entries(next) as [ConditionType, ConditionValue][]).map(([type, value]) => {
@@ -125,10 +154,12 @@ export interface StatusInput {
   now: string;
   /** With drift events on (run --drift-events): whether they flow. */
   driftEvents?: ConditionValue;
+  /** With spec.parity.reference: ParityDrift (parityCondition). */
+  parity?: ConditionValue;
 }
 
 /** The status to store, without lastReconcileTime (added only when something else changed: see withReconcileTime). */
-export function computeStatus({ spec, report, previous, generation, paused, now, driftEvents }: StatusInput): JobMatchEnvironmentStatus {
+export function computeStatus({ spec, report, previous, generation, paused, now, driftEvents, parity }: StatusInput): JobMatchEnvironmentStatus {
   const final = report.after ?? report.plan;
   // Drift is GCP moving away from a spec that did not change since it was last applied.
   const specChanged = previous?.observedGeneration !== generation || previous?.conditions?.find((c) => c.type === 'Synced')?.status !== 'True';
@@ -143,6 +174,7 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
     DriftDetected: drift,
     ...(driftEvents ? { DriftEvents: driftEvents } : {}),
     ...progressConditions(ready, deployed),
+    ...(parity ? { ParityDrift: parity } : {}),
   }, generation, now);
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
