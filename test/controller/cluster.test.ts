@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IAM_POLICY } from '../../src/api/iam-policy.js';
 import type { OperatorConfig } from '../../src/api/operator-config.js';
 import { runReconcile } from '../../src/cli/reconcile-command.js';
+import { PLAN_MARKER } from '../../src/cli/plan-markdown.js';
+import { gfmProblems } from '../support/gfm.js';
 import { startClusterController, type ClusterController } from '../../src/controller/cluster-runner.js';
 import { LeaderElector } from '../../src/controller/leader-election.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
@@ -193,6 +195,14 @@ describe('the controller in a cluster', () => {
       { cluster: true, kubeconfig: kube.kubeconfigPath, namespace: ns, name: 'pc', gcpEndpoint: s.url, logLevel: 'silent', retry: FAST_RETRY });
     expect(run.code).toBe(2);
     expect(stdout).toMatch(/- IAMBinding project roles\/bigquery\.jobUser serviceAccount:jobmatch-pc-vm@/);
+    // The same plan as a pull-request comment (plan --cluster -o markdown): same exit code, the marker first.
+    let markdown = '';
+    const md = await runReconcile({ stdout: (t) => (markdown += t), stderr: () => undefined, stdin: Readable.from([]), env: {} }, 'plan',
+      { cluster: true, kubeconfig: kube.kubeconfigPath, namespace: ns, name: 'pc', gcpEndpoint: s.url, logLevel: 'silent', retry: FAST_RETRY, output: 'markdown' });
+    expect(md.code).toBe(2);
+    expect(markdown.startsWith(`${PLAN_MARKER}\n`)).toBe(true);
+    expect(gfmProblems(markdown)).toEqual([]);
+    expect(markdown).toContain('| 🗑️ delete | IAMBinding | `project roles/bigquery.jobUser serviceAccount:jobmatch-pc-vm@');
   });
 
   it('tenancy in a cluster: a namespace selected by its labels may use its project; one outside it is Stalled, with zero GCP calls, and plan --cluster --policy says the same', async () => {
