@@ -106,6 +106,7 @@ export class Controller {
       this.pending.delete(key);
       this.queue.forget(key);
       this.options.metrics.environmentConditions(key, undefined);
+      this.options.metrics.parityDifferences(key, undefined);
     }
   }
 

@@ -190,6 +190,8 @@ export class EnvironmentReconciler {
     await this.writeStatus(object, status, log);
     await this.recordEvents(object, report);
     if (parity?.condition.status === 'True' && parityWas !== 'True') await store.event(object, 'Warning', 'ParityDrift', parity.condition.message.slice(0, 1000));
+    // A new spec may change the parity of the environments naming this one as their reference: only then, so no loop.
+    if (object.status?.observedGeneration !== generation) this.options.enqueue?.(this.parityDependents(objectKey(object), loaded.env.spec.environment));
     const failed = Object.values(report.results ?? {}).some((r) => r.outcome === 'error' || r.outcome === 'cancelled') || report.plan.summary.error > 0;
     if (failed) return { error: new Error('some actions failed: see status.resources') };
     return { requeueAfterMs: jittered(this.options.resyncSeconds ?? loaded.env.spec.policy.resyncSeconds ?? this.options.defaultResyncSeconds ?? DEFAULT_RESYNC_SECONDS, this.options.random) };
@@ -214,6 +216,13 @@ export class EnvironmentReconciler {
     const reference = local.length === 1 ? local[0]!.s : local.length === 0 && candidates.length === 1 ? candidates[0]!.s : undefined;
     const report = parityReport(spec, reference);
     return { condition: parityCondition(report, name), ...(report ? { differences: report.summary.unexpected } : {}) };
+  }
+
+  /** The other live objects whose spec.parity.reference names this environment. */
+  private parityDependents(key: string, environment: string): string[] {
+    return this.options.store.list()
+      .filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp && this.specOf(o)?.parity?.reference === environment)
+      .map(objectKey);
   }
 
   /** The engine's context for one object: its tenant's identity, the IAM policy, the shutdown signal. */
