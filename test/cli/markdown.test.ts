@@ -1,7 +1,9 @@
+import MarkdownIt from 'markdown-it';
 import { describe, expect, it } from 'vitest';
 import {
   codeCell, commentMarker, cutToLimit, details, escapeCell, escapeHtml, escapeText, GITHUB_COMMENT_LIMIT, inlineCode, table, topLevelBlocks,
 } from '../../src/cli/markdown.js';
+import { parsedTables, ruleTables } from '../support/gfm.js';
 
 describe('markdown: code spans (CommonMark 6.1)', () => {
   it.each([
@@ -137,5 +139,32 @@ describe('markdown: the comment limit', () => {
 
   it('says "1 section" in the singular', () => {
     expect(cutToLimit(['a'.repeat(50), 'b'.repeat(200)], 250, 'environment').markdown).toContain('1 environment omitted');
+  });
+});
+
+describe('markdown: read back by a CommonMark parser with GFM tables (markdown-it)', () => {
+  const tricky = ['a|b', 'x`|`y', '``', '`', 'a\\|b', 'back\\slash', '*not em* _nor_ [link](x) <b>tag</b> &amp; #1 @team ~s~ $m$', '- item', '1. one', 'two\nlines', ' padded ', '|', '\\'];
+  const md = new MarkdownIt({ html: true });
+  const paragraphText = (source: string) => {
+    const tokens = md.parse(source, {});
+    const inline = tokens.filter((t) => t.type === 'inline');
+    return inline.map((t) => (t.children ?? []).map((c) => (c.type === 'softbreak' ? '\n' : c.content)).join('')).join('\n');
+  };
+
+  it.each(tricky)('escapeText(%j) reads back as the same text', (text) => {
+    expect(paragraphText(escapeText(text))).toBe(text.split('\n').map((l) => l.trim()).join('\n'));
+  });
+
+  it.each(tricky)('inlineCode(%j) reads back as one code span holding it', (text) => {
+    const [inline] = md.parse(`x ${inlineCode(text)} y`, {}).filter((t) => t.type === 'inline');
+    const spans = inline!.children!.filter((c) => c.type === 'code_inline');
+    expect(spans.map((c) => c.content)).toEqual([text.replace(/\n/g, ' ')]);
+  });
+
+  it('a table of tricky values, as prose and as code, reads back cell for cell', () => {
+    const source = details('tricky', table(['prose', 'code'], tricky.map((t) => [escapeCell(t), codeCell(t)])));
+    const expected = [['prose', 'code'], ...tricky.map((t) => [t.split('\n').map((l) => l.trim()).join('\n'), t.replace(/\n/g, ' ')])];
+    expect(parsedTables(source)).toEqual([expected]);
+    expect(ruleTables(source)).toEqual([expected]);
   });
 });

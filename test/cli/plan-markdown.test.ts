@@ -6,7 +6,7 @@ import { GITHUB_COMMENT_LIMIT } from '../../src/cli/markdown.js';
 import { useSandbox } from '../support/sandbox.js';
 import { engine, FAST_RETRY } from '../support/engine.js';
 import { exampleText, mutated, NO_VM } from '../support/manifests.js';
-import { cellText, detailsProblems, gfmProblems, gfmTables } from '../support/gfm.js';
+import { cellText, detailsProblems, gfmProblems, gfmTables, parsedTables, ruleTables } from '../support/gfm.js';
 import { leaks } from '../support/leaks.js';
 
 const s = useSandbox();
@@ -15,6 +15,8 @@ const both = (options = {}) => `${exampleText('staging', options)}\n---\n${examp
 /** The markdown is well-formed GFM: every table rectangular with its delimiter row, every details block balanced. */
 function wellFormed(markdown: string): string {
   expect(gfmProblems(markdown)).toEqual([]);
+  // An independent parser (markdown-it, GFM tables) reads the same tables, cell for cell.
+  expect(parsedTables(markdown)).toEqual(ruleTables(markdown));
   expect(markdown.startsWith(`${PLAN_MARKER}\n`)).toBe(true);
   expect(markdown.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
   return markdown;

@@ -3,8 +3,10 @@
  * row, a delimiter row with as many cells, and rows split at pipes not escaped by a backslash (before inline
  * parsing, so inside code spans too); `<details>` blocks are balanced, with the blank lines GitHub needs around
  * their markdown body. `cellText` renders a cell's inline content (code spans, backslash escapes, `<br>`,
- * `<code>`, entities) to the text a reader sees, to prove a value survives exactly.
+ * `<code>`, entities) to the text a reader sees, to prove a value survives exactly. `parsedTables` reads the same
+ * tables with markdown-it (an independent CommonMark parser with GFM tables), so these rules are checked too.
  */
+import MarkdownIt from 'markdown-it';
 
 /** The cells of a table row, split at unescaped pipes, with `\|` turned into `|` (the GFM tables extension). */
 export function splitRow(line: string): string[] {
@@ -140,4 +142,38 @@ export function cellText(cell: string): string {
 /** Every GFM problem of a comment: tables and details blocks. */
 export function gfmProblems(markdown: string): string[] {
   return [...gfmTables(markdown).problems, ...detailsProblems(markdown)];
+}
+
+type Token = ReturnType<InstanceType<typeof MarkdownIt>['parse']>[number];
+
+/** A cell's text as markdown-it renders it: text and code spans, `<br>` as a line break, other inline HTML dropped. */
+function tokenText(children: readonly Token[]): string {
+  return children.map((t) => {
+    if (t.type === 'text' || t.type === 'code_inline') return t.content;
+    if (t.type === 'html_inline') return /^<br\s*\/?>$/i.test(t.content) ? '\n' : '';
+    if (t.type === 'softbreak' || t.type === 'hardbreak') return '\n';
+    return tokenText(t.children ?? []);
+  }).join('');
+}
+
+/** Every table markdown-it finds (HTML allowed, as GitHub does), as rows of cell texts, the header row first. */
+export function parsedTables(markdown: string): string[][][] {
+  const tokens = new MarkdownIt({ html: true }).parse(markdown, {});
+  const tables: string[][][] = [];
+  let row: string[] | undefined;
+  for (const t of tokens) {
+    if (t.type === 'table_open') tables.push([]);
+    else if (t.type === 'tr_open') row = [];
+    else if (t.type === 'tr_close' && row) {
+      tables[tables.length - 1]!.push(row);
+      row = undefined;
+    }
+    else if (t.type === 'inline' && row) row.push(tokenText(t.children ?? []));
+  }
+  return tables;
+}
+
+/** The tables as this file's rules read them, in the shape of parsedTables: the two readings must agree. */
+export function ruleTables(markdown: string): string[][][] {
+  return gfmTables(markdown).tables.map((t) => [t.header, ...t.rows].map((r) => r.map(cellText)));
 }
