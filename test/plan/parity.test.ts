@@ -4,6 +4,8 @@ import type { JobMatchEnvironmentSpec } from '../../src/api/types.js';
 import {
   bucketKey, compareEnvironments, HIDDEN_VALUE, normaliseMember, pathMatches, withoutEnvironment,
 } from '../../src/plan/parity.js';
+import { observedSpec } from '../../src/plan/parity-observed.js';
+import type { Action, Plan } from '../../src/plan/types.js';
 import { exampleDoc, type Doc } from '../support/manifests.js';
 
 const spec = (doc: Doc) => resolveSpec(doc.spec as JobMatchEnvironmentSpec);
@@ -131,5 +133,49 @@ describe('parity comparison', () => {
     const paths = compareEnvironments(spec(staging()), spec(p)).differences.map((d) => d.path);
     expect(paths).toContain('vm');
     expect(paths).not.toContain('vm.zone');
+  });
+});
+
+describe('the shape GCP holds (diff-env --observed)', () => {
+  const action = (id: string, verb: Action['verb'], changes: Action['changes'] = []): Action => {
+    const [kind, ...name] = id.split('/');
+    return { id, kind: kind as Action['kind'], name: name.join('/'), verb, changes, steps: [] };
+  };
+  const plan = (actions: Action[]): Plan => ({
+    environment: 'staging', project: 'job-match-v0', reportOnly: false, suspended: false, actions,
+    summary: { create: 0, update: 0, adopt: 0, delete: 0, conflict: 0, pending: 0, orphan: 0, error: 0, inSync: 0 },
+  });
+
+  it('takes each observed value from the plan\'s changes and leaves out what GCP does not hold', () => {
+    const declared = spec(staging());
+    const bucket = declared.buckets[0]!.name;
+    const sa = declared.iam[0]!;
+    const held = observedSpec(declared, plan([
+      action(`Bucket/${bucket}`, 'update', [
+        { field: 'versioning', before: false, after: true },
+        { field: 'storageClass', before: 'NEARLINE', after: 'STANDARD' },
+        { field: 'lifecycle.deleteAfterDays', before: 30, after: 365 },
+        { field: 'labels.team', before: null, after: 'data' },
+        { field: 'labels.layer', before: 'raw', after: 'bronze' },
+      ]),
+      action('Dataset/staging_silver', 'update', [{ field: 'defaultTableExpirationMs', before: 7 * 86_400_000, after: null }]),
+      action('Dataset/staging_gold', 'create'),
+      action('Secret/jobmatch-staging-llm-api-key', 'create'),
+      action(`IAMBinding/${sa.resource} ${sa.role} ${sa.member}`, 'create'),
+    ]));
+    expect(held.buckets[0]).toMatchObject({ versioning: false, storageClass: 'NEARLINE', lifecycle: { deleteAfterDays: 30 }, labels: { layer: 'raw' } });
+    expect(held.buckets[0]!.labels).not.toHaveProperty('team');
+    expect(held.datasets.map((d) => [d.datasetId, d.defaultTableExpirationDays])).toEqual([['staging_silver', 7]]);
+    expect(held.secrets.map((s) => s.name)).not.toContain('LLM_API_KEY');
+    expect(held.iam).toHaveLength(declared.iam.length - 1);
+    const report = compareEnvironments(held, spec(prod()));
+    expect(report.differences.filter((d) => !d.expected).map((d) => d.path)).toEqual(expect.arrayContaining([
+      'buckets[bronze].versioning', 'datasets[gold]', 'datasets[silver].defaultTableExpirationDays', 'secrets[LLM_API_KEY]',
+    ]));
+  });
+
+  it('is the declared spec when the plan changes nothing', () => {
+    const declared = spec(staging());
+    expect(observedSpec(declared, plan([]))).toEqual(declared);
   });
 });
