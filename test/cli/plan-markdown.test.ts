@@ -95,6 +95,21 @@ describe('plan -o markdown', () => {
     expect(md).toMatch(/_\d+ more actions of this environment omitted to stay within GitHub's comment limit; run `plan` locally for all of them\._/);
   });
 
+  it('names the missing permission and its fix in the comment when Google refuses a read (403), and exits 1', async () => {
+    s.sandbox.faults.update({ faultRate: 1, faultApis: ['storage'], faultStatuses: [403] });
+    try {
+      const md = await engine('plan', s.url, exampleText('staging', NO_VM), { output: 'markdown' });
+      expect(md.code).toBe(1);
+      wellFormed(md.stdout);
+      const row = actionRow(md.stdout, 'Bucket', 'jobmatch-staging-bronze-job-match-v0');
+      expect(row?.[0]).toBe('⛔ error');
+      expect(row?.[3]).toContain("the operator's identity lacks storage.buckets.get on projects/_/buckets/jobmatch-staging-bronze-job-match-v0 (buckets.get); grant it a role that includes storage.buckets.get");
+      expect(gfmTables(md.stdout).tables[0]!.rows.map((r) => cellText(r[8]!))).toEqual([expect.stringContaining('failed to read')]);
+    } finally {
+      s.sandbox.faults.update({ faultRate: 0 });
+    }
+  });
+
   it('posts a comment even when the run cannot start, and is a plan format only', async () => {
     const io = () => {
       const out = { stdout: '', stderr: '' };
