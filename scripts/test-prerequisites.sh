@@ -2,7 +2,7 @@
 # What `npm test` needs besides Node and node_modules, provided before the tests run (package.json's
 # "test" runs this first): the system tools the tests run, installed with apt-get when missing (with
 # sudo when not root), then the Go-built test tools (kube-apiserver and etcd, the apiserver and gitops
-# checks, Helm) built once and cached in ${XDG_CACHE_HOME:-~/.cache}/jobmatch-operator by
+# checks, Helm, actionlint) built once and cached in ${XDG_CACHE_HOME:-~/.cache}/jobmatch-operator by
 # scripts/test-tools.ts. Without apt-get (macOS, Fedora...) it lists what to install and fails: the
 # tests would fail anyway. Nothing is ever skipped. Cached, it takes a few seconds.
 #   sh scripts/test-prerequisites.sh           check, install, build
@@ -24,7 +24,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # Which tests need each tool (the messages name them).
 needed_by() {
   case "$1" in
-    go) echo "test/kube (the controller's real kube-apiserver and etcd), test/apiserver-check, test/gitops-check and Helm are built with it" ;;
+    go) echo "test/kube (the controller's real kube-apiserver and etcd), test/apiserver-check, test/gitops-check, Helm and actionlint are built with it" ;;
     buildah|podman|runc) echo "test/image (builds the Dockerfile and runs the image)" ;;
     openssl) echo "test/kube's cluster certificates, the VM agent's signature tests" ;;
     shellcheck) echo "test/vm-agent/shellcheck.test.ts" ;;
