@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { DIFF_ENV_JSON_SCHEMA } from '../../src/cli/diff-env-json-schema.js';
 import { cli } from '../support/cli.js';
 import { engine } from '../support/engine.js';
+import { cellText, gfmProblems, gfmTables, parsedTables, ruleTables } from '../support/gfm.js';
 import { leaks } from '../support/leaks.js';
 import { exampleDoc, exampleText, NO_VM, type Doc } from '../support/manifests.js';
 import { useSandbox } from '../support/sandbox.js';
@@ -80,6 +81,11 @@ describe('diff-env on the manifests', () => {
     expect(run.stdout).toContain('| `app.config.GUI_TITLE` | — | `` a\\|b `c` `` |  |');
     expect(run.stdout).toContain('<details open>\n<summary>buckets: 1 difference, 0 expected</summary>');
     expect(run.stdout).toContain('<details>\n<summary>behaviour: 0 differences, 3 expected</summary>');
+    // Well-formed GFM, read alike by the spec's rules and by an independent parser (markdown-it); a reader sees the value exactly.
+    expect(gfmProblems(run.stdout)).toEqual([]);
+    expect(parsedTables(run.stdout)).toEqual(ruleTables(run.stdout));
+    const rows = gfmTables(run.stdout).tables.flatMap((t) => t.rows.map((r) => r.map(cellText)));
+    expect(rows).toContainEqual(['app.config.GUI_TITLE', '—', 'a|b `c`', '']);
   });
 
   it('says what went wrong in JSON too, valid against the schema', async () => {
