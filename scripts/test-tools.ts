@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { checkerCacheDir, checkerSourceHash, ensureChecker } from '../test/apiserver-check/checker-binary.js';
 import { binaryVersion, ensureKubeAssets, ETCD_VERSION, KUBE_VERSION, kubeAssetsCacheDir } from '../test/kube/assets.js';
 import { ensureGitOpsCheck, GITOPS_CHECK_SOURCE } from '../test/support/gitops-check.js';
-import { ensureHelm, HELM, HELM_VERSION } from '../test/support/helm.js';
-import { ACTIONLINT, ACTIONLINT_VERSION, ensureActionlint } from '../test/support/actionlint.js';
-import { goToolCached } from '../test/support/go-tool.js';
+import { HELM } from '../test/support/helm.js';
+import { ACTIONLINT } from '../test/support/actionlint.js';
+import { ensureGoTool, goToolCached, type GoTool } from '../test/support/go-tool.js';
 
 interface Tool {
   name: string;
@@ -33,6 +33,19 @@ const home = (path: string) => (path.startsWith(homedir()) ? `~${path.slice(home
 function says(output: string | undefined, version: string): boolean {
   const bare = version.replace(/^v/, '').replaceAll('.', '\\.');
   return output !== undefined && new RegExp(`(^|[^0-9.])v?${bare}($|[^0-9.])`, 'm').test(output);
+}
+
+/** A tool test/support/go-tool.ts builds (Helm, actionlint): cached where ensureGoTool looks, built by it. */
+function goToolEntry(tool: GoTool, module: string, firstBuild: string): Tool {
+  return {
+    name: `${tool.name} ${tool.version} (${module})`,
+    async cached() {
+      const where = await goToolCached(tool);
+      return where && home(where);
+    },
+    firstBuild,
+    build: (log) => ensureGoTool(tool, log),
+  };
 }
 
 const TOOLS: Tool[] = [
@@ -67,24 +80,8 @@ const TOOLS: Tool[] = [
     firstBuild: 'under a minute on 2 cores (measured: 52 s)',
     build: (log) => ensureGitOpsCheck(log),
   },
-  {
-    name: `Helm ${HELM_VERSION} (test/helm)`,
-    async cached() {
-      const where = await goToolCached(HELM);
-      return where && home(where);
-    },
-    firstBuild: '3–7 min on 2 cores (measured: 3 min 0 s from empty Go caches on an idle machine, 7.4 min on a busy one), after downloading ~120 MB of Go modules',
-    build: (log) => ensureHelm(log),
-  },
-  {
-    name: `actionlint ${ACTIONLINT_VERSION} (test/github)`,
-    async cached() {
-      const where = await goToolCached(ACTIONLINT);
-      return where && home(where);
-    },
-    firstBuild: 'under a minute on 2 cores (measured: 13 s with its ~5 MB of Go modules downloaded)',
-    build: (log) => ensureActionlint(log),
-  },
+  goToolEntry(HELM, 'test/helm', '3–7 min on 2 cores (measured: 3 min 0 s from empty Go caches on an idle machine, 7.4 min on a busy one), after downloading ~120 MB of Go modules'),
+  goToolEntry(ACTIONLINT, 'test/github', 'under a minute on 2 cores (measured: 13 s with its ~5 MB of Go modules downloaded)'),
 ];
 
 function elapsed(started: number): string {
