@@ -16,11 +16,10 @@ interface Claim {
   path: (string | number)[];
 }
 
-function claimsOf(c: Claimant): Claim[] {
-  const { spec } = c;
+/** The resources a spec claims (its environment name in its project, buckets, datasets, secrets, VM). */
+function specClaims(spec: ResolvedSpec): Claim[] {
   const project = spec.gcp.projectId;
   const claims: Claim[] = [
-    { key: `object ${c.namespace}/${c.name}`, what: `JobMatchEnvironment ${c.namespace}/${c.name}`, path: ['metadata', 'name'] },
     { key: `environment ${project}/${spec.environment}`, what: `environment "${spec.environment}" in project ${project}`, path: ['spec', 'environment'] },
     ...spec.buckets.map((b, i) => ({ key: `bucket ${b.name}`, what: `bucket ${b.name}`, path: ['spec', 'buckets', i, 'name'] })),
     ...spec.datasets.map((d, i) => ({
@@ -35,6 +34,13 @@ function claimsOf(c: Claimant): Claim[] {
     claims.push({ key: `vm ${project}/${spec.vm.zone}/${spec.vm.name}`, what: `VM ${spec.vm.name}`, path: ['spec', 'vm', 'name'] });
   }
   return claims;
+}
+
+/** What two specs must never share: one key per claimed resource. */
+export const claimKeys = (spec: ResolvedSpec): string[] => specClaims(spec).map((c) => c.key);
+
+function claimsOf(c: Claimant): Claim[] {
+  return [{ key: `object ${c.namespace}/${c.name}`, what: `JobMatchEnvironment ${c.namespace}/${c.name}`, path: ['metadata', 'name'] }, ...specClaims(c.spec)];
 }
 
 /** Errors for every resource claimed by more than one manifest; the later manifest gets the error. */

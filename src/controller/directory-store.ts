@@ -24,6 +24,7 @@ interface FileDocs {
 interface Stored {
   object: EnvironmentObject;
   specJson: string;
+  withStatus?: EnvironmentObject;
 }
 
 export class DirectoryStore implements ObjectStore {
@@ -42,12 +43,16 @@ export class DirectoryStore implements ObjectStore {
   ) {}
 
   list(): EnvironmentObject[] {
-    return [...this.objects.values()].map((s) => this.withStatus(s.object));
+    return [...this.objects.keys()].map((key) => this.get(key)!);
   }
 
+  /** The object with its status, made once per change (not per read): readers may compare by identity. */
   get(key: string): EnvironmentObject | undefined {
     const stored = this.objects.get(key);
-    return stored ? this.withStatus(stored.object) : undefined;
+    if (!stored) return undefined;
+    const status = this.statuses[key];
+    if (!stored.withStatus || stored.withStatus.status !== status) stored.withStatus = status ? { ...stored.object, status } : stored.object;
+    return stored.withStatus;
   }
 
   statusOf(key: string): EnvironmentStatus | undefined {
@@ -56,11 +61,6 @@ export class DirectoryStore implements ObjectStore {
 
   allStatuses(): Record<string, EnvironmentStatus> {
     return Object.fromEntries([...this.objects.keys()].map((k) => [k, this.statuses[k]]).filter(([, s]) => s));
-  }
-
-  private withStatus(object: EnvironmentObject): EnvironmentObject {
-    const status = this.statuses[objectKey(object)];
-    return status ? { ...object, status } : object;
   }
 
   async writeStatus(object: EnvironmentObject, status: EnvironmentStatus): Promise<void> {

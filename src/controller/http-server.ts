@@ -17,7 +17,8 @@ export interface HttpEndpoints {
 export async function serveHttp(listen: string, endpoints: HttpEndpoints): Promise<{ server: Server; url: string }> {
   const [, host = '0.0.0.0', port = '8080'] = /^(?:\[?([^\]]*)\]?:)?(\d+)$/.exec(listen) ?? [];
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     const reply = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(code, { 'content-type': type });
       res.end(body);
@@ -29,7 +30,12 @@ export async function serveHttp(listen: string, endpoints: HttpEndpoints): Promi
       void endpoints.metrics.metrics().then((text) => reply(200, text, endpoints.metrics.contentType), (e: unknown) => reply(500, `${(e as Error).message}\n`));
       return undefined;
     }
-    if (path === '/status' && endpoints.status) return reply(200, `${JSON.stringify(endpoints.status(), null, 2)}\n`, 'application/json');
+    if (path === '/status' && endpoints.status) {
+      // ?object=NAMESPACE/NAME: that one status, not all of them (a poller of one environment costs one, not N).
+      const all = endpoints.status() as Record<string, unknown>;
+      const one = url.searchParams.get('object');
+      return reply(200, `${JSON.stringify(one === null ? all : { [one]: all[one] }, null, 2)}\n`, 'application/json');
+    }
     return reply(404, 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {

@@ -9,12 +9,12 @@ import { REDEPLOY_AT_ANNOTATION } from '../api/naming.js';
 import { checkClaims } from '../api/claims.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import { reconcileEnvironment, type ReconcileContext, type ReconcileReport } from '../engine/reconcile.js';
-import { contestedBindings } from '../plan/contested-bindings.js';
 import { KINDS } from '../kinds/registry.js';
 import { annotation, FINALIZER, loadObject, objectKey, ORPHAN_ON_DELETE_ANNOTATION, PAUSED_ANNOTATION, type EnvironmentObject } from './environment-object.js';
 import { droppedPreexisting, nextInventory, withRevocations, type EnvironmentStatus, type Inventory } from './inventory.js';
 import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-config.js';
 import { decideTenancy, type TenancyDecision } from '../api/tenancy.js';
+import { CrossEnvironmentIndex } from './cross-environment-index.js';
 import { bindingKey } from '../plan/contested-bindings.js';
 import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
@@ -60,8 +60,9 @@ export class EnvironmentReconciler {
   private reconcileCount = 0;
   /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
   private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
-  /** Contested bindings of the set of objects (keys and generations) they were computed for. */
-  private contestedMemo: { world: string; value: Map<string, string> } | undefined;
+  /** Claims, bindings and parity references of every object, and what each was indexed from. */
+  private readonly index = new CrossEnvironmentIndex(KINDS);
+  private readonly indexedFrom = new Map<string, { manifest: EnvironmentObject['manifest']; inventory: Inventory | undefined }>();
 
   private readonly config: OperatorConfig;
 
@@ -123,30 +124,58 @@ export class EnvironmentReconciler {
     return result;
   }
 
-  /** Every valid object, oldest first, for claims: the later one of two claiming a resource is the one in conflict. */
-  private claimsAgainst(key: string, spec: ResolvedSpec): string[] {
-    const valid = this.options.store.list()
-      .filter((o) => !o.manifest.metadata.deletionTimestamp)
-      .sort((a, b) => (a.manifest.metadata.creationTimestamp ?? '').localeCompare(b.manifest.metadata.creationTimestamp ?? '') || objectKey(a).localeCompare(objectKey(b)))
-      .flatMap((o) => {
-        const loaded = objectKey(o) === key ? undefined : this.load(o);
-        const s = objectKey(o) === key ? spec : loaded && 'env' in loaded ? loaded.env.spec : undefined;
-        return s ? [{ spec: s, name: o.manifest.metadata.name, namespace: o.manifest.metadata.namespace ?? 'default', source: { file: objectKey(o) } }] : [];
+  /**
+   * Brings the cross-environment index up to date with the store: only objects whose manifest or inventory changed
+   * since they were indexed are loaded again (from the validation cache); objects gone are dropped.
+   */
+  private refreshIndex(): void {
+    let live = 0;
+    for (const o of this.options.store.list()) {
+      live++;
+      const key = objectKey(o);
+      const inventory = o.status?.inventory;
+      const was = this.indexedFrom.get(key);
+      if (was?.manifest === o.manifest && was.inventory === inventory) continue;
+      this.indexedFrom.set(key, { manifest: o.manifest, inventory });
+      const loaded = this.load(o);
+      const declared = 'env' in loaded && !o.manifest.metadata.deletionTimestamp ? loaded.env.spec : undefined;
+      this.index.set({
+        key, order: o.manifest.metadata.creationTimestamp ?? '',
+        ...(declared ? { declared, spec: withRevocations(declared, inventory) } : {}),
       });
-    return checkClaims(valid).filter((e) => e.source?.file === key).map((e) => `${e.path}: ${e.message} — fix: ${e.fix}`);
+    }
+    if (live === this.indexedFrom.size) return;
+    for (const key of [...this.indexedFrom.keys()]) {
+      if (this.options.store.get(key)) continue;
+      this.indexedFrom.delete(key);
+      this.validated.delete(key);
+      this.index.delete(key);
+    }
   }
 
-  private contested(): Map<string, string> {
-    const objects = this.options.store.list();
-    const world = objects.map((o) => `${objectKey(o)}@${o.manifest.metadata.generation}:${(o.status?.inventory?.bindings ?? []).map((b) => `${b.resource} ${b.role} ${b.member}`).join(',')}`).sort().join(' ');
-    if (this.contestedMemo?.world === world) return this.contestedMemo.value;
-    const specs = objects.flatMap((o) => {
-      const loaded = this.load(o);
-      return 'env' in loaded ? [withRevocations(loaded.env.spec, o.status?.inventory)] : [];
+  /** Claims this object loses: the same resource claimed by an older valid object (the later of two is in conflict). */
+  private claimsAgainst(key: string, spec: ResolvedSpec): string[] {
+    const earlier = this.index.earlierClaimants(key);
+    if (earlier.length === 0) return [];
+    const claimant = (k: string, s: ResolvedSpec) => {
+      const [namespace = 'default', name = ''] = k.split('/', 2);
+      return { spec: s, name, namespace, source: { file: k } };
+    };
+    const older = earlier.flatMap((k) => {
+      const s = this.specOfKey(k);
+      return s ? [claimant(k, s)] : [];
     });
-    const value = contestedBindings(specs, KINDS);
-    this.contestedMemo = { world, value };
-    return value;
+    return checkClaims([...older, claimant(key, spec)]).filter((e) => e.source?.file === key).map((e) => `${e.path}: ${e.message} — fix: ${e.fix}`);
+  }
+
+  private specOfKey(key: string): ResolvedSpec | undefined {
+    const o = this.options.store.get(key);
+    return o ? this.specOf(o) : undefined;
+  }
+
+  /** The bindings of this object that another environment wants the other way. */
+  private contested(key: string): Map<string, string> {
+    return this.index.contested(key, (k) => this.index.environmentOf(k) ?? k);
   }
 
   private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus, log: ActionLogger): Promise<boolean> {
@@ -165,6 +194,7 @@ export class EnvironmentReconciler {
     if ('errors' in loaded) return this.refuse(object, loaded.policyViolation ? 'PolicyViolation' : 'InvalidSpec', loaded.errors, log);
     const tenancy = this.tenancy(object, loaded.env.spec);
     if (!tenancy.allowed) return this.refuse(object, tenancy.reason, [tenancy.message], log);
+    this.refreshIndex();
     const claims = this.claimsAgainst(objectKey(object), loaded.env.spec);
     if (claims.length > 0) return this.refuse(object, 'Conflict', claims, log);
     if (store.finalizers && !object.manifest.metadata.finalizers?.includes(FINALIZER)) {
@@ -177,7 +207,7 @@ export class EnvironmentReconciler {
     const paused = annotation(object, PAUSED_ANNOTATION) === 'true';
     const spec = withRevocations(loaded.env.spec, object.status?.inventory);
     const report = await reconcileEnvironment({ ...loaded.env, spec }, paused ? 'plan' : 'apply', {
-      ...this.engineContext(tenancy), contested: this.contested(),
+      ...this.engineContext(tenancy), contested: this.contested(objectKey(object)),
     });
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
@@ -205,12 +235,11 @@ export class EnvironmentReconciler {
     const name = spec.parity?.reference;
     if (!name) return undefined;
     const key = objectKey(object);
-    const candidates = this.options.store.list()
-      .filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp)
-      .flatMap((o) => {
-        const s = this.specOf(o);
-        return s?.environment === name ? [{ o, s }] : [];
-      });
+    const candidates = this.index.withEnvironment(name).filter((k) => k !== key).flatMap((k) => {
+      const o = this.options.store.get(k);
+      const s = o ? this.specOf(o) : undefined;
+      return o && s ? [{ o, s }] : [];
+    });
     const namespace = object.manifest.metadata.namespace;
     const local = candidates.filter((c) => c.o.manifest.metadata.namespace === namespace);
     const reference = local.length === 1 ? local[0]!.s : local.length === 0 && candidates.length === 1 ? candidates[0]!.s : undefined;
@@ -220,9 +249,7 @@ export class EnvironmentReconciler {
 
   /** The other live objects whose spec.parity.reference names this environment. */
   private parityDependents(key: string, environment: string): string[] {
-    return this.options.store.list()
-      .filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp && this.specOf(o)?.parity?.reference === environment)
-      .map(objectKey);
+    return this.index.referencing(environment).filter((k) => k !== key);
   }
 
   /** The engine's context for one object: its tenant's identity, the IAM policy, the shutdown signal. */
