@@ -140,7 +140,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--pubsub-emulator <host:port>', 'a Pub/Sub emulator for --drift-events (default: PUBSUB_EMULATOR_HOST)')
     .option('--listen <host:port>', '/healthz, /readyz, /metrics (and /status with --manifests)', '0.0.0.0:8080')
     .option('--no-leader-election', 'do not elect a leader (a single replica)')
-    .option('--leader-election-namespace <ns>', "the Lease's namespace (default: the pod's namespace in a cluster)")
+    .option('--leader-election-namespace <ns>', "the Leases' namespace (default: the pod's namespace in a cluster)")
+    .option('--shards <n>', 'share the environments between replicas: N shards (1..1024), each owned through its own Lease jobmatch-operator-shard-<i>; 1: one leader', '1')
+    .option('--lease-duration <s>', 'how long a Lease (leader or shard) lasts without renewal: the failover time after a replica dies', '15')
+    .option('--lease-renew-deadline <s>', 'how long a holder may fail to renew before it stops (exit 1); shorter than --lease-duration', '10')
+    .option('--lease-retry-period <s>', 'how often Leases are renewed and tried', '2')
     .option('--log-level <level>', 'JSON action log level on stdout', 'info')
     .option('--log-format <format>', 'json (one line per entry, with Cloud Logging\'s severity) or text (for a person at a terminal)', 'json')
     .action(async (opts: RunCommandOptions) => setExit(await (await import('./run-command.js')).runCommand(io, opts, stopSignal())));

@@ -21,7 +21,7 @@ import { DEFAULT_OPERATOR_CONFIG } from '../api/operator-config.js';
 import { readOperatorConfig } from './operator-config-file.js';
 import { GcpCaller } from '../gcp/gcp-caller.js';
 import { missingCredentials, preflightCredentials } from './credentials.js';
-import { emulatorProblem, endpointProblem } from './option-checks.js';
+import { emulatorProblem, endpointProblem, leaseTimingsProblem, shardsProblem } from './option-checks.js';
 import { EXIT_ERROR, EXIT_OK, type CliIo } from './io.js';
 
 export interface RunCommandOptions {
@@ -41,6 +41,12 @@ export interface RunCommandOptions {
   logFormat?: string;
   leaderElection?: boolean;
   leaderElectionNamespace?: string;
+  /** --shards N: more than 1 shares the environments between replicas, each shard owned through its own Lease. */
+  shards?: string;
+  /** Lease timings in seconds (default 15, 10, 2): how long a Lease lasts, how long its holder may fail to renew it, how often it tries. */
+  leaseDuration?: string;
+  leaseRenewDeadline?: string;
+  leaseRetryPeriod?: string;
   /** How long in-flight reconciles may finish after SIGTERM before they are cancelled. */
   shutdownGrace?: string;
   /** Overrides every spec's policy.resyncSeconds. */
@@ -71,6 +77,9 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   if (options.logFormat !== undefined && options.logFormat !== 'json' && options.logFormat !== 'text') {
     return fail(`--log-format must be json or text, got "${options.logFormat}"`);
   }
+  const leaseProblem = shardsProblem(options.shards, { leaderElection: options.leaderElection !== false, manifests: options.manifests !== undefined })
+    ?? leaseTimingsProblem(options.leaseDuration, options.leaseRenewDeadline, options.leaseRetryPeriod);
+  if (leaseProblem) return fail(leaseProblem);
   const concurrency = positive(options.concurrency, '--concurrency', 4);
   const qps = options.gcpQps === undefined ? undefined : positive(options.gcpQps, '--gcp-qps', 0);
   if (typeof concurrency === 'string') return fail(concurrency);
@@ -124,8 +133,16 @@ export async function runCommand(io: CliIo, options: RunCommandOptions, stop: Pr
   } : undefined;
   if (!options.manifests) {
     if (!kube) return EXIT_ERROR; // reported above
-    const { driftEvents: _subscription, ...rest } = options;
-    return kube.runner.runInCluster(io, kube.config, { ...rest, concurrency, engine, metrics, logger, operatorConfig: config, ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}) }, stop);
+    const { driftEvents: _subscription, shards, ...rest } = options;
+    const leaseTimings = {
+      ...(options.leaseDuration ? { leaseDurationSeconds: Number(options.leaseDuration) } : {}),
+      ...(options.leaseRenewDeadline ? { renewDeadlineMs: Number(options.leaseRenewDeadline) * 1000 } : {}),
+      ...(options.leaseRetryPeriod ? { retryPeriodMs: Number(options.leaseRetryPeriod) * 1000 } : {}),
+    };
+    return kube.runner.runInCluster(io, kube.config, {
+      ...rest, concurrency, engine, metrics, logger, operatorConfig: config, instance, leaseTimings, shards: Number(shards ?? 1),
+      ...(resync ? { resync } : {}), ...(driftEvents ? { driftEvents } : {}),
+    }, stop);
   }
   if (!(await stat(options.manifests).catch(() => undefined))?.isDirectory()) return fail(`--manifests ${options.manifests}: not a directory of manifests`);
   const store = new DirectoryStore(options.manifests, logger, { ...(options.state ? { stateFile: options.state } : {}), printStatus: io.stdout });

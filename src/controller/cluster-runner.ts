@@ -14,17 +14,23 @@ import { NamespaceLabels } from './namespace-labels.js';
 import { objectKey } from './environment-object.js';
 import type { OperatorConfig } from '../api/operator-config.js';
 import { needsNamespaceLabels } from '../api/tenancy.js';
-import { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
+import { LeaderElector, type LeaseTimings } from './leader-election.js';
 import type { ControllerMetrics } from './metrics.js';
+import { shardOf } from './shard.js';
+import { ShardOwnership } from './shard-ownership.js';
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 export const LEASE_NAME = 'jobmatch-operator';
 
-export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency' | 'driftEvents' | 'config'> {
+export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency' | 'driftEvents' | 'config' | 'shards'> {
   concurrency: number;
+  /** --shards N: more than 1 shares the environments between replicas, each shard owned through its own Lease. */
+  shards?: number;
+  /** The token this process's User-Agent carries (audit logs name it): logged at start, to tell replicas' writes apart. */
+  instance?: string;
   /** The operator's IAM policy and tenants. */
   operatorConfig?: OperatorConfig;
-  /** The audit-log subscriber's settings: it runs only while this replica leads (a standby must not take the leader's messages). */
+  /** The audit-log subscriber's settings: it runs only while this replica leads or owns a shard (a standby must not take the leader's messages). */
   driftEvents?: ControllerOptions['driftEvents'];
   engine: Omit<ReconcileContext, 'signal' | 'contested'>;
   metrics: ControllerMetrics;
@@ -33,15 +39,17 @@ export interface ClusterRunOptions extends Omit<RunCommandOptions, 'concurrency'
   /** Tests shorten the list+watch restart backoff (default 1 s doubling to 30 s). */
   listWatchBackoff?: ListWatchBackoff;
   /** Tests shorten the Lease timings. */
-  leaseTimings?: Pick<LeaderElectionOptions, 'leaseDurationSeconds' | 'renewDeadlineMs' | 'retryPeriodMs'>;
+  leaseTimings?: LeaseTimings;
 }
 
 export interface ClusterController {
   store: KubeStore;
   controller: Controller;
   elector: LeaderElector | undefined;
+  /** With --shards N > 1: the shard Leases this replica holds. */
+  ownership: ShardOwnership | undefined;
   httpUrl: string;
-  /** Resolves if this replica loses the Lease (it then stops: a restart starts afresh). */
+  /** Resolves if this replica loses the Lease, or a shard without handing it over (it then stops: a restart starts afresh). */
   leadershipLost: Promise<void>;
   /** No new work, in-flight reconciles cancelled after the grace period, the Lease released, the watch and the port closed. */
   stop(): Promise<void>;
@@ -106,10 +114,19 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     ...(options.driftEvents ? { driftEvents: options.driftEvents } : {}),
   });
   const leaderElection = options.leaderElection !== false;
+  const shards = options.shards ?? 1;
   let lost!: () => void;
   const leadershipLost = new Promise<void>((resolve) => (lost = resolve));
-  const elector = leaderElection ? new LeaderElector(kc, {
-    namespace: leaseNamespace(options, kc), name: LEASE_NAME, identity: `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`, logger,
+  // Lost without a handover: in-flight reconciles are cancelled at once, since another replica may own their objects now.
+  const loseAll = (why: string) => {
+    controller.cancelInFlight(why);
+    lost();
+  };
+  const identity = `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const namespace = leaderElection ? leaseNamespace(options, kc) : undefined;
+  const grace = Number(options.shutdownGrace ?? 3000);
+  const elector = leaderElection && shards === 1 ? new LeaderElector(kc, {
+    namespace: namespace!, name: LEASE_NAME, identity, logger,
     ...options.leaseTimings,
     onStartedLeading: () => {
       metrics.leader.set(1);
@@ -118,10 +135,15 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     },
     onStoppedLeading: () => {
       metrics.leader.set(0);
-      lost();
+      loseAll('lost the leader Lease');
     },
   }) : undefined;
+  const ownership = leaderElection && shards > 1 ? shardOwnership(kc, { ...options, shards, identity, namespace: namespace!, grace, controller: () => controller, store, loseAll }) : undefined;
   if (elector) controller.setActive(false);
+  else if (ownership) controller.setOwnership((key) => {
+    const uid = store.get(key)?.manifest.metadata.uid;
+    return uid !== undefined && ownership.owns(shardOf(String(uid), shards));
+  });
   else {
     metrics.leader.set(1);
     await controller.startDriftEvents();
@@ -145,19 +167,57 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
     throw new Error(`cannot start watching JobMatchEnvironments${namespaces ? ' and Namespaces' : ''}: ${(e as Error).message}`);
   }
   // A failed first list is not fatal: the store said why and retries with backoff; /readyz answers 503 until a list succeeds.
-  logger.info({ event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection, synced: store.synced },
+  logger.info({
+    event: 'start', mode: 'cluster', namespace: options.namespace ?? '(all)', http: http.url, leaderElection, synced: store.synced,
+    identity, ...(shards > 1 ? { shards } : {}), ...(options.instance ? { instance: options.instance } : {}),
+  },
     `watching JobMatchEnvironments${store.synced ? '' : ' (not listed yet: /readyz says 503 until a list succeeds)'}; health and metrics on ${http.url}`);
   elector?.start();
+  ownership?.start();
   return {
-    store, controller, elector, httpUrl: http.url, leadershipLost,
+    store, controller, elector, ownership, httpUrl: http.url, leadershipLost,
     stop: async () => {
-      await controller.stop(Number(options.shutdownGrace ?? 3000));
+      await controller.stop(grace);
       await elector?.stop();
+      await ownership?.stop();
       await store.stop();
       await namespaces?.stop();
       await new Promise((resolve) => http.server.close(resolve));
     },
   };
+}
+
+/** The shard Leases of --shards N, wired to the controller: a shard gained is reconciled, one handed over is drained first. */
+function shardOwnership(kc: k8s.KubeConfig, o: ClusterRunOptions & {
+  shards: number; identity: string; namespace: string; grace: number; controller: () => Controller; store: KubeStore; loseAll: (why: string) => void;
+}): ShardOwnership {
+  const { logger, metrics, shards } = o;
+  const keysOf = (shard: number) => o.store.list().filter((obj) => {
+    const uid = obj.manifest.metadata.uid;
+    return uid !== undefined && shardOf(String(uid), shards) === shard;
+  }).map(objectKey);
+  let subscribed = false;
+  metrics.shardsOwned(shards, []);
+  return new ShardOwnership(kc, {
+    namespace: o.namespace, identity: o.identity, shards, logger, leaderLease: LEASE_NAME, ...o.leaseTimings,
+    onGained: (shard) => o.controller().claim(keysOf(shard)),
+    onHandOver: async (shard) => {
+      const keys = keysOf(shard);
+      if (await o.controller().release(keys, o.grace)) return;
+      // No reconcile is cancelled alone (one signal cancels them all): the Lease is kept, and renewed, until they end.
+      logger.warn({ event: 'shards', shard, graceMs: o.grace }, `shard ${shard}: reconciles still in flight after the grace period; keeping its Lease until they end`);
+      await o.controller().queue.settled(keys);
+    },
+    onLost: (shard, why) => o.loseAll(`lost shard ${shard}: ${why}`),
+    onChange: (owned) => {
+      metrics.shardsOwned(shards, owned);
+      // The drift-event subscriber runs while this replica owns a shard (a message for others' shards is nacked).
+      const events = o.controller().driftEvents;
+      if (!events || subscribed === owned.length > 0) return;
+      subscribed = owned.length > 0;
+      void (subscribed ? events.start() : events.stop());
+    },
+  });
 }
 
 /** Runs the controller until `stop` (exit 0) or a lost Lease (exit 1); `kc` from loadKubeConfig. */
@@ -170,7 +230,7 @@ export async function runInCluster(io: CliIo, kc: k8s.KubeConfig, options: Clust
     return 1;
   }
   const why = await Promise.race([stop.then(() => 'stop' as const), running.leadershipLost.then(() => 'lost' as const)]);
-  options.logger.info({ event: 'stop', why }, why === 'lost' ? 'lost the leader Lease: stopping so a restart starts afresh' : 'stopping: no new work');
+  options.logger.info({ event: 'stop', why }, why === 'lost' ? `lost ${running.ownership ? 'a shard Lease' : 'the leader Lease'}: stopping so a restart starts afresh` : 'stopping: no new work');
   await running.stop();
   return why === 'lost' ? 1 : 0;
 }

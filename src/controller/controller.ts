@@ -36,9 +36,11 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly reconciler: EnvironmentReconciler;
   private readonly abort = new AbortController();
-  /** While false (a standby replica), keys are remembered but nothing is reconciled. */
-  private active = true;
-  private readonly pending = new Set<string>();
+  /**
+   * Which objects this replica may reconcile now: all (one replica, or the leader), none (a standby), or those of the
+   * shards it owns. Nothing else is dispatched: no GCP call, status, finalizer or Event for an object not its own.
+   */
+  private owns: (key: string) => boolean = () => true;
 
   /** The audit-log subscriber, with drift events on. */
   readonly driftEvents: DriftEventSource | undefined;
@@ -66,6 +68,7 @@ export class Controller {
       concurrency: options.concurrency,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.backoff ?? {}),
+      accepts: (key) => this.owns(key),
     });
   }
 
@@ -78,6 +81,7 @@ export class Controller {
         return spec ? [{ key: objectKey(o), spec, ...(o.status?.inventory ? { inventory: o.status.inventory } : {}) }] : [];
       }),
       enqueue: (keys) => this.enqueue(keys),
+      owns: (key) => this.owns(key),
       onOutcome: (outcome, n) => metrics.driftEvents.inc({ outcome }, n),
       // Every status says whether events flow (DriftEvents): reconcile them all when that changes.
       onHealth: (health) => {
@@ -94,28 +98,49 @@ export class Controller {
 
   /** Something about these objects changed: reconcile them (coalesced with work already queued). */
   enqueue(keys: Iterable<string>): void {
-    for (const key of keys) {
-      if (!this.active) this.pending.add(key);
-      else this.queue.add(key);
-    }
+    for (const key of keys) this.queue.add(key); // the queue drops what this replica does not own
     this.options.metrics.workqueueDepth.set(this.queue.depth);
   }
 
   forget(keys: Iterable<string>): void {
     for (const key of keys) {
-      this.pending.delete(key);
       this.queue.forget(key);
       this.options.metrics.environmentConditions(key, undefined);
       this.options.metrics.parityDifferences(key, undefined);
     }
   }
 
-  /** Leader election: a standby keeps its cache and remembers keys; it reconciles (writes) only once it leads. */
+  /** Leader election: a standby keeps its cache; it reconciles (writes) only once it leads, then every object. */
   setActive(active: boolean): void {
-    this.active = active;
-    if (active) {
-      this.enqueue(this.options.store.list().map(objectKey));
-      this.pending.clear();
+    this.setOwnership(() => active);
+  }
+
+  /** Which objects are this replica's from now on (sharding); every one of them is reconciled now. */
+  setOwnership(owns: (key: string) => boolean): void {
+    this.owns = owns;
+    this.enqueue(this.options.store.list().map(objectKey));
+  }
+
+  /** Objects that became this replica's (a shard gained): reconcile them now. */
+  claim(keys: Iterable<string>): void {
+    this.enqueue(keys);
+  }
+
+  /**
+   * Objects no longer this replica's (a shard handed over, `owns` already false for them): their resyncs are dropped,
+   * and this resolves once none of them is being reconciled, or after `graceMs` (false then: still in flight).
+   */
+  async release(keys: string[], graceMs: number): Promise<boolean> {
+    for (const key of keys) {
+      this.queue.forget(key);
+      this.options.metrics.environmentConditions(key, undefined);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    try {
+      return await Promise.race([this.queue.settled(keys).then(() => true as const), late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

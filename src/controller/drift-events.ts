@@ -4,7 +4,9 @@
  * and their keys are enqueued within a second (a burst coalesced into one reconcile); the
  * operator's own writes, resources no environment declares, duplicates and malformed messages are acked and
  * counted, never crash the loop. A matched message is acked only once its environments are enqueued (after the window): a
- * controller that stops within it leaves the message to be delivered again.
+ * controller that stops within it leaves the message to be delivered again. With sharding every replica owning a
+ * shard subscribes; a message naming only environments of shards it does not own is nacked (delivered again, in the
+ * end to their owner), one naming any of its own is handled and acked as above.
  * A probe of the subscription says whether events flow: when they cannot, DriftEvents is False and the
  * periodic resync keeps the environments safe; when they can again, the subscriber is reopened.
  */
@@ -12,7 +14,7 @@ import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import type { ActionLogger } from '../engine/action-log.js';
 import { AuditIndex, type AuditEntry, type IndexedEnvironment } from './audit-index.js';
 
-export type DriftEventOutcome = 'matched' | 'own' | 'unknown' | 'duplicate' | 'malformed';
+export type DriftEventOutcome = 'matched' | 'own' | 'unknown' | 'duplicate' | 'malformed' | 'not-owned';
 
 export interface DriftEventsHealth {
   up: boolean;
@@ -27,6 +29,13 @@ export interface DriftEventsOptions {
   /** Every environment the controller holds, with its spec and inventory. */
   environments: () => readonly IndexedEnvironment[];
   enqueue: (keys: string[]) => void;
+  /**
+   * Sharding: whether an environment is this replica's. A message naming only other replicas' environments is nacked,
+   * so Pub/Sub delivers it again, to another subscriber and in the end to the owner.
+   */
+  owns?: (key: string) => boolean;
+  /** How long a message for another replica is held before it is nacked (default 250 ms), so no shard left without an owner makes a hot loop. */
+  nackDelayMs?: number;
   /** The operator's own writes: they cost no reconcile. */
   isOwnWrite: (entry: AuditEntry) => boolean;
   logger: ActionLogger;
@@ -75,6 +84,7 @@ export class DriftEventSource {
   private readonly due = new Set<string>();
   private readonly unacked: Message[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly nacking = new Map<NodeJS.Timeout, Message>();
 
   constructor(private readonly options: DriftEventsOptions) {}
 
@@ -88,6 +98,7 @@ export class DriftEventSource {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     this.open();
     await this.probe();
   }
@@ -99,6 +110,11 @@ export class DriftEventSource {
     this.flushTimer = undefined;
     this.due.clear();
     this.unacked.length = 0; // never acked: redelivered to the next subscriber
+    for (const [timer, message] of this.nacking) {
+      clearTimeout(timer);
+      message.nack();
+    }
+    this.nacking.clear();
     await this.close();
   }
 
@@ -187,24 +203,38 @@ export class DriftEventSource {
       message.ack();
       return;
     }
-    if (id !== undefined) this.remember(id);
     if (this.options.isOwnWrite(entry)) {
+      this.remember(id);
       this.count('own');
       message.ack();
       return;
     }
-    const keys = this.currentIndex().environmentsOf(entry);
-    if (keys.length === 0) {
+    const matched = this.currentIndex().environmentsOf(entry);
+    const keys = this.options.owns ? matched.filter(this.options.owns) : matched;
+    if (matched.length === 0) {
+      this.remember(id);
       this.count('unknown');
       message.ack();
       return;
     }
+    if (keys.length === 0) {
+      // Another replica's: not remembered, so a redelivery here is nacked again rather than dropped as a duplicate.
+      this.count('not-owned');
+      const timer = setTimeout(() => {
+        this.nacking.delete(timer);
+        message.nack();
+      }, this.options.nackDelayMs ?? 250);
+      this.nacking.set(timer, message);
+      return;
+    }
+    this.remember(id);
     this.schedule(keys, message);
     this.count('matched');
     this.options.logger.debug({ event: 'drift-event', environments: keys, service: entry.protoPayload?.serviceName, method: entry.protoPayload?.methodName, resource: entry.protoPayload?.resourceName }, 'a change made elsewhere: reconcile now');
   }
 
-  private remember(id: string): void {
+  private remember(id: string | undefined): void {
+    if (id === undefined) return;
     this.seen.add(id);
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
   }

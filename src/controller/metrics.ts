@@ -17,7 +17,9 @@ export class ControllerMetrics {
   private readonly gcpRequests = new Counter({ name: 'jobmatch_gcp_requests_total', help: 'GCP requests by API, method and HTTP code (0: no answer).', labelNames: ['api', 'method', 'code'], registers: [this.registry] });
   private readonly environments = new Gauge({ name: 'jobmatch_environments', help: 'Environments by condition and status.', labelNames: ['condition', 'status'], registers: [this.registry] });
   readonly workqueueDepth = new Gauge({ name: 'jobmatch_workqueue_depth', help: 'Keys waiting or being reconciled.', registers: [this.registry] });
-  readonly leader = new Gauge({ name: 'jobmatch_leader', help: '1 when this replica holds the leader Lease.', registers: [this.registry] });
+  readonly leader = new Gauge({ name: 'jobmatch_leader', help: '1 when this replica reconciles: it holds the leader Lease, or (--shards N) owns at least one shard.', registers: [this.registry] });
+  /** Registered only with --shards N > 1. */
+  private shardGauges: { owned: Gauge; owner: Gauge } | undefined;
   readonly driftEvents = new Counter({
     name: 'jobmatch_drift_events_total', help: 'Audit-log messages received, by outcome (matched, own, unknown, duplicate, malformed).', labelNames: ['outcome'], registers: [this.registry],
   });
@@ -41,6 +43,18 @@ export class ControllerMetrics {
 
   constructor({ processMetrics = true }: { processMetrics?: boolean } = {}) {
     if (processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sharding: how many shards this replica owns, and 1/0 per shard; jobmatch_leader is 1 while it owns any. */
+  shardsOwned(shards: number, owned: readonly number[]): void {
+    this.shardGauges ??= {
+      owned: new Gauge({ name: 'jobmatch_shards_owned', help: 'Shards this replica owns (--shards N).', registers: [this.registry] }),
+      owner: new Gauge({ name: 'jobmatch_shard_owner', help: '1 for each shard this replica owns, 0 for the others.', labelNames: ['shard'], registers: [this.registry] }),
+    };
+    this.shardGauges.owned.set(owned.length);
+    const mine = new Set(owned);
+    for (let shard = 0; shard < shards; shard++) this.shardGauges.owner.set({ shard: String(shard) }, mine.has(shard) ? 1 : 0);
+    this.leader.set(owned.length > 0 ? 1 : 0);
   }
 
   /** 1 while drift events flow from the subscription, 0 while they do not. */

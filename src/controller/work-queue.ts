@@ -29,6 +29,8 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   clock?: Clock;
+  /** Whether a key may be processed now (sharding: its shard is this replica's); others are dropped, when added and when due. */
+  accepts?: (key: string) => boolean;
 }
 
 export class WorkQueue {
@@ -44,6 +46,7 @@ export class WorkQueue {
   private readonly maxDelayMs: number;
   private stopped = false;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly keyWaiters: { keys: Set<string>; resolve: () => void }[] = [];
 
   constructor(private readonly process: (key: string) => Promise<Outcome>, private readonly options: WorkQueueOptions) {
     this.clock = options.clock ?? realClock;
@@ -63,7 +66,7 @@ export class WorkQueue {
 
   /** Queues `key` now; a key already waiting is not queued twice, one running is processed again after. */
   add(key: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.options.accepts?.(key) === false) return;
     this.cancelTimer(key);
     if (this.running.has(key)) {
       this.dirty.add(key);
@@ -104,6 +107,13 @@ export class WorkQueue {
     await this.idle();
   }
 
+  /** Resolves once none of `keys` is running (a shard handed over waits for its reconciles in flight). */
+  settled(keys: Iterable<string>): Promise<void> {
+    const busy = new Set([...keys].filter((k) => this.running.has(k)));
+    if (busy.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.keyWaiters.push({ keys: busy, resolve }));
+  }
+
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
     if (this.depth === 0) return Promise.resolve();
@@ -120,6 +130,7 @@ export class WorkQueue {
     while (!this.stopped && this.running.size < this.options.concurrency && this.ready.length > 0) {
       const key = this.ready.shift()!;
       this.queued.delete(key);
+      if (this.options.accepts?.(key) === false) continue; // no longer this replica's since it was queued
       this.running.add(key);
       void this.run(key);
     }
@@ -134,6 +145,13 @@ export class WorkQueue {
       outcome = { error };
     }
     this.running.delete(key);
+    for (const w of [...this.keyWaiters]) {
+      w.keys.delete(key);
+      if (w.keys.size === 0) {
+        this.keyWaiters.splice(this.keyWaiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
     if ('error' in outcome) {
       const failures = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, failures);
