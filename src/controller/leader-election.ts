@@ -129,6 +129,9 @@ export class LeaseLock {
   async renew({ acquire = true, current, sent = this.now() }: { acquire?: boolean; current?: k8s.V1Lease | null; sent?: number } = {}): Promise<boolean> {
     try {
       const held = await this.tryAcquireOrRenew(acquire, current);
+      const took = this.now() - sent;
+      // Said before it is too late: a renewal this slow leaves little of the renew deadline.
+      if (held && took > this.renewDeadline / 2) this.options.logger.warn({ event: 'lease', lease: this.options.name, ms: Math.round(took) }, 'slow Lease renewal');
       // A success that took longer than the renew deadline is not one: holding on it would outlast the lease.
       if (held && this.now() - sent <= this.renewDeadline) {
         this.renewedAt = sent;

@@ -113,16 +113,21 @@ export class ShardOwnership {
       this.setState(shard, 'none');
     }
     if (this.stopped) return;
-    await this.member.renew();
-    const sent = this.now(); // before the list: a Lease written on it cannot start earlier
-    const [shardLeases, memberLeases] = await Promise.all([
+    const sent = this.now(); // before the reads: a Lease written on them cannot start earlier
+    // One round of reads, then one round of writes (renewals in parallel): a slow apiserver delays a renewal once, not twice.
+    const [shardLeases, memberLeases, leaderHeld] = await Promise.all([
       this.api.listNamespacedLease({ namespace, labelSelector: SHARD_LABEL }),
       this.api.listNamespacedLease({ namespace, labelSelector: MEMBER_LABEL }),
+      this.leaderLeaseHeld(),
     ]);
-    const fenced = await this.countMembers(memberLeases.items) || await this.leaderLeaseHeld();
+    const fenced = this.countMembers(memberLeases.items) || leaderHeld;
+    const own = memberLeases.items.find((l) => l.metadata?.name === this.member.name);
     const byName = new Map(shardLeases.items.map((l) => [l.metadata?.name ?? '', l]));
     // Renew every Lease held (also those being handed over: they are released only once their reconciles are done).
-    await Promise.all(this.held.map((shard) => this.locks[shard]!.renew({ acquire: false, current: byName.get(shardLeaseName(shard)) ?? null, sent })));
+    await Promise.all([
+      this.member.renew({ current: own ?? null, sent }),
+      ...this.held.map((shard) => this.locks[shard]!.renew({ acquire: false, current: byName.get(shardLeaseName(shard)) ?? null, sent })),
+    ]);
     for (const [shard, lock] of this.locks.entries()) if (this.state[shard] === 'none') lock.see(byName.get(lock.name) ?? null);
     if (this.stopped) return;
     const share = fairShare(this.options.shards, this.liveMembers);
@@ -144,7 +149,7 @@ export class ShardOwnership {
   }
 
   /** Observes the member Leases; deletes those unchanged for twice their duration. True when a live member announces another shard count. */
-  private async countMembers(leases: k8s.V1Lease[]): Promise<boolean> {
+  private countMembers(leases: k8s.V1Lease[]): boolean {
     const now = this.now();
     const names = new Set<string>();
     let live = 0;
@@ -160,7 +165,7 @@ export class ShardOwnership {
         if (!mine && o.annotations[SHARDS_ANNOTATION] !== String(this.options.shards)) disagree = true;
       } else if (observedExpired(o, now, 2)) {
         // A replica gone without a goodbye: its member Lease goes, so they do not pile up (only if still that record).
-        await this.api.deleteNamespacedLease({ name, namespace: this.options.namespace, body: { preconditions: { resourceVersion: o.resourceVersion } } })
+        void this.api.deleteNamespacedLease({ name, namespace: this.options.namespace, body: { preconditions: { resourceVersion: o.resourceVersion } } })
           .then(() => this.members.delete(name), () => undefined);
       }
     }

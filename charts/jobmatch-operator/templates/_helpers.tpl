@@ -52,6 +52,10 @@ app.kubernetes.io/component: controller
 - --drift-events-principal
 - {{ . | quote }}
 {{- end }}
+{{- if gt (int .Values.sharding.shards) 1 }}
+- --shards
+- {{ .Values.sharding.shards | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
