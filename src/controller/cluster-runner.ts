@@ -203,10 +203,8 @@ function shardOwnership(kc: k8s.KubeConfig, o: ClusterRunOptions & {
     onGained: (shard) => o.controller().claim(keysOf(shard)),
     onHandOver: async (shard) => {
       const keys = keysOf(shard);
-      if (await o.controller().release(keys, o.grace)) return;
-      // No reconcile is cancelled alone (one signal cancels them all): the Lease is kept, and renewed, until they end.
-      logger.warn({ event: 'shards', shard, graceMs: o.grace }, `shard ${shard}: reconciles still in flight after the grace period; keeping its Lease until they end`);
-      await o.controller().queue.settled(keys);
+      // Past the grace, its reconciles still in flight are cancelled and waited for: the Lease goes only after.
+      if (!(await o.controller().release(keys, o.grace))) logger.warn({ event: 'shards', shard, graceMs: o.grace }, `shard ${shard}: reconciles still in flight after the grace period were cancelled`);
     },
     onLost: (shard, why) => o.loseAll(`lost shard ${shard}: ${why}`),
     onChange: (owned) => {

@@ -36,6 +36,8 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly reconciler: EnvironmentReconciler;
   private readonly abort = new AbortController();
+  /** Per key in flight: cancels that reconcile alone (a shard handed over past its grace). */
+  private readonly inFlight = new Map<string, AbortController>();
   /**
    * Which objects this replica may reconcile now: all (one replica, or the leader), none (a standby), or those of the
    * shards it owns. Nothing else is dispatched: no GCP call, status, finalizer or Event for an object not its own.
@@ -59,7 +61,9 @@ export class Controller {
       } : {}),
     });
     this.queue = new WorkQueue(async (key) => {
-      const outcome = await this.reconciler.reconcile(key);
+      const cancel = new AbortController();
+      this.inFlight.set(key, cancel);
+      const outcome = await this.reconciler.reconcile(key, cancel.signal).finally(() => this.inFlight.delete(key));
       options.metrics.workqueueDepth.set(this.queue.depth - 1);
       options.metrics.countEnvironments(options.store.list().map((o) => o.status));
       options.metrics.environmentConditions(key, options.store.get(key)?.status);
@@ -128,7 +132,8 @@ export class Controller {
 
   /**
    * Objects no longer this replica's (a shard handed over, `owns` already false for them): their resyncs are dropped,
-   * and this resolves once none of them is being reconciled, or after `graceMs` (false then: still in flight).
+   * and this resolves once none of them is being reconciled: past `graceMs` those still in flight are cancelled and
+   * waited for (false then).
    */
   async release(keys: string[], graceMs: number): Promise<boolean> {
     for (const key of keys) {
@@ -138,7 +143,11 @@ export class Controller {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
     try {
-      return await Promise.race([this.queue.settled(keys).then(() => true as const), late]);
+      if (await Promise.race([this.queue.settled(keys).then(() => true as const), late])) return true;
+      // Past the grace: cancel those reconciles (the engine stops before its next GCP call) and wait for them to end.
+      for (const key of keys) this.inFlight.get(key)?.abort(new Error('its shard is handed over to another replica'));
+      await this.queue.settled(keys);
+      return false;
     } finally {
       clearTimeout(timer);
     }

@@ -62,7 +62,7 @@ export class EnvironmentReconciler {
   private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
   /** Claims, bindings and parity references of every object, and what each was indexed from. */
   private readonly index = new CrossEnvironmentIndex(KINDS);
-  private readonly indexedFrom = new Map<string, { manifest: EnvironmentObject['manifest']; inventory: Inventory | undefined }>();
+  private readonly indexedFrom = new Map<string, { manifest: EnvironmentObject['manifest']; inventory: Inventory | undefined; deleting: boolean }>();
 
   private readonly config: OperatorConfig;
 
@@ -89,15 +89,17 @@ export class EnvironmentReconciler {
     return {};
   }
 
-  /** Processes one key: the work queue's callback. */
-  async reconcile(key: string): Promise<Outcome> {
+  /** Processes one key: the work queue's callback; `signal` cancels this reconcile alone (a shard handed over). */
+  async reconcile(key: string, signal?: AbortSignal): Promise<Outcome> {
     const object = this.options.store.get(key);
     if (!object) return {};
     const started = performance.now();
     const id = `${key}#${++this.reconcileCount}`;
     const log = this.options.logger.child({ object: key, reconcile: id });
     try {
-      const outcome = object.manifest.metadata.deletionTimestamp ? await this.cleanUp(object, log) : await this.sync(object, log);
+      const cancel = [this.options.signal, signal].filter((x) => x !== undefined);
+      const scope = cancel.length > 1 ? AbortSignal.any(cancel) : cancel[0];
+      const outcome = object.manifest.metadata.deletionTimestamp ? await this.cleanUp(object, log, scope) : await this.sync(object, log, scope);
       this.options.metrics?.reconciled('error' in outcome ? 'error' : 'ok', (performance.now() - started) / 1000);
       return outcome;
     } catch (error) {
@@ -134,11 +136,12 @@ export class EnvironmentReconciler {
       live++;
       const key = objectKey(o);
       const inventory = o.status?.inventory;
+      const deleting = o.manifest.metadata.deletionTimestamp !== undefined;
       const was = this.indexedFrom.get(key);
-      if (was?.manifest === o.manifest && was.inventory === inventory) continue;
-      this.indexedFrom.set(key, { manifest: o.manifest, inventory });
+      if (was?.manifest === o.manifest && was.inventory === inventory && was.deleting === deleting) continue;
+      this.indexedFrom.set(key, { manifest: o.manifest, inventory, deleting });
       const loaded = this.load(o);
-      const declared = 'env' in loaded && !o.manifest.metadata.deletionTimestamp ? loaded.env.spec : undefined;
+      const declared = 'env' in loaded && !deleting ? loaded.env.spec : undefined;
       this.index.set({
         key, order: o.manifest.metadata.creationTimestamp ?? '',
         ...(declared ? { declared, spec: withRevocations(declared, inventory) } : {}),
@@ -186,7 +189,7 @@ export class EnvironmentReconciler {
     return true;
   }
 
-  private async sync(object: EnvironmentObject, log: ActionLogger): Promise<Outcome> {
+  private async sync(object: EnvironmentObject, log: ActionLogger, signal: AbortSignal | undefined): Promise<Outcome> {
     const { store } = this.options;
     const generation = object.manifest.metadata.generation;
     const now = this.now().toISOString();
@@ -207,7 +210,7 @@ export class EnvironmentReconciler {
     const paused = annotation(object, PAUSED_ANNOTATION) === 'true';
     const spec = withRevocations(loaded.env.spec, object.status?.inventory);
     const report = await reconcileEnvironment({ ...loaded.env, spec }, paused ? 'plan' : 'apply', {
-      ...this.engineContext(tenancy), contested: this.contested(objectKey(object)),
+      ...this.engineContext(tenancy, signal), contested: this.contested(objectKey(object)),
     });
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
@@ -252,12 +255,12 @@ export class EnvironmentReconciler {
     return this.index.referencing(environment).filter((k) => k !== key);
   }
 
-  /** The engine's context for one object: its tenant's identity, the IAM policy, the shutdown signal. */
-  private engineContext(tenancy: TenancyDecision): Omit<ReconcileContext, 'contested'> {
+  /** The engine's context for one object: its tenant's identity, the IAM policy, the cancellation (shutdown, or its shard handed over). */
+  private engineContext(tenancy: TenancyDecision, signal: AbortSignal | undefined): Omit<ReconcileContext, 'contested'> {
     return {
       ...this.options.engine, iamPolicy: this.config.iamPolicy,
       ...(tenancy.allowed && tenancy.serviceAccount ? { identity: tenancy.serviceAccount } : {}),
-      ...(this.options.signal ? { signal: this.options.signal } : {}),
+      ...(signal ? { signal } : {}),
     };
   }
 
@@ -296,7 +299,7 @@ export class EnvironmentReconciler {
    * any another live environment declares), then the finalizer removed. Paused, suspended or not allowed
    * (tenancy): nothing is released in GCP, and the Event says what stays.
    */
-  private async cleanUp(object: EnvironmentObject, log: ActionLogger): Promise<Outcome> {
+  private async cleanUp(object: EnvironmentObject, log: ActionLogger, signal: AbortSignal | undefined): Promise<Outcome> {
     const { store } = this.options;
     if (!object.manifest.metadata.finalizers?.includes(FINALIZER)) return {};
     if (annotation(object, ORPHAN_ON_DELETE_ANNOTATION) === 'true') {
@@ -320,7 +323,7 @@ export class EnvironmentReconciler {
     const emptied: ResolvedSpec = { ...rest, buckets: [], datasets: [], secrets: [], iam: [] };
     const { spec, kept } = this.withoutSharedBindings(objectKey(object), withRevocations(emptied, object.status?.inventory));
     for (const k of kept) log.info({ event: 'cleanup', kept: k }, `left in place: ${k}`);
-    const report = await reconcileEnvironment({ ...loaded.env, spec }, 'apply', { ...this.engineContext(tenancy), release: true });
+    const report = await reconcileEnvironment({ ...loaded.env, spec }, 'apply', { ...this.engineContext(tenancy, signal), release: true });
     await this.recordEvents(object, report);
     this.options.enqueue?.(this.sameProject(objectKey(object), spec.gcp.projectId));
     const blocking = (report.after ?? report.plan).actions.filter((a) => a.verb === 'conflict' || a.verb === 'error' || a.steps.length > 0);
