@@ -16,22 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/api/manifests.js';
 import { minimalReads } from '../src/engine/observe.js';
 import { KINDS } from '../src/kinds/registry.js';
+import { environmentText, stagingText } from './environments.js';
 import { vmSeedFile } from './vm-seed.js';
 
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
-const stagingText = readFileSync(new URL('../manifests/examples/staging.yaml', import.meta.url), 'utf8');
 const IDLE_SECONDS = 10;
 const EDITS = 20;
-
-function environmentText(i: number, versioning = true): string {
-  const n = String(i).padStart(4, '0');
-  return stagingText
-    .replaceAll('jobmatch-staging-bronze-job-match-v0', `jobmatch-e${n}-bronze`)
-    .replaceAll('staging_silver', `e${n}_silver`).replaceAll('staging_gold', `e${n}_gold`)
-    .replaceAll('jobmatch-staging-vm', `jobmatch-e${n}-vm`)
-    .replace('name: staging', `name: e${n}`).replace('environment: staging', `environment: e${n}`)
-    .replace('versioning: true', `versioning: ${versioning}`);
-}
 
 async function firstLine(child: ChildProcess): Promise<string> {
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
