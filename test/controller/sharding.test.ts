@@ -42,6 +42,8 @@ interface Call {
   status: number;
   start: number;
   end: number;
+  /** Held by the proxy (Hold) before it was forwarded. */
+  held?: boolean;
 }
 
 let kube: Kube;
@@ -52,7 +54,34 @@ let proxyUrl: string;
 const calls: Call[] = [];
 const replicas: Replica[] = [];
 
-/** Forwards every request to the sandbox and records it; the environment is read from the path or the JSON body's name. */
+/**
+ * Requests the proxy holds, unanswered, until the test lets them go: the first GET of each listed environment's bucket.
+ * A reconcile of that environment is then provably in flight, for as long as the test wants.
+ */
+class Hold {
+  /** Environment name → the held request (its arrival time, and how to forward it). */
+  readonly held = new Map<string, { since: number; go: () => void }>();
+  private readonly seen = new Set<string>();
+  constructor(private readonly names: Set<string>) {}
+  /** Whether to hold this request (each environment's first matching one only). */
+  take(method: string, path: string, env: string | undefined): boolean {
+    if (method !== 'GET' || !env || !this.names.has(env) || this.seen.has(env) || !path.startsWith(`/storage/v1/b/jobmatch-${env}-bronze`)) return false;
+    this.seen.add(env);
+    return true;
+  }
+  /** Lets every held request through; the time it did. */
+  release(): number {
+    const at = Date.now();
+    for (const h of this.held.values()) h.go();
+    return at;
+  }
+}
+let hold: Hold | undefined;
+
+/**
+ * Forwards every request to the sandbox and records it; the environment is read from the path or the JSON body's name.
+ * A request `hold` takes waits for its release (recorded `held`); one its client gives up while held is recorded with status 0.
+ */
 function startProxy(target: string): Promise<Server> {
   const upstream = new URL(target);
   const server = createServer((req, res) => {
@@ -70,16 +99,27 @@ function startProxy(target: string): Promise<Server> {
         }
       }
       const ua = String(req.headers['user-agent'] ?? '');
-      const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-        up.on('end', () => calls.push({
-          instance: /controller\/[0-9a-f-]+/.exec(ua)?.[0] ?? `(none: ${ua.slice(0, 60)})`, method: req.method ?? 'GET', path: req.url ?? '',
-          env: /jobmatch-(s[ab]\d{3})-bronze/.exec(`${req.url} ${named}`)?.[1], status: up.statusCode ?? 0, start, end: Date.now(),
-        }));
+      const env = /jobmatch-(s[ab]\d{3})-bronze/.exec(`${req.url} ${named}`)?.[1];
+      const call = (status: number, held: boolean): Call => ({
+        instance: /controller\/[0-9a-f-]+/.exec(ua)?.[0] ?? `(none: ${ua.slice(0, 60)})`, method: req.method ?? 'GET', path: req.url ?? '',
+        env, status, start, end: Date.now(), ...(held ? { held } : {}),
       });
-      out.on('error', () => res.destroy());
-      out.end(body);
+      const held = hold?.take(req.method ?? 'GET', req.url ?? '', env) === true;
+      const forward = () => {
+        if (res.destroyed) return; // its client gave up while it was held
+        const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+          up.on('end', () => calls.push(call(up.statusCode ?? 0, held)));
+        });
+        out.on('error', () => res.destroy());
+        out.end(body);
+      };
+      if (!held) return forward();
+      res.on('close', () => {
+        if (!res.writableFinished) calls.push(call(0, true));
+      });
+      hold!.held.set(env!, { since: start, go: forward });
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -262,50 +302,116 @@ describe('sharding on Leases (run --shards)', () => {
     expect((await leases().listNamespacedLease({ namespace: leaseNs, labelSelector: MEMBER_LABEL })).items).toEqual([]);
   });
 
-  it('a second replica joining takes half the shards: the first hands them over cleanly, with no reconcile or GCP call of a shard after it released it', { timeout: 90_000 }, async () => {
+  it('a second replica joining takes half the shards: the first hands each over only once its reconcile in flight has ended, then releases it, and only then does the new owner act on it', { timeout: 90_000 }, async () => {
     const ns = await createNamespace(kube, 'shard-join');
     const leaseNs = await createNamespace(kube, 'shard-join-leases');
-    const first = startReplica(ns, leaseNs, ['--concurrency', '2']);
-    const detail = () => [first, ...replicas.slice(-1)].map((r) => `--- pid ${r.child.pid}\n${r.log()}`).join('\n');
-    await until('the first holds every shard', () => holders(leaseNs), (hs) => first.identity() !== undefined && countOf(hs, first.identity()) === SHARDS, { timeoutMs: 30_000, detail });
-    const names = Array.from({ length: 40 }, (_, i) => `sb${String(i).padStart(3, '0')}`);
+    // The environments first, with no replica running: their UIDs, so their shards, are known before any reconcile.
+    const names: string[] = [];
+    const more = async (n: number) => {
+      const next = Array.from({ length: n }, (_, i) => `sb${String(names.length + i).padStart(3, '0')}`);
+      await createAll(ns, next);
+      names.push(...next);
+    };
+    await more(40);
+    let created = await list(ns);
+    // One environment per shard is held in flight (40 random UIDs leave a shard without any 0.4% of the time: add some then).
+    while (new Set(created.map((e) => shardOf(e.metadata.uid!, SHARDS))).size < SHARDS) {
+      await more(10);
+      created = await list(ns);
+    }
+    const shardOfName = new Map(created.map((e) => [e.metadata.name, shardOf(e.metadata.uid!, SHARDS)]));
+    const gated = new Map<number, string>(); // shard → its held environment
+    for (const name of [...names].sort()) if (!gated.has(shardOfName.get(name)!)) gated.set(shardOfName.get(name)!, name);
+    hold = new Hold(new Set(gated.values()));
     const callsBefore = calls.length;
-    // GCP answers in 100 ms here, so the first is still reconciling when it hands shards over.
-    await fetch(`${sandbox.url}/__sandbox/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 100 }) });
-    await createAll(ns, names);
-    // The second joins while the first is still busy with its cold sync.
-    const second = startReplica(ns, leaseNs);
-    const hs = await until('3 shards each', () => holders(leaseNs), (h) => second.identity() !== undefined && countOf(h, first.identity()) === 3 && countOf(h, second.identity()) === 3, { timeoutMs: 30_000, detail });
-    const items = await until('40 Synced', () => list(ns), (xs) => xs.length === 40 && xs.every((e) => synced(e)), { timeoutMs: 60_000, everyMs: 250, detail });
-    await fetch(`${sandbox.url}/__sandbox/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 0 }) });
-    const shardOfName = new Map(items.map((e) => [e.metadata.name, shardOf(e.metadata.uid!, SHARDS)]));
+
+    // The first replica alone takes every shard and reconciles; each shard's held environment stays in flight
+    // (--concurrency 8: six held, the others go on).
+    const first = startReplica(ns, leaseNs, ['--concurrency', '8']);
+    let second: Replica | undefined;
+    const detail = () => [first, second].flatMap((r) => (r ? [`--- pid ${r.child.pid}\n${r.log()}`] : [])).join('\n') + `\nheld: ${[...hold!.held.keys()].join(', ')}`;
+    await until('the first holding every shard, a reconcile of each in flight', () => holders(leaseNs),
+      (hs) => first.identity() !== undefined && countOf(hs, first.identity()) === SHARDS && hold!.held.size === SHARDS, { timeoutMs: 30_000, detail });
+    const heldAt = Date.now();
+
+    // The second joins: the first hands 3 shards over, each with its reconcile still in flight.
+    second = startReplica(ns, leaseNs);
+    const handing = (await until('the first handing 3 shards over', () => first.lines().filter((l) => l.event === 'shards' && /^handing shard \d+ over$/.test(String(l.msg))),
+      (ls) => ls.length >= 3, { timeoutMs: 30_000, detail }));
+    const handingAt = new Map(handing.map((l) => [Number(l.shard), Date.parse(String(l.time))]));
+    const handed = [...handingAt.keys()].sort();
+    expect(handed.length, detail()).toBe(3);
+    // While they are in flight the Leases stay the first's, renewed: a round after the handover began, still held.
+    await until('the handed-over Leases renewed by the first after the handover began', () => leases().listNamespacedLease({ namespace: leaseNs, labelSelector: SHARD_LABEL }),
+      (ls) => handed.every((s) => {
+        const l = ls.items.find((x) => Number(x.metadata?.labels?.[SHARD_LABEL]) === s);
+        return l !== undefined && l.spec?.holderIdentity === first.identity() && new Date(l.spec?.renewTime ?? 0).getTime() > handingAt.get(s)!;
+      }), { timeoutMs: 10_000, everyMs: 100, detail });
+    expect(first.lines().filter((l) => l.event === 'shards' && /^released shard/.test(String(l.msg))), detail()).toEqual([]);
+    expect(countOf(await holders(leaseNs), second.identity())).toBe(0);
+    expect(hold.held.size).toBe(SHARDS);
+    // Meanwhile each held environment is edited (its bucket's versioning off): the reconcile in flight read the old
+    // spec, so whoever owns the shard next must write (the bucket's patch) — on a handed-over shard, the second.
+    const edited = new Set(gated.values());
+    await Promise.all([...edited].map((name) => objects().patchNamespacedCustomObject({ ...G, namespace: ns, name, body: { spec: { buckets: [{ name: `jobmatch-${name}-bronze`, env: 'GCS_BUCKET', versioning: false }] } } }, MERGE)));
+    // Let the held requests go: the reconciles end, then the Leases go, then the second takes them.
+    const openedAt = hold.release();
+    const hs = await until('3 shards each', () => holders(leaseNs), (h) => second!.identity() !== undefined && countOf(h, first.identity()) === 3 && countOf(h, second!.identity()) === 3, { timeoutMs: 30_000, detail });
+    const items = await until(`${names.length} Synced, the edited ones at generation 2`, () => list(ns), (xs) => xs.length === names.length && xs.every((e) => synced(e, edited.has(e.metadata.name) ? 2 : 1)), { timeoutMs: 60_000, everyMs: 250, detail });
+    hold = undefined;
+    expect(items.map((e) => e.metadata.name).sort()).toEqual([...names].sort());
 
     const released = first.lines().filter((l) => l.event === 'shards' && /^released shard \d+$/.test(String(l.msg)));
-    expect(released.map((l) => l.shard).sort()).toEqual(hs.flatMap((h, i) => (h === second.identity() ? [i] : [])).sort());
+    expect(released.map((l) => Number(l.shard)).sort()).toEqual(handed);
+    expect(handed).toEqual(hs.flatMap((h, i) => (h === second!.identity() ? [i] : [])));
     const mine = calls.slice(callsBefore);
-    let handedOverInFlight = 0;
+    const order: string[] = [];
     for (const r of released) {
+      const shard = Number(r.shard);
       const at = Date.parse(String(r.time));
       // Until the first takes it back, if it does (the second failing to renew, on a machine too busy): never here.
-      const back = first.lines().find((l) => l.event === 'shards' && l.msg === `acquired shard ${r.shard}` && Date.parse(String(l.time)) > at);
-      expect(back, `shard ${r.shard} acquired again by the first`).toBeUndefined();
-      const envs = new Set(names.filter((n) => shardOfName.get(n) === r.shard));
+      expect(first.lines().find((l) => l.event === 'shards' && l.msg === `acquired shard ${shard}` && Date.parse(String(l.time)) > at), `shard ${shard} acquired again by the first`).toBeUndefined();
+      const envs = new Set(names.filter((n) => shardOfName.get(n) === shard));
       const objectsOf = new Set([...envs].map((n) => `${ns}/${n}`));
-      // The first: no action-log line about these environments after the release, no GCP call still open or made after it.
-      expect(first.lines().filter((l) => objectsOf.has(String(l.object)) && Date.parse(String(l.time)) > at), `shard ${r.shard}`).toEqual([]);
       const firstCalls = mine.filter((c) => c.instance === first.instance() && c.env && envs.has(c.env));
-      expect(firstCalls.filter((c) => c.end > at), `shard ${r.shard}`).toEqual([]);
-      // The second: nothing on them before the release.
-      expect(mine.filter((c) => c.instance === second.instance() && c.env && envs.has(c.env) && c.start < at), `shard ${r.shard}`).toEqual([]);
-      // Calls of reconciles that were in flight when the handover began, waited for before the release.
-      const handingAt = Date.parse(String(first.lines().find((l) => l.event === 'shards' && l.msg === `handing shard ${r.shard} over`)?.time));
-      if (firstCalls.some((c) => c.end > handingAt)) handedOverInFlight++;
+      const secondCalls = mine.filter((c) => c.instance === second!.instance() && c.env && envs.has(c.env));
+      // 1. A reconcile was in flight when the handover began: the held request, made before, answered (or given up) after.
+      const heldCall = firstCalls.find((c) => c.held && c.env === gated.get(shard));
+      expect(heldCall, `shard ${shard}: the held request of ${gated.get(shard)}`).toBeDefined();
+      expect(heldCall!.start).toBeLessThanOrEqual(heldAt);
+      expect(heldCall!.start).toBeLessThan(handingAt.get(shard)!);
+      expect(heldCall!.end).toBeGreaterThanOrEqual(handingAt.get(shard)!);
+      // Answered only once let go (status 0: the replica gave it up, its reconcile cancelled past the grace period).
+      if (heldCall!.status !== 0) expect(heldCall!.end).toBeGreaterThanOrEqual(openedAt);
+      // 2. It ended before the release: no GCP call of the first on the shard still open at the release, none after,
+      //    and no action-log line about its environments after it.
+      const firstEnd = Math.max(...firstCalls.map((c) => c.end));
+      expect(firstEnd, `shard ${shard}: the first's last call ended before the release`).toBeLessThanOrEqual(at);
+      expect(first.lines().filter((l) => objectsOf.has(String(l.object)) && Date.parse(String(l.time)) > at), `shard ${shard}`).toEqual([]);
+      // 3. The new owner acquires it after the release, and its first write (the edited environment's bucket patch),
+      //    like any request of it on the shard, comes after.
+      const acquired = second!.lines().find((l) => l.event === 'shards' && l.msg === `acquired shard ${shard}`);
+      expect(acquired, `shard ${shard} acquired by the second`).toBeDefined();
+      expect(Date.parse(String(acquired!.time))).toBeGreaterThanOrEqual(at);
+      const secondWrites = secondCalls.filter((c) => isWrite(c) && c.env === gated.get(shard));
+      expect(secondWrites.length, `shard ${shard}: the second wrote ${gated.get(shard)}'s edit`).toBeGreaterThan(0);
+      const secondFirst = Math.min(...secondCalls.map((c) => c.start));
+      const secondFirstWrite = Math.min(...secondWrites.map((c) => c.start));
+      expect(secondFirst, `shard ${shard}: the second's first request after the release`).toBeGreaterThanOrEqual(at);
+      order.push(`shard ${shard}: held call made ${handingAt.get(shard)! - heldCall!.start} ms before the handover began, ended +${heldCall!.end - handingAt.get(shard)!} ms${heldCall!.status === 0 ? ' (cancelled)' : ''}, Lease released +${at - handingAt.get(shard)!} ms, acquired by the second +${Date.parse(String(acquired!.time)) - handingAt.get(shard)!} ms, its first write +${secondFirstWrite - handingAt.get(shard)!} ms`);
     }
-    const w = writers(mine);
-    expect([...w].filter(([, who]) => who.size !== 1).map(([env]) => env)).toEqual([]); // one writer per environment, ever
-    expect(bucketInserts(mine).length).toBe(40);
+    // One writer at a time: an environment written by both (only an edited one of a handed-over shard) was written by
+    // the first, then by the second, never overlapping; every other one by one replica.
+    const overlapping = [...writers(mine)].filter(([, who]) => who.size !== 1).flatMap(([env]) => {
+      const ws = mine.filter((c) => isWrite(c) && c.env === env);
+      const firstLast = Math.max(...ws.filter((c) => c.instance === first.instance()).map((c) => c.end));
+      const secondFirst = Math.min(...ws.filter((c) => c.instance === second!.instance()).map((c) => c.start));
+      return edited.has(env) && handed.includes(shardOfName.get(env)!) && firstLast <= secondFirst ? [] : [`${env}: first until ${firstLast}, second from ${secondFirst}`];
+    });
+    expect(overlapping).toEqual([]);
+    expect(bucketInserts(mine).length).toBe(names.length);
     expect(mine.filter((c) => c.status === 409)).toEqual([]);
-    process.stderr.write(`voluntary handover: ${released.length} shards released by the first replica, ${handedOverInFlight} of them with reconciles in flight when the handover began, finished before the release\n`);
+    process.stderr.write(`voluntary handover, each of the 3 shards with a reconcile held in flight (requests let go ${openedAt - Math.min(...handingAt.values())} ms after the first handover began):\n  ${order.join('\n  ')}\n`);
     for (const r of [first, second]) r.child.kill('SIGTERM');
     expect(await Promise.all([first.exited, second.exited])).toEqual([0, 0]);
   });
