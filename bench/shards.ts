@@ -12,13 +12,16 @@
  * the rest; the GCP requests at rest (goal 0) and the apiserver writes at rest (Lease renewals only, goal: no status).
  *
  *   npm run bench:shards -- [--environments N] [--replicas R] [--shards S] [--vms on|off|both] [--idle SECONDS]
- *                           [--deadline SECONDS] [--concurrency C] [--json]
+ *                           [--deadline SECONDS] [--concurrency C] [--no-restart] [--replica-log-level L] [--json]
+ *
+ * A replica that exits (e.g. 1 after failing to renew its Leases for --lease-renew-deadline) is started again on the
+ * same port, as its Deployment would restart it; each exit is printed with its reason (--no-restart: stop there).
  *
  * Never hangs: past --deadline (default max(300, 0.12 s × N)) it prints what it measured, marked as not all Synced.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -48,6 +51,9 @@ interface Options {
   idleSeconds: number;
   deadlineSeconds: number;
   concurrency: number;
+  /** A replica that exits is started again, as its Deployment would (off: the variant stops there). */
+  restart: boolean;
+  replicaLogLevel: string;
   json: boolean;
 }
 
@@ -69,7 +75,7 @@ function parseArgs(argv: string[]): Options {
   return {
     environments, replicas: int('replicas', 4), shards: int('shards', 8), vms: vms === 'both' ? ['off', 'on'] : [vms as 'on' | 'off'],
     idleSeconds: int('idle', 30, 0), deadlineSeconds: int('deadline', Math.max(300, Math.ceil(environments * 0.12))),
-    concurrency: int('concurrency', 8), json: argv.includes('--json'),
+    concurrency: int('concurrency', 8), restart: !argv.includes('--no-restart'), replicaLogLevel: value('replica-log-level') ?? 'warn', json: argv.includes('--json'),
   };
 }
 
@@ -101,6 +107,7 @@ function freePort(): Promise<number> {
 }
 
 interface Replica {
+  index: number;
   child: ChildProcess;
   pid: number;
   port: number;
@@ -112,12 +119,12 @@ interface Replica {
 /** A replica: `run --shards S`, its stdout and stderr into a file (never a pipe this busy process might drain late). */
 function startReplica(kube: Kube, sandboxUrl: string, o: Options, port: number, logDir: string, index: number): Replica {
   const log = join(logDir, `replica-${index}.log`);
-  const fd = openSync(log, 'w');
+  const fd = openSync(log, 'a');
   const child = spawn(process.execPath, [BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--leader-election-namespace', LEASE_NS,
-    '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--shards', String(o.shards), '--concurrency', String(o.concurrency)],
+    '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', o.replicaLogLevel, '--shards', String(o.shards), '--concurrency', String(o.concurrency)],
   { stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  const r: Replica = { child, pid: child.pid!, port, log, exitCode: undefined, exited: Promise.resolve() };
+  const r: Replica = { index, child, pid: child.pid!, port, log, exitCode: undefined, exited: Promise.resolve() };
   r.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
     r.exitCode = code ?? signal;
     resolve();
@@ -144,11 +151,15 @@ interface ReplicaFigures {
   cpuPercentAtRest: number;
   /** MB, from its /metrics. */
   heap: Record<string, number>;
+  /** Exits during the variant, each with its reason (restarted unless --no-restart). */
+  exits: string[];
+  /** CPU seconds of the cold sync, its restarted processes included. */
+  coldSyncCpuSeconds: number;
   exitCode?: number | string | null;
 }
 
 async function replicaMetrics(port: number): Promise<{ shards: number[]; heap: Record<string, number> }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
   const mb = (re: RegExp) => Math.round(Number(re.exec(text)?.[1] ?? NaN) / 1048576);
   const heap: Record<string, number> = {
     heapUsed: mb(/^nodejs_heap_size_used_bytes (\S+)/m), heapTotal: mb(/^nodejs_heap_size_total_bytes (\S+)/m), external: mb(/^nodejs_external_memory_bytes (\S+)/m),
@@ -307,49 +318,77 @@ async function variant(o: Options, vms: boolean): Promise<VariantResult> {
     await statuses.start();
     await fetch(`${sandboxUrl}/__sandbox/reset-stats`, { method: 'POST' });
     const writes0 = await apiserverWrites(kube);
-    const pids = () => ({ ...Object.fromEntries(replicas.map((r, i) => [`replica${i}`, r.pid])), sandbox: sandbox.pid, apiserver: kube.pids().apiserver, etcd: kube.pids().etcd });
+    const others = () => ({ sandbox: sandbox.pid, apiserver: kube.pids().apiserver, etcd: kube.pids().etcd });
     const ports = new Set<number>();
     while (ports.size < o.replicas) ports.add(await freePort());
     const started = performance.now();
     for (const port of ports) replicas.push(startReplica(kube, sandboxUrl, o, port, logDir, replicas.length));
-    const cpu0 = Object.fromEntries(Object.entries(pids()).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const others0 = Object.fromEntries(Object.entries(others()).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const benchCpu0 = process.cpuUsage();
+    // Per replica slot, across its restarts: CPU of the processes gone, the last CPU and peak RSS seen of the current one.
+    const slot = replicas.map(() => ({ cpuGone: 0, cpuLast: 0, peakMb: 0, exits: [] as string[] }));
+    const sample = () => {
+      for (const r of replicas) {
+        if (r.exitCode !== undefined) continue;
+        const c = cpuSeconds(r.pid);
+        if (Number.isFinite(c)) slot[r.index]!.cpuLast = c;
+        try {
+          slot[r.index]!.peakMb = Math.max(slot[r.index]!.peakMb, statusMb(r.pid, 'VmHWM'));
+        } catch {
+          // exited meanwhile
+        }
+      }
+    };
 
-    // Until all Synced, the deadline, or a replica gone.
+    // Until all Synced, or the deadline. A replica that exits is started again (as its Deployment would), and noted.
     let lastProgress = started;
+    let lastSample = 0;
     for (;;) {
       if (statuses.invalid) throw new Error(`InvalidSpec: ${statuses.invalid}`);
       if (statuses.count === n) break;
-      const gone = replicas.findIndex((r) => r.exitCode !== undefined);
-      if (gone >= 0) {
+      if (performance.now() - lastSample > 2000) {
+        lastSample = performance.now();
+        sample();
+      }
+      const gone = replicas.find((r) => r.exitCode !== undefined);
+      if (gone) {
         keepLogs = true;
-        process.stderr.write(`replica ${gone} exited (${replicas[gone]!.exitCode}); its log: ${replicas[gone]!.log}\n${readFileSync(replicas[gone]!.log, 'utf8').split('\n').slice(-15).join('\n')}\n`);
-        break;
+        const why = readFileSync(gone.log, 'utf8').split('\n').filter((l) => l.includes('"level":60') || (l.includes('"level":50') && l.includes('"event":"shards"'))).map((l) => /"msg":"([^"]*)"/.exec(l)?.[1] ?? l.slice(0, 120));
+        const reason = `exit ${gone.exitCode} at ${Math.round((performance.now() - started) / 1000)} s${why.length ? `: ${[...new Set(why)].slice(-3).join('; ')}` : ''}`;
+        slot[gone.index]!.exits.push(reason);
+        slot[gone.index]!.cpuGone += slot[gone.index]!.cpuLast;
+        slot[gone.index]!.cpuLast = 0;
+        process.stderr.write(`  replica ${gone.index} ${reason} (log ${gone.log})\n`);
+        if (!o.restart) break;
+        writeFileSync(gone.log, ''); // the next process's log; the reasons are kept above
+        replicas[gone.index] = startReplica(kube, sandboxUrl, o, gone.port, logDir, gone.index);
       }
       if (performance.now() - started > o.deadlineSeconds * 1000) {
-        process.stderr.write(`deadline: ${statuses.count}/${n} Synced after ${o.deadlineSeconds} s\n`);
+        process.stderr.write(`  deadline: ${statuses.count}/${n} Synced after ${o.deadlineSeconds} s\n`);
         break;
       }
       if (performance.now() - lastProgress > 30_000) {
         lastProgress = performance.now();
-        process.stderr.write(`  ${Math.round((lastProgress - started) / 1000)} s: ${statuses.count}/${n} Synced; RSS MB ${replicas.map((r) => (r.exitCode === undefined ? statusMb(r.pid, 'VmRSS') : '-')).join('/')}; ${uptime()}\n`);
+        process.stderr.write(`  ${Math.round((lastProgress - started) / 1000)} s: ${statuses.count}/${n} Synced; RSS MB ${replicas.map((r) => (r.exitCode === undefined ? statusMb(r.pid, 'VmRSS') : '-')).join('/')}; exits ${slot.map((x) => x.exits.length).join('/')}; ${uptime()}\n`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    sample();
     const toSyncedSeconds = round1((performance.now() - started) / 1000);
     const allSynced = statuses.count === n;
     const benchCpu = process.cpuUsage(benchCpu0);
-    const coldSyncCpuSeconds = Object.fromEntries(Object.entries(pids()).map(([k, pid]) => [k, round1(cpuSeconds(pid) - cpu0[k]!)]));
+    const coldSyncCpuSeconds: Record<string, number> = Object.fromEntries(slot.map((x, i) => [`replica${i}`, round1(x.cpuGone + x.cpuLast)]));
+    for (const [k, pid] of Object.entries(others())) coldSyncCpuSeconds[k] = round1(cpuSeconds(pid) - others0[k]!);
     coldSyncCpuSeconds.bench = round1((benchCpu.user + benchCpu.system) / 1e6);
     const gcp = await sandboxStats(sandboxUrl);
     const writes1 = await apiserverWrites(kube);
 
-    // At rest: every replica in sync, resyncs due later (600 s). Measure over the idle window.
-    // The last statuses' follow-up writes pass in a moment: the window starts 2 s after the last Synced.
+    // At rest: every replica in sync, resyncs due later (600 s). The last statuses' follow-up writes pass in a moment:
+    // the window starts 2 s after the last Synced.
     let gcpRequestsAtRest: number | undefined;
     let apiserverWritesAtRest: Record<string, number> | undefined;
     let cpuRest0 = replicas.map((r) => cpuSeconds(r.pid));
-    if (allSynced && replicas.every((r) => r.exitCode === undefined)) {
+    if (allSynced) {
       await new Promise((r) => setTimeout(r, 2000));
       cpuRest0 = replicas.map((r) => cpuSeconds(r.pid));
       const gcpRest0 = (await sandboxStats(sandboxUrl)).total;
@@ -359,19 +398,18 @@ async function variant(o: Options, vms: boolean): Promise<VariantResult> {
       apiserverWritesAtRest = minus(await apiserverWrites(kube), writesRest0);
     }
     const restSeconds = allSynced ? o.idleSeconds : 0;
+    sample();
     const countByShard = new Array<number>(o.shards).fill(0);
     for (const uid of statuses.uid.values()) countByShard[shardOf(uid, o.shards)]!++;
     const replicaFigures: ReplicaFigures[] = [];
     for (const [i, r] of replicas.entries()) {
-      if (r.exitCode !== undefined) {
-        replicaFigures.push({ shards: [], environments: 0, rssMb: NaN, peakRssMb: NaN, cpuPercentAtRest: NaN, heap: {}, exitCode: r.exitCode });
-        continue;
-      }
-      const m = await replicaMetrics(r.port);
+      const alive = r.exitCode === undefined;
+      const m = alive ? await replicaMetrics(r.port) : { shards: [], heap: {} };
+      const rest = alive && restSeconds > 0 ? round1(((cpuSeconds(r.pid) - cpuRest0[i]!) / restSeconds) * 100) : NaN;
       replicaFigures.push({
         shards: m.shards, environments: m.shards.reduce((sum, s) => sum + countByShard[s]!, 0),
-        rssMb: statusMb(r.pid, 'VmRSS'), peakRssMb: statusMb(r.pid, 'VmHWM'),
-        cpuPercentAtRest: restSeconds > 0 ? round1(((cpuSeconds(r.pid) - cpuRest0[i]!) / restSeconds) * 100) : NaN, heap: m.heap,
+        rssMb: alive ? statusMb(r.pid, 'VmRSS') : NaN, peakRssMb: slot[i]!.peakMb, cpuPercentAtRest: rest, heap: m.heap,
+        exits: slot[i]!.exits, coldSyncCpuSeconds: coldSyncCpuSeconds[`replica${i}`]!, ...(alive ? {} : { exitCode: r.exitCode }),
       });
     }
     return {
@@ -398,7 +436,7 @@ export function describeVariant(r: VariantResult): string {
   const byApi = Object.entries(r.gcpColdSync.byApi).map(([api, ops]) => `${api} ${fmt(Object.values(ops).reduce((a, b) => a + b, 0))}`).join(', ');
   const reps = r.replicaFigures.map((f, i) => f.exitCode !== undefined
     ? `r${i} exited (${f.exitCode})`
-    : `r${i} ${f.shards.length} shards/${fmt(f.environments)} envs RSS ${f.rssMb} MB peak ${f.peakRssMb} MB heap ${f.heap.heapUsed}/${f.heap.heapTotal} MB (old ${f.heap['space:old']}, new ${f.heap['space:new']}, ext ${f.heap.external}) CPU ${f.cpuPercentAtRest}%`).join('; ');
+    : `r${i} ${f.shards.length} shards/${fmt(f.environments)} envs RSS ${f.rssMb} MB peak ${f.peakRssMb} MB heap ${f.heap.heapUsed}/${f.heap.heapTotal} MB (old ${f.heap['space:old']}, new ${f.heap['space:new']}, ext ${f.heap.external}) CPU ${f.cpuPercentAtRest}%${f.exits.length ? `, ${f.exits.length} exits (${f.exits[0]})` : ''}`).join('; ');
   const head = `${fmt(r.environments)} environments, ${r.variant}, ${r.replicas} replicas, ${r.shards} shards, --concurrency ${r.concurrency}: `
     + (r.allSynced ? `all Synced in ${r.toSyncedSeconds} s` : `NOT all Synced: ${fmt(r.synced)} in ${r.toSyncedSeconds} s`)
     + ` (created in ${r.createSeconds} s before)`;
@@ -410,12 +448,15 @@ export function describeVariant(r: VariantResult): string {
 
 if (process.argv[1]?.endsWith('shards.ts')) {
   const o = parseArgs(process.argv.slice(2));
-  process.stderr.write(`bench:shards ${new Date().toISOString()} on ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${uptime()}\n`);
+  // What was built (npm run build builds the working tree): the commit, and the files of src/ changed since.
+  const git = (args: string[]) => execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' }).trim();
+  const build = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--', 'src']) ? ` + uncommitted src (${git(['status', '--porcelain', '--', 'src']).split('\n').map((l) => l.slice(3)).join(', ')})` : ''}`;
+  process.stderr.write(`bench:shards ${new Date().toISOString()} on ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, build ${build}; ${uptime()}\n`);
   const results: VariantResult[] = [];
   for (const v of o.vms) {
     const r = await variant(o, v === 'on');
     results.push(r);
     console.log(describeVariant(r));
   }
-  if (o.json) console.log(JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, results }));
+  if (o.json) console.log(JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, build, results }));
 }
