@@ -14,6 +14,7 @@
  *   npm run bench:shards -- [--environments N] [--replicas R] [--shards S] [--vms on|off|both] [--idle SECONDS]
  *                           [--deadline SECONDS] [--concurrency C] [--no-restart] [--replica-log-level L] [--json]
  *
+ * JME_BENCH_REPLICA_NODE_FLAGS: node flags for the replicas ({i}: the replica's index), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p{i}".
  * A replica that exits (e.g. 1 after failing to renew its Leases for --lease-renew-deadline) is started again on the
  * same port, as its Deployment would restart it; each exit is printed with its reason (--no-restart: stop there).
  *
@@ -40,6 +41,9 @@ const CRD = fileURLToPath(new URL('../crds/jobmatchenvironments.jobmatch.io.yaml
 const G = { group: 'jobmatch.io', version: 'v1alpha1', plural: 'jobmatchenvironments' };
 const NS = 'jobmatch';
 const LEASE_NS = 'jobmatch-system';
+/** SIGINT or SIGTERM: the variant stops where it is and cleans up (replicas, sandbox, apiserver, temp files). */
+let interrupted = false;
+
 /** Objects created at once by the bench (through @kubernetes/client-node). */
 const CREATE_CONCURRENCY = 32;
 
@@ -120,7 +124,8 @@ interface Replica {
 function startReplica(kube: Kube, sandboxUrl: string, o: Options, port: number, logDir: string, index: number): Replica {
   const log = join(logDir, `replica-${index}.log`);
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--leader-election-namespace', LEASE_NS,
+  const nodeFlags = (process.env.JME_BENCH_REPLICA_NODE_FLAGS ?? '').split(' ').filter(Boolean).map((f) => f.replaceAll('{i}', String(index)));
+  const child = spawn(process.execPath, [...nodeFlags, BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--leader-election-namespace', LEASE_NS,
     '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', o.replicaLogLevel, '--shards', String(o.shards), '--concurrency', String(o.concurrency)],
   { stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -311,7 +316,7 @@ async function variant(o: Options, vms: boolean): Promise<VariantResult> {
     const api = kube.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
     const limit = pLimit(CREATE_CONCURRENCY);
     const c0 = performance.now();
-    await Promise.all(Array.from({ length: n }, (_, i) => limit(() => api.createNamespacedCustomObject({ ...G, namespace: NS, body: environmentObject(i, { namespace: NS, vm: vms, width }) }))));
+    await Promise.all(Array.from({ length: n }, (_, i) => limit(() => interrupted ? Promise.reject(new Error('interrupted')) : api.createNamespacedCustomObject({ ...G, namespace: NS, body: environmentObject(i, { namespace: NS, vm: vms, width }) }))));
     const createSeconds = round1((performance.now() - c0) / 1000);
     process.stderr.write(`${vms ? 'with VMs' : 'no VM'}: ${n} environments created in ${createSeconds} s; ${uptime()}\n`);
 
@@ -346,6 +351,7 @@ async function variant(o: Options, vms: boolean): Promise<VariantResult> {
     for (;;) {
       if (statuses.invalid) throw new Error(`InvalidSpec: ${statuses.invalid}`);
       if (statuses.count === n) break;
+      if (interrupted) throw new Error('interrupted');
       if (performance.now() - lastSample > 2000) {
         lastSample = performance.now();
         sample();
@@ -448,9 +454,14 @@ export function describeVariant(r: VariantResult): string {
 
 if (process.argv[1]?.endsWith('shards.ts')) {
   const o = parseArgs(process.argv.slice(2));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => {
+    process.stderr.write(`${signal}: stopping the variant and cleaning up\n`);
+    interrupted = true;
+  });
   // What was built (npm run build builds the working tree): the commit, and the files of src/ changed since.
-  const git = (args: string[]) => execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' }).trim();
-  const build = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--', 'src']) ? ` + uncommitted src (${git(['status', '--porcelain', '--', 'src']).split('\n').map((l) => l.slice(3)).join(', ')})` : ''}`;
+  const git = (args: string[]) => execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+  const changed = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).map((l) => l.slice(3));
+  const build = `${git(['rev-parse', '--short', 'HEAD']).trim()}${changed.length ? ` + uncommitted src (${changed.join(', ')})` : ''}`;
   process.stderr.write(`bench:shards ${new Date().toISOString()} on ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, build ${build}; ${uptime()}\n`);
   const results: VariantResult[] = [];
   for (const v of o.vms) {
