@@ -20,7 +20,7 @@ import { environmentText, stagingText } from './environments.js';
 import { vmSeedFile } from './vm-seed.js';
 
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
-const IDLE_SECONDS = 10;
+const IDLE_SECONDS = Number(process.env.JME_BENCH_IDLE_SECONDS ?? 10);
 const EDITS = 20;
 
 async function firstLine(child: ChildProcess): Promise<string> {
@@ -35,8 +35,32 @@ const procStat = (pid: number) => {
 const rssMb = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
 const hwmMb = (pid: number) => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
 
-async function gcpStats(url: string): Promise<{ reads: number; writes: number }> {
-  return (await fetch(`${url}/__sandbox/stats`)).json() as Promise<{ reads: number; writes: number }>;
+async function gcpStats(url: string): Promise<{ reads: number; writes: number; byApi: Record<string, Record<string, number>> }> {
+  return (await fetch(`${url}/__sandbox/stats`)).json() as never;
+}
+
+/** The Node flags the image runs the operator with (its Dockerfile's NODE_OPTIONS): the benchmark measures what ships. */
+function imageNodeFlags(): string {
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+}
+const NODE_FLAGS = (process.env.JME_BENCH_CONTROLLER_NODE_FLAGS ?? imageNodeFlags()).split(' ').filter(Boolean);
+
+export interface ControllerBenchOptions {
+  /** run --gcp-qps: the cold sync is then bounded by the busiest API's calls / qps. */
+  gcpQps?: number;
+}
+
+/** Where the memory is at rest, from the controller's own /metrics (prom-client's Node.js metrics), in MB. */
+async function heapAtRest(http: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const mb = (re: RegExp) => Math.round(Number(re.exec(text)?.[1] ?? NaN) / 1048576);
+  return {
+    heapUsed: mb(/^nodejs_heap_size_used_bytes (\S+)/m), heapTotal: mb(/^nodejs_heap_size_total_bytes (\S+)/m),
+    external: mb(/^nodejs_external_memory_bytes (\S+)/m),
+    newSpace: mb(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)/m), oldSpace: mb(/^nodejs_heap_space_size_total_bytes\{space="old"\} (\S+)/m),
+    largeObjectSpace: mb(/^nodejs_heap_space_size_total_bytes\{space="large_object"\} (\S+)/m),
+  };
 }
 
 type Status = { observedGeneration?: number; conditions?: { type: string; status: string }[] };
@@ -53,7 +77,7 @@ function giveUpAfter(started: number, seconds: number, what: string, all: Record
   throw new Error(`no ${what} within ${seconds} s${stuck ? `; e.g. ${stuck[0]}: ${JSON.stringify(stuck[1]?.conditions)}` : ''}`);
 }
 
-async function measure(count: number) {
+async function measure(count: number, options: ControllerBenchOptions) {
   // Every environment's VM exists (its rollout waits for the external secrets: Synced, Deployed False SecretsMissing).
   const seed = vmSeedFile(Array.from({ length: count }, (_, i) => `jobmatch-e${String(i).padStart(4, '0')}-vm`));
   const sandbox = spawn(process.execPath, [bin, 'sandbox', '--port', '0', '--seed', seed.file], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -61,9 +85,10 @@ async function measure(count: number) {
   const dir = mkdtempSync(join(tmpdir(), 'jme-bench-'));
   for (let i = 0; i < count; i++) writeFileSync(join(dir, `e${String(i).padStart(4, '0')}.yaml`), environmentText(i));
   const port = 20000 + Math.floor(Math.random() * 20000);
+  const http = `http://127.0.0.1:${port}`;
 
-  const nodeFlags = (process.env.JME_BENCH_CONTROLLER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const controller = spawn(process.execPath, [...nodeFlags, bin, 'run', '--manifests', dir, '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--concurrency', '8'],
+  const qps = options.gcpQps ? ['--gcp-qps', String(options.gcpQps)] : [];
+  const controller = spawn(process.execPath, [...NODE_FLAGS, bin, 'run', '--manifests', dir, '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--concurrency', '8', ...qps],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   // Statuses are read from the status lines the directory mode prints, not by polling /status: the benchmark costs the controller nothing.
   let statusLines = 0;
@@ -82,6 +107,9 @@ async function measure(count: number) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const toSyncedSeconds = (performance.now() - started) / 1000;
+    // What the QPS limit allows: each API's calls take calls / qps seconds at best; the busiest API bounds the sync.
+    const coldByApi = Object.fromEntries(Object.entries((await gcpStats(sandboxUrl)).byApi).map(([api, ops]) => [api, Object.values(ops).reduce((a, b) => a + b, 0)]));
+    const qpsBoundSeconds = options.gcpQps ? Math.max(...Object.values(coldByApi)) / options.gcpQps : undefined;
     // Let the first resyncs' settling writes (Created → InSync) pass: resync is 600 s, so force none; just wait a moment.
     await new Promise((r) => setTimeout(r, 1000));
     const pid = controller.pid!;
@@ -95,6 +123,7 @@ async function measure(count: number) {
       statusWrites: statusLines - writes0,
       gcpRequests: (await gcpStats(sandboxUrl)).reads + (await gcpStats(sandboxUrl)).writes - gcp0.reads - gcp0.writes,
     };
+    const heap = await heapAtRest(http);
     // Spec edit → Synced at the new generation, one environment at a time.
     const latencies: number[] = [];
     for (let e = 0; e < EDITS; e++) {
@@ -114,7 +143,9 @@ async function measure(count: number) {
     }
     latencies.sort((a, b) => a - b);
     return {
-      environments: count, toSyncedSeconds: Number(toSyncedSeconds.toFixed(1)), idle, peakRssMb: hwmMb(pid),
+      environments: count, toSyncedSeconds: Number(toSyncedSeconds.toFixed(1)), coldByApi,
+      ...(qpsBoundSeconds !== undefined ? { gcpQps: options.gcpQps, qpsBoundSeconds: Number(qpsBoundSeconds.toFixed(1)), ofQpsBound: Number((toSyncedSeconds / qpsBoundSeconds).toFixed(2)) } : {}),
+      idle, heap, peakRssMb: hwmMb(pid),
       editToSyncedMs: { p50: Math.round(latencies[Math.floor(latencies.length * 0.5)]!), p99: Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!) },
     };
   } finally {
@@ -127,24 +158,27 @@ async function measure(count: number) {
   }
 }
 
-export async function controllerBench(counts: number[] = [100, 1000]) {
+export async function controllerBench(counts: number[] = [100, 1000], options: ControllerBenchOptions = {}) {
   const spec = loadManifests([{ file: 's', text: stagingText }]).environments[0]!.spec;
   const readsPerResync = minimalReads(spec, KINDS);
   const results = [];
-  for (const count of counts) results.push(await measure(count));
+  for (const count of counts) results.push(await measure(count, options));
   return { readsPerEnvironmentPerHourAtDefaultResync: Math.round(readsPerResync * 3600 / (spec.policy.resyncSeconds ?? 600)), readsPerResync, results };
 }
 
 export function describeController(r: Awaited<ReturnType<typeof controllerBench>>): string {
-  const lines = ['controller (run --manifests, its own process, sandbox at 0 latency, --concurrency 8):'];
+  const lines = [`controller (run --manifests, its own process, node ${NODE_FLAGS.join(' ') || '(no flags)'}, sandbox at 0 latency, --concurrency 8):`];
   for (const x of r.results) {
-    lines.push(`  ${x.environments} environments: all Synced in ${x.toSyncedSeconds} s; at rest over ${IDLE_SECONDS} s: CPU ${x.idle.cpuPercent}%, RSS ${x.idle.rssMb} MB (peak ${x.peakRssMb} MB), ${x.idle.statusWrites} status writes, ${x.idle.gcpRequests} GCP requests; spec edit → Synced p50 ${x.editToSyncedMs.p50} ms, p99 ${x.editToSyncedMs.p99} ms`);
+    const bound = x.qpsBoundSeconds !== undefined ? ` (--gcp-qps ${x.gcpQps}: the busiest API allows ${x.qpsBoundSeconds} s, ${x.ofQpsBound}×)` : '';
+    lines.push(`  ${x.environments} environments: all Synced in ${x.toSyncedSeconds} s${bound}, GCP calls ${JSON.stringify(x.coldByApi)}; at rest over ${IDLE_SECONDS} s: CPU ${x.idle.cpuPercent}%, RSS ${x.idle.rssMb} MB (peak ${x.peakRssMb} MB; heap MB ${JSON.stringify(x.heap)}), ${x.idle.statusWrites} status writes, ${x.idle.gcpRequests} GCP requests; spec edit → Synced p50 ${x.editToSyncedMs.p50} ms, p99 ${x.editToSyncedMs.p99} ms`);
   }
   lines.push(`  GCP reads per environment per hour at the default resync (600 s): ${r.readsPerEnvironmentPerHourAtDefaultResync} (${r.readsPerResync} a resync); status writes at rest: 0 per hour when the line above says 0`);
   return lines.join('\n');
 }
 
 if (process.argv[1]?.endsWith('controller.ts')) {
-  const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
-  console.log(describeController(await controllerBench(counts.length ? counts : undefined)));
+  const args = process.argv.slice(2);
+  const counts = args.map(Number).filter((n) => n > 0);
+  const qps = Number(args.find((a) => a.startsWith('--gcp-qps='))?.split('=')[1]);
+  console.log(describeController(await controllerBench(counts.length ? counts : undefined, qps > 0 ? { gcpQps: qps } : {})));
 }

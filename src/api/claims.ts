@@ -43,6 +43,23 @@ function claimsOf(c: Claimant): Claim[] {
   return [{ key: `object ${c.namespace}/${c.name}`, what: `JobMatchEnvironment ${c.namespace}/${c.name}`, path: ['metadata', 'name'] }, ...specClaims(c.spec)];
 }
 
+function duplicateClaim(claim: Claim, owner: Pick<Claimant, 'name' | 'namespace' | 'source'>, source: SourceRef): FieldError {
+  return {
+    ...fieldError('claim.duplicate', joinPath(claim.path),
+      `${claim.what} is already claimed by ${owner.namespace}/${owner.name} (${describeSource(owner.source)})`,
+      'environments never share a resource: give each its own name'),
+    source,
+  };
+}
+
+/** The claims `c` loses to the objects holding them (claim key → holder), without needing the holders' specs. */
+export function claimConflicts(c: Claimant, heldBy: ReadonlyMap<string, Pick<Claimant, 'name' | 'namespace' | 'source'>>): FieldError[] {
+  return specClaims(c.spec).flatMap((claim) => {
+    const owner = heldBy.get(claim.key);
+    return owner ? [duplicateClaim(claim, owner, c.source)] : [];
+  });
+}
+
 /** Errors for every resource claimed by more than one manifest; the later manifest gets the error. */
 export function checkClaims(claimants: Claimant[]): FieldError[] {
   const owners = new Map<string, Claimant>();
@@ -54,12 +71,7 @@ export function checkClaims(claimants: Claimant[]): FieldError[] {
         owners.set(claim.key, c);
         continue;
       }
-      errors.push({
-        ...fieldError('claim.duplicate', joinPath(claim.path),
-          `${claim.what} is already claimed by ${owner.namespace}/${owner.name} (${describeSource(owner.source)})`,
-          'environments never share a resource: give each its own name'),
-        source: c.source,
-      });
+      errors.push(duplicateClaim(claim, owner, c.source));
     }
   }
   return errors;

@@ -7,7 +7,7 @@ import { fieldError, splitPath, type FieldError, type SourceRef } from './field-
 import { validateAgainstSchema } from './schema-validation.js';
 import { checkSemantics } from './semantic-validation.js';
 import { API_VERSION, GROUP, KIND, type JobMatchEnvironment } from './types.js';
-import { parseYamlDocuments } from './yaml-documents.js';
+import { parseYamlDocuments, type YamlDocument } from './yaml-documents.js';
 
 export interface ManifestSource {
   /** Shown in errors: a path, or "-" for stdin. */
@@ -101,12 +101,22 @@ function semanticErrors(manifest: JobMatchEnvironment, policy: IamPolicy): Field
 
 /** Validates every document of every source; returns the environments only if there is no error at all. */
 export function loadManifests(sources: ManifestSource[], options: LoadOptions = {}): LoadResult {
+  const parsed = sources.map(({ file, text }) => ({ file, ...parseYamlDocuments(text, file) }));
+  return loadDocuments(parsed, options);
+}
+
+/** One object already parsed (the API server's JSON), checked exactly as a file's document: no YAML to parse again. */
+export function loadValue(file: string, value: unknown, options: LoadOptions = {}): LoadResult {
+  return loadDocuments([{ file, documents: [{ index: 1, line: 1, value, lineOf: () => 1 }], errors: [] }], options);
+}
+
+function loadDocuments(sources: { file: string; documents: YamlDocument[]; errors: FieldError[] }[], options: LoadOptions): LoadResult {
   const policy = options.iamPolicy ?? DEFAULT_IAM_POLICY;
   const errors: FieldError[] = [];
   const loaded: LoadedEnvironment[] = [];
   const skipped: SkippedDocument[] = [];
-  for (const { file, text } of sources) {
-    const parsed = parseYamlDocuments(text, file);
+  for (const parsed of sources) {
+    const { file } = parsed;
     errors.push(...parsed.errors);
     for (const doc of parsed.documents) {
       const source: SourceRef = { file, document: doc.index, line: doc.line };

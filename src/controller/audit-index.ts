@@ -9,11 +9,8 @@ import type { ResolvedSpec } from '../api/defaults.js';
 import { secretId } from '../api/naming.js';
 import type { Inventory } from '../api/types.js';
 
-export interface IndexedEnvironment {
-  key: string;
-  spec: ResolvedSpec;
-  inventory?: Inventory;
-}
+/** An environment by its spec and inventory, or by the references already drawn from them (auditRefs). */
+export type IndexedEnvironment = { key: string; spec: ResolvedSpec; inventory?: Inventory } | { key: string; refs: readonly string[] };
 
 /** The fields of a LogEntry the index reads (protoPayload of an AuditLog). */
 export interface AuditEntry {
@@ -36,8 +33,9 @@ const projectRef = (project: string): Ref => `project:${project}`;
 const instanceRef = (project: string, zone: string, name: string): Ref => `instance:${project}/${zone}/${name}`;
 
 /** What the environment's resources are called in audit logs. */
-function refsOf(e: IndexedEnvironment): Ref[] {
-  const { spec } = e;
+/** The resources of an environment as audit-log entries name them: its spec's, and what its inventory still holds. */
+export function auditRefs(spec: ResolvedSpec, inventory: Inventory | undefined): Ref[] {
+  const e = { spec, inventory };
   const project = spec.gcp.projectId;
   const refs: Ref[] = [
     ...spec.buckets.map((b) => bucketRef(b.name)),
@@ -79,7 +77,7 @@ export class AuditIndex {
 
   constructor(environments: readonly IndexedEnvironment[]) {
     for (const e of environments) {
-      for (const ref of refsOf(e)) {
+      for (const ref of 'refs' in e ? e.refs : auditRefs(e.spec, e.inventory)) {
         let keys = this.byRef.get(ref);
         if (!keys) this.byRef.set(ref, (keys = new Set()));
         keys.add(e.key);

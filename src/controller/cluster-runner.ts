@@ -140,10 +140,12 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   }) : undefined;
   const ownership = leaderElection && shards > 1 ? shardOwnership(kc, { ...options, shards, identity, namespace: namespace!, grace, controller: () => controller, store, loseAll }) : undefined;
   if (elector) controller.setActive(false);
-  else if (ownership) controller.setOwnership((key) => {
-    const uid = store.get(key)?.manifest.metadata.uid;
-    return uid !== undefined && ownership.owns(shardOf(String(uid), shards));
-  });
+  else if (ownership) {
+    const ours = (uid: unknown) => uid !== undefined && ownership.owns(shardOf(String(uid), shards));
+    controller.setOwnership((key) => ours(store.get(key)?.manifest.metadata.uid));
+    // Other shards' objects are held as summaries: what claims, contested bindings and drift events need of them.
+    store.compact({ keep: (o) => ours(o.manifest.metadata.uid), summarize: (o, previous) => controller.reconciler.summarizeOther(o, previous) });
+  }
   else {
     metrics.leader.set(1);
     await controller.startDriftEvents();
@@ -205,6 +207,7 @@ function shardOwnership(kc: k8s.KubeConfig, o: ClusterRunOptions & {
       const keys = keysOf(shard);
       // Past the grace, its reconciles still in flight are cancelled and waited for: the Lease goes only after.
       if (!(await o.controller().release(keys, o.grace))) logger.warn({ event: 'shards', shard, graceMs: o.grace }, `shard ${shard}: reconciles still in flight after the grace period were cancelled`);
+      o.store.compactKeys(keys);
     },
     onLost: (shard, why) => o.loseAll(`lost shard ${shard}: ${why}`),
     onChange: (owned) => {

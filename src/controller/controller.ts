@@ -12,6 +12,12 @@ import { DriftEventSource, type DriftEventsOptions } from './drift-events.js';
 import { objectKey } from './environment-object.js';
 import { DRIFT_EVENTS_RESYNC_SECONDS, EnvironmentReconciler } from './reconciler.js';
 import { WorkQueue, type Clock } from './work-queue.js';
+import { releaseHeap } from './heap-release.js';
+
+/** During a burst (a cold sync), the heap's slack is checked every this many reconciles, and when the queue drains. */
+const RELEASE_CHECK_EVERY = 100;
+/** A drained queue is checked at most this often: a steady trickle of resyncs must not pay a full GC each. */
+const RELEASE_MIN_INTERVAL_MS = 20_000;
 
 export interface ControllerOptions {
   store: ObjectStore;
@@ -28,6 +34,8 @@ export interface ControllerOptions {
   config?: OperatorConfig;
   /** A namespace's labels, for tenants selecting namespaces by label (a cluster's namespace informer). */
   namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+  /** Give back the heap a burst of reconciles left behind (default on; tests of the queue's timing turn it off). */
+  releaseHeap?: boolean;
   /** Reconcile at once on audit-log entries from this subscription (resync becomes a 6 h safety net). */
   driftEvents?: Omit<DriftEventsOptions, 'environments' | 'enqueue' | 'logger' | 'onOutcome' | 'onHealth'>;
 }
@@ -38,6 +46,9 @@ export class Controller {
   private readonly abort = new AbortController();
   /** Per key in flight: cancels that reconcile alone (a shard handed over past its grace). */
   private readonly inFlight = new Map<string, AbortController>();
+  private reconcilesSinceRelease = 0;
+  private lastCheck = -Infinity;
+  private releaseTimer: NodeJS.Timeout | undefined;
   /**
    * Which objects this replica may reconcile now: all (one replica, or the leader), none (a standby), or those of the
    * shards it owns. Nothing else is dispatched: no GCP call, status, finalizer or Event for an object not its own.
@@ -67,6 +78,11 @@ export class Controller {
       options.metrics.workqueueDepth.set(this.queue.depth - 1);
       options.metrics.countEnvironments(options.store.list().map((o) => o.status));
       options.metrics.environmentConditions(key, options.store.get(key)?.status);
+      if (options.releaseHeap !== false) {
+        // In a burst, every RELEASE_CHECK_EVERY reconciles (bounds the peak); when the queue drains, within the interval.
+        if (++this.reconcilesSinceRelease >= RELEASE_CHECK_EVERY) setImmediate(() => this.releaseHeap());
+        else if (this.queue.depth <= 1) this.scheduleHeapRelease();
+      }
       return outcome;
     }, {
       concurrency: options.concurrency,
@@ -80,10 +96,7 @@ export class Controller {
     const { store, metrics, logger } = this.options;
     return new DriftEventSource({
       ...options, logger,
-      environments: () => store.list().flatMap((o) => {
-        const spec = this.reconciler.specOf(o);
-        return spec ? [{ key: objectKey(o), spec, ...(o.status?.inventory ? { inventory: o.status.inventory } : {}) }] : [];
-      }),
+      environments: () => this.reconciler.auditEnvironments(),
       enqueue: (keys) => this.enqueue(keys),
       owns: (key) => this.owns(key),
       onOutcome: (outcome, n) => metrics.driftEvents.inc({ outcome }, n),
@@ -93,6 +106,27 @@ export class Controller {
         this.enqueue(store.list().map(objectKey));
       },
     });
+  }
+
+  /** The queue drained: give back the heap the burst left behind (see heap-release.ts), once the interval allows. */
+  private scheduleHeapRelease(): void {
+    if (this.releaseTimer) return;
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = undefined;
+      this.releaseHeap();
+    }, Math.max(0, this.lastCheck + RELEASE_MIN_INTERVAL_MS - performance.now()));
+    this.releaseTimer.unref();
+  }
+
+  private releaseHeap(): void {
+    const started = performance.now();
+    const burst = this.reconcilesSinceRelease;
+    this.reconcilesSinceRelease = 0;
+    if (burst === 0) return;
+    this.lastCheck = started;
+    const { released, before, after } = releaseHeap();
+    const mb = (n: number) => Math.round(n / 1048576);
+    if (released) this.options.logger.debug({ event: 'heap', reconciles: burst, slackMb: mb(before), slackAfterMb: mb(after), durationMs: Math.round(performance.now() - started) }, 'released the heap a burst of reconciles left behind');
   }
 
   /** Starts the drift-event subscriber, if configured. */
@@ -136,6 +170,7 @@ export class Controller {
    * waited for (false then).
    */
   async release(keys: string[], graceMs: number): Promise<boolean> {
+    this.reconciler.forget(keys);
     for (const key of keys) {
       this.queue.forget(key);
       this.options.metrics.environmentConditions(key, undefined);
@@ -155,6 +190,7 @@ export class Controller {
 
   /** Stops taking work; in-flight reconciles are cancelled after `graceMs`, and waited for. */
   async stop(graceMs: number): Promise<void> {
+    clearTimeout(this.releaseTimer);
     const timer = setTimeout(() => this.abort.abort(new Error('the controller is stopping')), graceMs);
     try {
       await this.driftEvents?.stop();

@@ -5,22 +5,7 @@
  * environments: before, each one rebuilt claims and contested bindings over every object (O(N²) for a cold sync,
  * and most of its garbage).
  */
-import type { ResolvedSpec } from '../api/defaults.js';
-import { claimKeys } from '../api/claims.js';
-import { bindingKey } from '../plan/contested-bindings.js';
-import { desiredBindings } from '../plan/desired.js';
-import type { KindPlanner } from '../plan/kind-planner.js';
-
-/** One object as the index sees it: a valid, live object has a spec (with its revocations); others take no part. */
-export interface IndexInput {
-  key: string;
-  /** creationTimestamp, then key: of two objects claiming a resource, the later one is in conflict. */
-  order: string;
-  /** Valid and not being deleted: the spec with the inventory's revocations (withRevocations). */
-  spec?: ResolvedSpec;
-  /** The spec as declared, for claims (revocations claim nothing). */
-  declared?: ResolvedSpec;
-}
+import type { EnvironmentSummary } from './environment-summary.js';
 
 interface Entry {
   order: string;
@@ -50,32 +35,20 @@ export class CrossEnvironmentIndex {
   private readonly byEnvironment = new Map<string, Set<string>>();
   private readonly byReference = new Map<string, Set<string>>();
 
-  constructor(private readonly kinds: readonly KindPlanner[]) {}
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  keys(): IterableIterator<string> {
-    return this.entries.keys();
-  }
-
-  /** (Re)indexes one object. */
-  set(input: IndexInput): void {
-    this.delete(input.key);
-    const { spec, declared } = input;
+  /** (Re)indexes one object from its summary. */
+  set(key: string, summary: EnvironmentSummary): void {
+    this.delete(key);
+    const live = summary.live;
     const entry: Entry = {
-      order: input.order,
-      claims: declared ? claimKeys(declared) : [],
-      bindings: spec ? desiredBindings(spec, this.kinds).map((b) => ({ key: bindingKey(b), ensure: b.ensure })) : [],
-      ...(spec ? { environment: spec.environment, project: spec.gcp.projectId } : {}),
-      ...(spec?.parity?.reference ? { reference: spec.parity.reference } : {}),
+      order: summary.order, claims: live?.claims ?? [], bindings: live?.bindings ?? [],
+      ...(live ? { environment: live.environment, project: live.project } : {}),
+      ...(live?.reference ? { reference: live.reference } : {}),
     };
-    this.entries.set(input.key, entry);
-    for (const c of entry.claims) add(this.claimants, c, input.key);
-    for (const b of entry.bindings) add(b.ensure === 'present' ? this.present : this.absent, b.key, input.key);
-    if (entry.environment) add(this.byEnvironment, entry.environment, input.key);
-    if (entry.reference) add(this.byReference, entry.reference, input.key);
+    this.entries.set(key, entry);
+    for (const c of entry.claims) add(this.claimants, c, key);
+    for (const b of entry.bindings) add(b.ensure === 'present' ? this.present : this.absent, b.key, key);
+    if (entry.environment) add(this.byEnvironment, entry.environment, key);
+    if (entry.reference) add(this.byReference, entry.reference, key);
   }
 
   delete(key: string): void {
@@ -88,13 +61,25 @@ export class CrossEnvironmentIndex {
     if (entry.reference) remove(this.byReference, entry.reference, key);
   }
 
-  /** The objects sharing a claim with `key` and indexed before it (earliest first): they hold those resources. */
-  earlierClaimants(key: string): string[] {
-    const mine = this.entries.get(key);
-    if (!mine) return [];
-    const earlier = new Set<string>();
-    for (const c of mine.claims) for (const other of this.claimants.get(c) ?? []) if (this.before(other, key)) earlier.add(other);
-    return [...earlier].sort((a, b) => (this.before(a, b) ? -1 : 1));
+  /** For each claim of `key` that an object indexed before it also makes: the earliest such object (it holds the resource). */
+  heldBefore(key: string): Map<string, string> {
+    const held = new Map<string, string>();
+    for (const c of this.entries.get(key)?.claims ?? []) {
+      let first: string | undefined;
+      for (const other of this.claimants.get(c) ?? []) if (other !== key && this.before(other, key) && (!first || this.before(other, first))) first = other;
+      if (first) held.set(c, first);
+    }
+    return held;
+  }
+
+  /** The live objects of a project. */
+  inProject(project: string): string[] {
+    return [...this.entries].filter(([, e]) => e.project === project).map(([k]) => k);
+  }
+
+  /** The objects wanting this binding present. */
+  wantingPresent(bindingKey: string): string[] {
+    return [...(this.present.get(bindingKey) ?? [])];
   }
 
   private before(a: string, b: string): boolean {

@@ -1,9 +1,10 @@
 /** A JobMatchEnvironment as a source holds it (the API server, or a watched directory), and how the controller reads it. */
 import { isPolicyError } from '../api/iam-policy.js';
-import { loadManifests, type LoadedEnvironment, type LoadOptions } from '../api/manifests.js';
+import { loadValue, type LoadedEnvironment, type LoadOptions } from '../api/manifests.js';
 import { formatFieldError } from '../api/field-error.js';
 import type { JobMatchEnvironment, ObjectMeta } from '../api/types.js';
 import type { EnvironmentStatus } from './inventory.js';
+import type { EnvironmentSummary } from './environment-summary.js';
 
 export const FINALIZER = 'jobmatch.io/cleanup';
 export const PAUSED_ANNOTATION = 'jobmatch.io/paused';
@@ -11,8 +12,13 @@ export const RECONCILE_AT_ANNOTATION = 'jobmatch.io/reconcile-at';
 export const ORPHAN_ON_DELETE_ANNOTATION = 'jobmatch.io/orphan-on-delete';
 
 export interface EnvironmentObject {
-  manifest: JobMatchEnvironment & { metadata: ObjectMeta & { finalizers?: string[]; deletionTimestamp?: string; creationTimestamp?: string } };
+  manifest: JobMatchEnvironment & { metadata: ObjectMeta & { finalizers?: string[]; deletionTimestamp?: string; creationTimestamp?: string; uid?: string } };
   status?: EnvironmentStatus;
+  /**
+   * Set only on an object of a shard this replica does not own: the store kept its summary and dropped its spec and
+   * status (read it whole with the store's fetch). Nothing reconciles such an object here.
+   */
+  summary?: EnvironmentSummary;
 }
 
 export const objectKey = (o: { manifest: { metadata: { namespace?: string; name: string } } }) => `${o.manifest.metadata.namespace ?? 'default'}/${o.manifest.metadata.name}`;
@@ -25,7 +31,8 @@ export function loadObject(o: EnvironmentObject, options: LoadOptions = {}): { e
     metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
     spec: o.manifest.spec,
   };
-  const loaded = loadManifests([{ file: objectKey(o), text: JSON.stringify(manifest) }], options);
+  // The same checks as a file's document, on the object as it is (a JSON round trip gives it plain, unshared values).
+  const loaded = loadValue(objectKey(o), JSON.parse(JSON.stringify(manifest)), options);
   if (loaded.errors.length > 0) {
     // Only the IAM policy refused it: the spec is well formed, but asks for what the operator may not grant (Stalled, PolicyViolation).
     return { errors: loaded.errors.map(({ source: _, ...e }) => formatFieldError(e)), policyViolation: loaded.errors.every(isPolicyError) };

@@ -5,17 +5,25 @@
  * status writes do not (controller-runtime's GenerationChangedPredicate).
  */
 import * as k8s from '@kubernetes/client-node';
+import pLimit from 'p-limit';
 import { API_VERSION, GROUP, KIND } from '../api/types.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import { FINALIZER, objectKey, type EnvironmentObject } from './environment-object.js';
 import type { EnvironmentStatus } from './inventory.js';
 import { httpCode, ResilientListWatch, serverMessage, type ListWatchBackoff } from './list-watch.js';
 import { StaleObjectError, type EventType, type ObjectStore } from './object-store.js';
+import type { EnvironmentSummary } from './environment-summary.js';
 
 const VERSION = API_VERSION.split('/')[1]!;
 const PLURAL = 'jobmatchenvironments';
 const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const COMPONENT = 'jobmatch-operator';
+
+/** With sharding: which objects are this replica's (kept whole), and how another shard's object is summarised. */
+export interface CompactOthers {
+  keep: (object: EnvironmentObject) => boolean;
+  summarize: (object: EnvironmentObject, previous: EnvironmentSummary | undefined) => EnvironmentSummary;
+}
 
 export interface KubeStoreOptions {
   namespace?: string;
@@ -64,6 +72,7 @@ export class KubeStore implements ObjectStore {
   private readonly events: k8s.CoreV1Api;
   private readonly eventNames = new Map<string, { name: string; namespace: string; count: number; first: string }>();
   private source: ResilientListWatch<k8s.KubernetesObject> | undefined;
+  private compactOthers: CompactOthers | undefined;
 
   /** The first list succeeded (it stays true across later relists and re-watches, as client-go's HasSynced). */
   get synced(): boolean {
@@ -78,6 +87,61 @@ export class KubeStore implements ObjectStore {
   constructor(private readonly kc: k8s.KubeConfig, private readonly options: KubeStoreOptions) {
     this.objects = kc.makeApiClient(k8s.CustomObjectsApi);
     this.events = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  /**
+   * From now on, an object this replica does not keep is held as its summary: its spec and status are dropped, here
+   * and in the informer's own cache (at 10,000 environments they are most of a replica's memory).
+   */
+  compact(options: CompactOthers): void {
+    this.compactOthers = options;
+  }
+
+  /** Holds as summaries the objects among `keys` this replica no longer keeps (a shard handed over). */
+  compactKeys(keys: Iterable<string>): void {
+    for (const key of keys) {
+      const object = this.cache.get(key);
+      if (object && !object.summary) this.cache.set(key, this.compacted(object, this.informerCopy(object)));
+    }
+  }
+
+  /** Reads whole the objects among `keys` held as summaries (a shard gained), at most 8 at a time. */
+  async hydrate(keys: Iterable<string>): Promise<void> {
+    const stubs = [...keys].filter((k) => this.cache.get(k)?.summary);
+    await Promise.all(stubs.map((key) => this.reads(async () => {
+      const whole = await this.fetch(key);
+      // A watch event may have brought it whole meanwhile: that one is as fresh or fresher.
+      if (whole && this.cache.get(key)?.summary) this.cache.set(key, whole);
+    })));
+  }
+
+  private readonly reads = pLimit(8);
+
+  async fetch(key: string): Promise<EnvironmentObject | undefined> {
+    const [namespace = 'default', name = ''] = key.split('/', 2);
+    try {
+      const obj = await this.objects.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }) as k8s.KubernetesObject;
+      delete obj.metadata?.managedFields;
+      return toEnvironmentObject(obj);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  private informerCopy(object: EnvironmentObject): k8s.KubernetesObject | undefined {
+    return this.source?.cached(object.manifest.metadata.name, object.manifest.metadata.namespace);
+  }
+
+  /** The object as its summary; the informer's copy (`raw`) loses its spec and status too. */
+  private compacted(object: EnvironmentObject, raw: k8s.KubernetesObject | undefined): EnvironmentObject {
+    const summary = this.compactOthers!.summarize(object, this.cache.get(objectKey(object))?.summary);
+    if (raw) {
+      delete (raw as { spec?: unknown }).spec;
+      delete (raw as { status?: unknown }).status;
+    }
+    const { apiVersion, kind, metadata } = object.manifest;
+    return { manifest: { apiVersion, kind, metadata } as EnvironmentObject['manifest'], summary };
   }
 
   list(): EnvironmentObject[] {
@@ -110,9 +174,12 @@ export class KubeStore implements ObjectStore {
     });
     this.source = source;
     const upsert = (obj: k8s.KubernetesObject) => {
-      const object = toEnvironmentObject(obj);
-      const key = objectKey(object);
+      // The informer keeps this very object in its own cache: dropping managedFields here frees it there too.
+      delete obj.metadata?.managedFields;
+      const whole = toEnvironmentObject(obj);
+      const key = objectKey(whole);
       const before = this.cache.get(key);
+      const object = this.compactOthers && !this.compactOthers.keep(whole) ? this.compacted(whole, obj) : whole;
       this.cache.set(key, object);
       if (wakes(before, object)) this.options.onChange([key], []);
     };
@@ -196,7 +263,9 @@ export class KubeStore implements ObjectStore {
 
 export function toEnvironmentObject(obj: k8s.KubernetesObject): EnvironmentObject {
   const { status, ...manifest } = obj as unknown as EnvironmentObject['manifest'] & { status?: EnvironmentObject['status'] };
-  const metadata = { ...manifest.metadata } as EnvironmentObject['manifest']['metadata'] & { creationTimestamp?: unknown; deletionTimestamp?: unknown };
+  // managedFields (server-side apply's field owners) is often as large as the spec and nothing here reads it: not cached.
+  const { managedFields: _, ...kept } = manifest.metadata as typeof manifest.metadata & { managedFields?: unknown };
+  const metadata = kept as EnvironmentObject['manifest']['metadata'] & { creationTimestamp?: unknown; deletionTimestamp?: unknown };
   // client-node turns timestamps into Date objects; the controller compares strings.
   for (const field of ['creationTimestamp', 'deletionTimestamp'] as const) {
     const value = metadata[field] as unknown;

@@ -57,7 +57,7 @@ export interface ResilientListWatchOptions<T extends k8s.KubernetesObject> {
 }
 
 export class ResilientListWatch<T extends k8s.KubernetesObject> {
-  private informer: k8s.Informer<T> | undefined;
+  private informer: (k8s.Informer<T> & k8s.ObjectCache<T>) | undefined;
   private stopped = false;
   /** Failed attempts since a list last succeeded (or the watch last delivered an event): the backoff's exponent. */
   private failures = 0;
@@ -117,6 +117,11 @@ export class ResilientListWatch<T extends k8s.KubernetesObject> {
       this.restartTimer.unref();
     });
     await informer.start();
+  }
+
+  /** The informer's own cached copy of an object (the very object its handlers were given). */
+  cached(name: string, namespace?: string): T | undefined {
+    return this.informer?.get(name, namespace);
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,10 @@ export interface ObjectStore {
   /** Every object the source knows now (claims across objects are decided over them). */
   list(): EnvironmentObject[];
   get(key: string): EnvironmentObject | undefined;
+  /** The object read whole from the source, for one the store holds only as a summary (another shard's). */
+  fetch?(key: string): Promise<EnvironmentObject | undefined>;
+  /** Reads whole, into the store, the objects among `keys` it holds only as summaries (a shard just gained). */
+  hydrate?(keys: Iterable<string>): Promise<void>;
   /** Writes the status against the object's resourceVersion; throws StaleObjectError when it moved. */
   writeStatus(object: EnvironmentObject, status: EnvironmentStatus): Promise<void>;
   /** Finalizers exist only where deletion is an event (the API server). */

@@ -6,7 +6,7 @@
  */
 import type { ResolvedSpec } from '../api/defaults.js';
 import { REDEPLOY_AT_ANNOTATION } from '../api/naming.js';
-import { checkClaims } from '../api/claims.js';
+import { claimConflicts } from '../api/claims.js';
 import type { ActionLogger } from '../engine/action-log.js';
 import { reconcileEnvironment, type ReconcileContext, type ReconcileReport } from '../engine/reconcile.js';
 import { KINDS } from '../kinds/registry.js';
@@ -15,6 +15,7 @@ import { droppedPreexisting, nextInventory, withRevocations, type EnvironmentSta
 import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-config.js';
 import { decideTenancy, type TenancyDecision } from '../api/tenancy.js';
 import { CrossEnvironmentIndex } from './cross-environment-index.js';
+import { summarize, summaryStamp, type EnvironmentSummary } from './environment-summary.js';
 import { bindingKey } from '../plan/contested-bindings.js';
 import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
@@ -61,8 +62,9 @@ export class EnvironmentReconciler {
   /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
   private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
   /** Claims, bindings and parity references of every object, and what each was indexed from. */
-  private readonly index = new CrossEnvironmentIndex(KINDS);
-  private readonly indexedFrom = new Map<string, { manifest: EnvironmentObject['manifest']; inventory: Inventory | undefined; deleting: boolean }>();
+  private readonly index = new CrossEnvironmentIndex();
+  /** Each object's summary as indexed, and the manifest and status it was drawn from (the same ones: nothing to redo). */
+  private readonly indexed = new Map<string, { manifest: EnvironmentObject['manifest']; status: EnvironmentObject['status']; summary: EnvironmentSummary }>();
 
   private readonly config: OperatorConfig;
 
@@ -91,7 +93,13 @@ export class EnvironmentReconciler {
 
   /** Processes one key: the work queue's callback; `signal` cancels this reconcile alone (a shard handed over). */
   async reconcile(key: string, signal?: AbortSignal): Promise<Outcome> {
-    const object = this.options.store.get(key);
+    let object = this.options.store.get(key);
+    // A shard just gained: its objects were held as summaries; each is read whole before its first reconcile here.
+    if (object?.summary) {
+      await this.options.store.hydrate?.([key]);
+      object = this.options.store.get(key);
+      if (object?.summary) return { error: new Error(`${key}: could not read it whole from the API server`) };
+    }
     if (!object) return {};
     const started = performance.now();
     const id = `${key}#${++this.reconcileCount}`;
@@ -111,6 +119,7 @@ export class EnvironmentReconciler {
 
   /** The validated, defaulted spec of an object (from the validation cache); undefined when it is invalid. */
   specOf(o: EnvironmentObject): ResolvedSpec | undefined {
+    if (o.summary) return undefined; // another shard's object: the store keeps only its summary
     const loaded = this.load(o);
     return 'env' in loaded ? loaded.env.spec : undefined;
   }
@@ -127,53 +136,63 @@ export class EnvironmentReconciler {
   }
 
   /**
-   * Brings the cross-environment index up to date with the store: only objects whose manifest or inventory changed
-   * since they were indexed are loaded again (from the validation cache); objects gone are dropped.
+   * Brings the cross-environment index up to date with the store: an object is summarised again only when its
+   * manifest or status object changed and, even then, only when what the summary depends on did (summaryStamp); an
+   * object of another shard comes summarised by the store. Objects gone are dropped.
    */
   private refreshIndex(): void {
     let live = 0;
     for (const o of this.options.store.list()) {
       live++;
       const key = objectKey(o);
-      const inventory = o.status?.inventory;
-      const deleting = o.manifest.metadata.deletionTimestamp !== undefined;
-      const was = this.indexedFrom.get(key);
-      if (was?.manifest === o.manifest && was.inventory === inventory && was.deleting === deleting) continue;
-      this.indexedFrom.set(key, { manifest: o.manifest, inventory, deleting });
-      const loaded = this.load(o);
-      const declared = 'env' in loaded && !deleting ? loaded.env.spec : undefined;
-      this.index.set({
-        key, order: o.manifest.metadata.creationTimestamp ?? '',
-        ...(declared ? { declared, spec: withRevocations(declared, inventory) } : {}),
-      });
+      const was = this.indexed.get(key);
+      if (was?.manifest === o.manifest && was.status === o.status) continue;
+      const summary = o.summary ?? this.summarize(o, was?.summary);
+      this.indexed.set(key, { manifest: o.manifest, status: o.status, summary });
+      if (summary !== was?.summary) this.index.set(key, summary);
     }
-    if (live === this.indexedFrom.size) return;
-    for (const key of [...this.indexedFrom.keys()]) {
+    if (live === this.indexed.size) return;
+    for (const key of [...this.indexed.keys()]) {
       if (this.options.store.get(key)) continue;
-      this.indexedFrom.delete(key);
+      this.indexed.delete(key);
       this.validated.delete(key);
       this.index.delete(key);
     }
   }
 
-  /** Claims this object loses: the same resource claimed by an older valid object (the later of two is in conflict). */
-  private claimsAgainst(key: string, spec: ResolvedSpec): string[] {
-    const earlier = this.index.earlierClaimants(key);
-    if (earlier.length === 0) return [];
-    const claimant = (k: string, s: ResolvedSpec) => {
-      const [namespace = 'default', name = ''] = k.split('/', 2);
-      return { spec: s, name, namespace, source: { file: k } };
-    };
-    const older = earlier.flatMap((k) => {
-      const s = this.specOfKey(k);
-      return s ? [claimant(k, s)] : [];
-    });
-    return checkClaims([...older, claimant(key, spec)]).filter((e) => e.source?.file === key).map((e) => `${e.path}: ${e.message} — fix: ${e.fix}`);
+  /** The summary of a full object: the previous one while its stamp is the same. */
+  summarize(o: EnvironmentObject, previous?: EnvironmentSummary): EnvironmentSummary {
+    const stamp = summaryStamp(o);
+    return previous?.stamp === stamp ? previous : summarize(o, this.load(o), KINDS, stamp);
   }
 
-  private specOfKey(key: string): ResolvedSpec | undefined {
-    const o = this.options.store.get(key);
-    return o ? this.specOf(o) : undefined;
+  /** The summary of another shard's object, for the store to keep instead of it (its validated spec is not kept). */
+  summarizeOther(o: EnvironmentObject, previous: EnvironmentSummary | undefined): EnvironmentSummary {
+    const stamp = summaryStamp(o);
+    return previous?.stamp === stamp ? previous : summarize(o, loadObject(o, { iamPolicy: this.config.iamPolicy }), KINDS, stamp);
+  }
+
+  /** Every valid, live object with the audit-log names of its resources (for the drift-event subscriber). */
+  auditEnvironments(): { key: string; refs: readonly string[] }[] {
+    this.refreshIndex();
+    return [...this.indexed].flatMap(([key, { summary }]) => (summary.live ? [{ key, refs: summary.live.auditRefs }] : []));
+  }
+
+  /** Objects handed over to another replica: their validated specs are not kept here any more. */
+  forget(keys: Iterable<string>): void {
+    for (const key of keys) this.validated.delete(key);
+  }
+
+  /** Claims this object loses: the same resource claimed by an older valid object (the later of two is in conflict). */
+  private claimsAgainst(key: string, spec: ResolvedSpec): string[] {
+    const held = this.index.heldBefore(key);
+    if (held.size === 0) return [];
+    const named = (k: string) => {
+      const [namespace = 'default', name = ''] = k.split('/', 2);
+      return { name, namespace, source: { file: k } };
+    };
+    const heldBy = new Map([...held].map(([claim, holder]) => [claim, named(holder)]));
+    return claimConflicts({ spec, ...named(key) }, heldBy).map((e) => `${e.path}: ${e.message} — fix: ${e.fix}`);
   }
 
   /** The bindings of this object that another environment wants the other way. */
@@ -215,7 +234,7 @@ export class EnvironmentReconciler {
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
     const driftEvents = this.options.driftEvents?.();
-    const parity = this.parity(object, loaded.env.spec);
+    const parity = await this.parity(object, loaded.env.spec);
     const status = { ...computeStatus({ spec: loaded.env.spec, report, previous: object.status, generation, paused, now, ...(driftEvents ? { driftEvents } : {}), ...(parity ? { parity: parity.condition } : {}) }), ...(inventory ? { inventory } : {}) };
     this.options.metrics?.observedDrift(report, status.conditions?.some((c) => c.type === 'DriftDetected' && c.status === 'True') ?? false);
     this.options.metrics?.parityDifferences(objectKey(object), parity?.differences);
@@ -234,15 +253,17 @@ export class EnvironmentReconciler {
    * ParityDrift of an object naming spec.parity.reference: its spec compared with the reference's (the valid object
    * whose spec.environment it names, in the same namespace first, else the only one in the cluster).
    */
-  private parity(object: EnvironmentObject, spec: ResolvedSpec): { condition: ConditionValue; differences?: number } | undefined {
+  private async parity(object: EnvironmentObject, spec: ResolvedSpec): Promise<{ condition: ConditionValue; differences?: number } | undefined> {
     const name = spec.parity?.reference;
     if (!name) return undefined;
     const key = objectKey(object);
-    const candidates = this.index.withEnvironment(name).filter((k) => k !== key).flatMap((k) => {
-      const o = this.options.store.get(k);
+    const candidates = (await Promise.all(this.index.withEnvironment(name).filter((k) => k !== key).map(async (k) => {
+      // A reference in another shard: the store has only its summary here, so it is read whole.
+      const cached = this.options.store.get(k);
+      const o = cached?.summary ? await this.options.store.fetch?.(k) : cached;
       const s = o ? this.specOf(o) : undefined;
       return o && s ? [{ o, s }] : [];
-    });
+    }))).flat();
     const namespace = object.manifest.metadata.namespace;
     const local = candidates.filter((c) => c.o.manifest.metadata.namespace === namespace);
     const reference = local.length === 1 ? local[0]!.s : local.length === 0 && candidates.length === 1 ? candidates[0]!.s : undefined;
@@ -350,16 +371,11 @@ export class EnvironmentReconciler {
 
   /** The revocations another live environment's spec still declares present are dropped: they stay granted. */
   private withoutSharedBindings(key: string, spec: ResolvedSpec): { spec: ResolvedSpec; kept: string[] } {
-    const others = new Map<string, string>();
-    for (const o of this.options.store.list()) {
-      if (objectKey(o) === key || o.manifest.metadata.deletionTimestamp) continue;
-      const other = this.specOf(o);
-      for (const b of other ? desiredBindings(other, KINDS).filter((x) => x.ensure === 'present') : []) others.set(bindingKey(b), objectKey(o));
-    }
+    this.refreshIndex();
     const kept: string[] = [];
     const ours = desiredBindings(spec, KINDS);
     const iam = spec.iam.filter((entry, i) => {
-      const owner = others.get(bindingKey(ours[i]!));
+      const owner = this.index.wantingPresent(bindingKey(ours[i]!)).find((k) => k !== key);
       if (owner) kept.push(`IAMBinding ${entry.resource} ${entry.role} ${entry.member} (declared by ${owner})`);
       return !owner;
     });
@@ -368,7 +384,7 @@ export class EnvironmentReconciler {
 
   /** The other live objects of a project: what a cleanup there may have touched. */
   private sameProject(key: string, project: string): string[] {
-    return this.options.store.list().filter((o) => objectKey(o) !== key && !o.manifest.metadata.deletionTimestamp && this.specOf(o)?.gcp.projectId === project).map(objectKey);
+    return this.index.inProject(project).filter((k) => k !== key);
   }
 }
 
