@@ -165,6 +165,7 @@ interface ReplicaFigures {
 
 async function replicaMetrics(port: number): Promise<{ shards: number[]; heap: Record<string, number> }> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+  if (!text) return { shards: [], heap: {} }; // not listening (yet, or any more)
   const mb = (re: RegExp) => Math.round(Number(re.exec(text)?.[1] ?? NaN) / 1048576);
   const heap: Record<string, number> = {
     heapUsed: mb(/^nodejs_heap_size_used_bytes (\S+)/m), heapTotal: mb(/^nodejs_heap_size_total_bytes (\S+)/m), external: mb(/^nodejs_external_memory_bytes (\S+)/m),
@@ -442,7 +443,7 @@ export function describeVariant(r: VariantResult): string {
   const byApi = Object.entries(r.gcpColdSync.byApi).map(([api, ops]) => `${api} ${fmt(Object.values(ops).reduce((a, b) => a + b, 0))}`).join(', ');
   const reps = r.replicaFigures.map((f, i) => f.exitCode !== undefined
     ? `r${i} exited (${f.exitCode})`
-    : `r${i} ${f.shards.length} shards/${fmt(f.environments)} envs RSS ${f.rssMb} MB peak ${f.peakRssMb} MB heap ${f.heap.heapUsed}/${f.heap.heapTotal} MB (old ${f.heap['space:old']}, new ${f.heap['space:new']}, ext ${f.heap.external}) CPU ${f.cpuPercentAtRest}%${f.exits.length ? `, ${f.exits.length} exits (${f.exits[0]})` : ''}`).join('; ');
+    : `r${i} ${f.shards.length} shards/${fmt(f.environments)} envs RSS ${f.rssMb} MB peak ${f.peakRssMb} MB ${f.heap.heapUsed === undefined ? 'heap -' : `heap ${f.heap.heapUsed}/${f.heap.heapTotal} MB (old ${f.heap['space:old']}, new ${f.heap['space:new']}, ext ${f.heap.external})`}${Number.isFinite(f.cpuPercentAtRest) ? ` CPU ${f.cpuPercentAtRest}%` : ''}${f.exits.length ? `, ${f.exits.length} exits (${f.exits[0]})` : ''}`).join('; ');
   const head = `${fmt(r.environments)} environments, ${r.variant}, ${r.replicas} replicas, ${r.shards} shards, --concurrency ${r.concurrency}: `
     + (r.allSynced ? `all Synced in ${r.toSyncedSeconds} s` : `NOT all Synced: ${fmt(r.synced)} in ${r.toSyncedSeconds} s`)
     + ` (created in ${r.createSeconds} s before)`;
