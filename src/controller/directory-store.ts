@@ -4,6 +4,7 @@
  * changes, and is kept in a state file (written atomically) so a restart forgets nothing — the
  * inventory above all. No finalizers here: deleting a file stops managing its environment.
  */
+import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,12 +19,12 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/;
 interface FileDocs {
   /** size:mtime, so an unchanged file is not parsed again. */
   stamp: string;
-  docs: { key: string; raw: EnvironmentObject['manifest']; specJson: string }[];
+  docs: { key: string; raw: EnvironmentObject['manifest']; specHash: string }[];
 }
 
 interface Stored {
   object: EnvironmentObject;
-  specJson: string;
+  specHash: string;
   withStatus?: EnvironmentObject;
 }
 
@@ -96,7 +97,7 @@ export class DirectoryStore implements ObjectStore {
   /** Re-reads the manifests that changed on disk (by size and mtime); which keys changed (added or spec edited) and which are gone. */
   async rescan(): Promise<{ changed: string[]; removed: string[] }> {
     const names = (await readdir(this.dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
-    const seen = new Map<string, { raw: EnvironmentObject['manifest']; specJson: string }>();
+    const seen = new Map<string, { raw: EnvironmentObject['manifest']; specHash: string }>();
     const files = new Map<string, FileDocs>();
     for (const name of names) {
       const file = join(this.dir, name);
@@ -109,13 +110,12 @@ export class DirectoryStore implements ObjectStore {
     }
     this.files = files;
     const changed: string[] = [];
-    for (const [key, { raw, specJson }] of seen) {
+    for (const [key, { raw, specHash }] of seen) {
       const before = this.objects.get(key);
-      if (before?.specJson === specJson) continue;
-      const manifest = structuredClone(raw);
+      if (before?.specHash === specHash) continue;
       const generation = (before?.object.manifest.metadata.generation ?? 0) + 1;
-      manifest.metadata = { ...manifest.metadata, generation, creationTimestamp: before?.object.manifest.metadata.creationTimestamp ?? new Date().toISOString() };
-      this.objects.set(key, { object: { manifest }, specJson });
+      const manifest = { ...raw, metadata: { ...raw.metadata, generation, creationTimestamp: before?.object.manifest.metadata.creationTimestamp ?? new Date().toISOString() } };
+      this.objects.set(key, { object: { manifest }, specHash });
       changed.push(key);
     }
     const removed = [...this.objects.keys()].filter((k) => !seen.has(k));
@@ -132,7 +132,10 @@ export class DirectoryStore implements ObjectStore {
         this.logger.error({ event: 'manifest', file, document: doc.index }, 'a document without metadata.name is skipped');
         return [];
       }
-      return [{ key: objectKey({ manifest: raw }), raw, specJson: JSON.stringify(raw) }];
+      const json = JSON.stringify(raw);
+      // Parsed again from JSON: the YAML parser's strings are slices that would keep the whole file's text alive.
+      const plain = JSON.parse(json) as EnvironmentObject['manifest'];
+      return [{ key: objectKey({ manifest: plain }), raw: plain, specHash: createHash('sha256').update(json).digest('base64') }];
     });
   }
 

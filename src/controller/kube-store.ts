@@ -18,6 +18,10 @@ const VERSION = API_VERSION.split('/')[1]!;
 const PLURAL = 'jobmatchenvironments';
 const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const COMPONENT = 'jobmatch-operator';
+/** Objects summarised per turn of the event loop (about 0.3 ms each). */
+const COMPACT_BATCH = 200;
+/** Objects per page of the list (client-go's pager uses 500). */
+const LIST_PAGE = 500;
 
 /** With sharding: which objects are this replica's (kept whole), and how another shard's object is summarised. */
 export interface CompactOthers {
@@ -30,6 +34,8 @@ export interface KubeStoreOptions {
   logger: ActionLogger;
   /** Called with the keys to reconcile, and the keys gone. */
   onChange: (changed: string[], removed: string[]) => void;
+  /** Objects per page of the list (default 500). */
+  listPageSize?: number;
   /** The restart backoff after a failed list or watch (default 1 s doubling to 30 s, ±10% jitter); tests shorten it. */
   backoff?: Partial<ListWatchBackoff>;
 }
@@ -73,6 +79,8 @@ export class KubeStore implements ObjectStore {
   private readonly eventNames = new Map<string, { name: string; namespace: string; count: number; first: string }>();
   private source: ResilientListWatch<k8s.KubernetesObject> | undefined;
   private compactOthers: CompactOthers | undefined;
+  /** Pages listed since the start (each list is one or more). */
+  listPages = 0;
 
   /** The first list succeeded (it stays true across later relists and re-watches, as client-go's HasSynced). */
   get synced(): boolean {
@@ -105,6 +113,26 @@ export class KubeStore implements ObjectStore {
     }
   }
 
+  private readonly toCompact = new Set<string>();
+
+  /**
+   * Another shard's object is summarised a little later, a batch per turn of the event loop: a list of 10,000 objects
+   * summarised at once would hold the loop for seconds, and with it the renewal of this replica's Leases.
+   */
+  private compactSoon(key: string): void {
+    this.toCompact.add(key);
+    if (this.toCompact.size > 1) return;
+    const sweep = () => {
+      for (const k of [...this.toCompact].slice(0, COMPACT_BATCH)) {
+        this.toCompact.delete(k);
+        const object = this.cache.get(k);
+        if (object && !object.summary && !this.compactOthers!.keep(object)) this.cache.set(k, this.compacted(object, this.informerCopy(object)));
+      }
+      if (this.toCompact.size > 0) setImmediate(sweep);
+    };
+    setImmediate(sweep);
+  }
+
   /** Reads whole the objects among `keys` held as summaries (a shard gained), at most 8 at a time. */
   async hydrate(keys: Iterable<string>): Promise<void> {
     const stubs = [...keys].filter((k) => this.cache.get(k)?.summary);
@@ -116,6 +144,32 @@ export class KubeStore implements ObjectStore {
   }
 
   private readonly reads = pLimit(8);
+
+  /**
+   * The list in pages of LIST_PAGE (one consistent snapshot, as client-go's pager): the apiserver never builds one huge
+   * answer, and this process parses a page at a time, its Lease renewals running in between.
+   */
+  private async listPaged(): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
+    const ns = this.options.namespace;
+    const items: k8s.KubernetesObject[] = [];
+    let page: k8s.KubernetesListObject<k8s.KubernetesObject>;
+    let next: string | undefined;
+    do {
+      const paging = { limit: this.options.listPageSize ?? LIST_PAGE, ...(next ? { _continue: next } : {}) };
+      this.listPages++;
+      page = (await (ns
+        ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, ...paging })
+        : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, ...paging }))) as k8s.KubernetesListObject<k8s.KubernetesObject>;
+      for (const item of page.items) {
+        delete item.metadata?.managedFields;
+        items.push(item);
+      }
+      // Custom objects come back as plain JSON: the field is `continue` (the typed models call it `_continue`).
+      const meta = page.metadata as { continue?: string; _continue?: string } | undefined;
+      next = meta?.continue || meta?._continue || undefined;
+    } while (next);
+    return { ...page, items };
+  }
 
   async fetch(key: string): Promise<EnvironmentObject | undefined> {
     const [namespace = 'default', name = ''] = key.split('/', 2);
@@ -165,9 +219,7 @@ export class KubeStore implements ObjectStore {
     const ns = this.options.namespace;
     const source = new ResilientListWatch<k8s.KubernetesObject>(this.kc, {
       path: this.path(),
-      list: async () => (await (ns
-        ? this.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
-        : this.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }))) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+      list: () => this.listPaged(),
       describe: (verb, error) => listWatchProblem(verb, error, ns),
       logger: this.options.logger, logEvent: 'watch',
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
@@ -176,11 +228,11 @@ export class KubeStore implements ObjectStore {
     const upsert = (obj: k8s.KubernetesObject) => {
       // The informer keeps this very object in its own cache: dropping managedFields here frees it there too.
       delete obj.metadata?.managedFields;
-      const whole = toEnvironmentObject(obj);
-      const key = objectKey(whole);
+      const object = toEnvironmentObject(obj);
+      const key = objectKey(object);
       const before = this.cache.get(key);
-      const object = this.compactOthers && !this.compactOthers.keep(whole) ? this.compacted(whole, obj) : whole;
       this.cache.set(key, object);
+      if (this.compactOthers && !this.compactOthers.keep(object)) this.compactSoon(key);
       if (wakes(before, object)) this.options.onChange([key], []);
     };
     source.on(k8s.ADD, upsert).on(k8s.UPDATE, upsert).on(k8s.DELETE, (obj) => {
