@@ -175,7 +175,10 @@ async function replicaMetrics(port: number): Promise<{ shards: number[]; heap: R
   return { shards, heap };
 }
 
-/** The apiserver's writes so far (apiserver_request_total, every verb but reads and watches), by resource[/subresource]. */
+/**
+ * The apiserver's writes so far (apiserver_request_total, every verb but reads and watches), by resource[/subresource];
+ * and its LISTs and WATCHes, by resource, under "LIST resource" and "WATCH resource" (a relisting informer shows there).
+ */
 async function apiserverWrites(kube: Kube): Promise<Record<string, number>> {
   const text = await new Promise<string>((resolve, reject) => {
     const req = httpsRequest(`${kube.url}/metrics`, { ca: readFileSync(kube.caPath), headers: { authorization: `Bearer ${kube.adminToken}` } }, (res) => {
@@ -190,8 +193,9 @@ async function apiserverWrites(kube: Kube): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^apiserver_request_total\{([^}]*)\} (\S+)$/gm)) {
     const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (['GET', 'LIST', 'WATCH', 'CONNECT'].includes(labels.verb!)) continue;
-    const key = labels.subresource ? `${labels.resource}/${labels.subresource}` : labels.resource!;
+    if (['GET', 'CONNECT'].includes(labels.verb!)) continue;
+    const resource = labels.subresource ? `${labels.resource}/${labels.subresource}` : labels.resource!;
+    const key = labels.verb === 'LIST' || labels.verb === 'WATCH' ? `${labels.verb} ${resource}` : resource;
     out[key] = (out[key] ?? 0) + Number(m[2]);
   }
   return out;
@@ -450,7 +454,7 @@ export function describeVariant(r: VariantResult): string {
   const cpu = Object.entries(r.coldSyncCpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ');
   const rest = r.gcpRequestsAtRest === undefined ? 'no rest measured'
     : `at rest over ${r.idleSeconds} s: GCP requests ${r.gcpRequestsAtRest}, apiserver writes ${JSON.stringify(r.apiserverWritesAtRest)}`;
-  return `${head}; cold sync: GCP ${fmt(r.gcpColdSync.total)} requests (${fmt(r.gcpColdSync.reads)} reads, ${fmt(r.gcpColdSync.writes)} writes; ${byApi}), apiserver writes ${JSON.stringify(r.apiserverWritesColdSync)}, CPU s ${cpu}; ${rest}; ${reps}; ${r.loadBefore} before, ${r.loadAfter} after`;
+  return `${head}; cold sync: GCP ${fmt(r.gcpColdSync.total)} requests (${fmt(r.gcpColdSync.reads)} reads, ${fmt(r.gcpColdSync.writes)} writes; ${byApi}), apiserver writes (and LISTs, WATCHes) ${JSON.stringify(r.apiserverWritesColdSync)}, CPU s ${cpu}; ${rest}; ${reps}; ${r.loadBefore} before, ${r.loadAfter} after`;
 }
 
 if (process.argv[1]?.endsWith('shards.ts')) {
