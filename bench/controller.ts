@@ -99,6 +99,12 @@ async function measure(count: number, options: ControllerBenchOptions) {
     const { object, status } = JSON.parse(l) as { object: string; status: Status };
     latest[object] = status;
   });
+  // Where the memory is when the resident size peaks during the cold sync: a sample every 2 s.
+  let atPeak: { rssMb: number; heap: Record<string, number> } | undefined;
+  const sampler = setInterval(() => {
+    const rss = rssMb(controller.pid!);
+    if (rss > (atPeak?.rssMb ?? 0)) void heapAtRest(http).then((heap) => (atPeak = { rssMb: rss, heap }), () => undefined);
+  }, 2000);
   try {
     const started = performance.now();
     for (;;) {
@@ -107,6 +113,7 @@ async function measure(count: number, options: ControllerBenchOptions) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const toSyncedSeconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
     // What the QPS limit allows: each API's calls take calls / qps seconds at best; the busiest API bounds the sync.
     const coldByApi = Object.fromEntries(Object.entries((await gcpStats(sandboxUrl)).byApi).map(([api, ops]) => [api, Object.values(ops).reduce((a, b) => a + b, 0)]));
     const qpsBoundSeconds = options.gcpQps ? Math.max(...Object.values(coldByApi)) / options.gcpQps : undefined;
@@ -145,10 +152,11 @@ async function measure(count: number, options: ControllerBenchOptions) {
     return {
       environments: count, toSyncedSeconds: Number(toSyncedSeconds.toFixed(1)), coldByApi,
       ...(qpsBoundSeconds !== undefined ? { gcpQps: options.gcpQps, qpsBoundSeconds: Number(qpsBoundSeconds.toFixed(1)), ofQpsBound: Number((toSyncedSeconds / qpsBoundSeconds).toFixed(2)) } : {}),
-      idle, heap, peakRssMb: hwmMb(pid),
+      idle, heap, peakRssMb: hwmMb(pid), ...(atPeak ? { atPeak } : {}),
       editToSyncedMs: { p50: Math.round(latencies[Math.floor(latencies.length * 0.5)]!), p99: Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!) },
     };
   } finally {
+    clearInterval(sampler);
     controller.kill('SIGTERM');
     await once(controller, 'exit');
     sandbox.kill('SIGTERM');
@@ -170,7 +178,7 @@ export function describeController(r: Awaited<ReturnType<typeof controllerBench>
   const lines = [`controller (run --manifests, its own process, node ${NODE_FLAGS.join(' ') || '(no flags)'}, sandbox at 0 latency, --concurrency 8):`];
   for (const x of r.results) {
     const bound = x.qpsBoundSeconds !== undefined ? ` (--gcp-qps ${x.gcpQps}: the busiest API allows ${x.qpsBoundSeconds} s, ${x.ofQpsBound}×)` : '';
-    lines.push(`  ${x.environments} environments: all Synced in ${x.toSyncedSeconds} s${bound}, GCP calls ${JSON.stringify(x.coldByApi)}; at rest over ${IDLE_SECONDS} s: CPU ${x.idle.cpuPercent}%, RSS ${x.idle.rssMb} MB (peak ${x.peakRssMb} MB; heap MB ${JSON.stringify(x.heap)}), ${x.idle.statusWrites} status writes, ${x.idle.gcpRequests} GCP requests; spec edit → Synced p50 ${x.editToSyncedMs.p50} ms, p99 ${x.editToSyncedMs.p99} ms`);
+    lines.push(`  ${x.environments} environments: all Synced in ${x.toSyncedSeconds} s${bound}, GCP calls ${JSON.stringify(x.coldByApi)}; at rest over ${IDLE_SECONDS} s: CPU ${x.idle.cpuPercent}%, RSS ${x.idle.rssMb} MB (peak ${x.peakRssMb} MB${x.atPeak ? `, heap MB near it ${JSON.stringify(x.atPeak)}` : ''}; heap MB ${JSON.stringify(x.heap)}), ${x.idle.statusWrites} status writes, ${x.idle.gcpRequests} GCP requests; spec edit → Synced p50 ${x.editToSyncedMs.p50} ms, p99 ${x.editToSyncedMs.p99} ms`);
   }
   lines.push(`  GCP reads per environment per hour at the default resync (600 s): ${r.readsPerEnvironmentPerHourAtDefaultResync} (${r.readsPerResync} a resync); status writes at rest: 0 per hour when the line above says 0`);
   return lines.join('\n');

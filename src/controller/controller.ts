@@ -12,10 +12,10 @@ import { DriftEventSource, type DriftEventsOptions } from './drift-events.js';
 import { objectKey } from './environment-object.js';
 import { DRIFT_EVENTS_RESYNC_SECONDS, EnvironmentReconciler } from './reconciler.js';
 import { WorkQueue, type Clock } from './work-queue.js';
-import { releaseHeap } from './heap-release.js';
+import { HeapReleaser, type Collected } from './heap-release.js';
 
 /** During a burst (a cold sync), the heap's slack is checked every this many reconciles, and when the queue drains. */
-const RELEASE_CHECK_EVERY = 100;
+const RELEASE_CHECK_EVERY = 25;
 /** A drained queue is checked at most this often: a steady trickle of resyncs must not pay a full GC each. */
 const RELEASE_MIN_INTERVAL_MS = 20_000;
 
@@ -46,7 +46,8 @@ export class Controller {
   private readonly abort = new AbortController();
   /** Per key in flight: cancels that reconcile alone (a shard handed over past its grace). */
   private readonly inFlight = new Map<string, AbortController>();
-  private reconcilesSinceRelease = 0;
+  private reconcilesSinceCheck = 0;
+  private readonly heap = new HeapReleaser();
   private lastCheck = -Infinity;
   private releaseTimer: NodeJS.Timeout | undefined;
   /**
@@ -79,9 +80,12 @@ export class Controller {
       options.metrics.countEnvironments(options.store.list().map((o) => o.status));
       options.metrics.environmentConditions(key, options.store.get(key)?.status);
       if (options.releaseHeap !== false) {
-        // In a burst, every RELEASE_CHECK_EVERY reconciles (bounds the peak); when the queue drains, within the interval.
-        if (++this.reconcilesSinceRelease >= RELEASE_CHECK_EVERY) setImmediate(() => this.releaseHeap());
-        else if (this.queue.depth <= 1) this.scheduleHeapRelease();
+        // In a burst, a check every RELEASE_CHECK_EVERY reconciles (bounds the peak); when the queue drains, one within the interval.
+        if (++this.reconcilesSinceCheck >= RELEASE_CHECK_EVERY) {
+          this.reconcilesSinceCheck = 0;
+          setImmediate(() => this.logCollection(this.heap.duringBurst()));
+        }
+        if (this.queue.depth <= 1) this.scheduleHeapRelease();
       }
       return outcome;
     }, {
@@ -113,20 +117,16 @@ export class Controller {
     if (this.releaseTimer) return;
     this.releaseTimer = setTimeout(() => {
       this.releaseTimer = undefined;
-      this.releaseHeap();
+      this.lastCheck = performance.now();
+      this.logCollection(this.heap.afterBurst());
     }, Math.max(0, this.lastCheck + RELEASE_MIN_INTERVAL_MS - performance.now()));
     this.releaseTimer.unref();
   }
 
-  private releaseHeap(): void {
-    const started = performance.now();
-    const burst = this.reconcilesSinceRelease;
-    this.reconcilesSinceRelease = 0;
-    if (burst === 0) return;
-    this.lastCheck = started;
-    const { released, before, after } = releaseHeap();
+  private logCollection(c: Collected): void {
+    if (c.kind === 'none') return;
     const mb = (n: number) => Math.round(n / 1048576);
-    if (released) this.options.logger.debug({ event: 'heap', reconciles: burst, slackMb: mb(before), slackAfterMb: mb(after), durationMs: Math.round(performance.now() - started) }, 'released the heap a burst of reconciles left behind');
+    this.options.logger.debug({ event: 'heap', collection: c.kind, usedMb: [mb(c.usedBefore), mb(c.usedAfter)], committedMb: [mb(c.committedBefore), mb(c.committedAfter)] }, 'collected the heap a burst of reconciles left behind');
   }
 
   /** Starts the drift-event subscriber, if configured. */

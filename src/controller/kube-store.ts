@@ -60,6 +60,12 @@ export function listWatchProblem(verb: 'list' | 'watch', error: unknown, namespa
   return `the ${verb} of JobMatchEnvironments failed${code ? ` (${code})` : ''}: ${server ?? message.split('\n')[0]}`;
 }
 
+/** resourceVersions are opaque, but the apiserver's (etcd revisions) are integers: compared only when both are. */
+function olderThan(a: EnvironmentObject, b: EnvironmentObject): boolean {
+  const [x, y] = [a.manifest.metadata.resourceVersion, b.manifest.metadata.resourceVersion];
+  return /^\d+$/.test(x ?? '') && /^\d+$/.test(y ?? '') && BigInt(x!) < BigInt(y!);
+}
+
 const isConflict = (e: unknown) => (e as { code?: number }).code === 409;
 const isNotFound = (e: unknown) => (e as { code?: number }).code === 404;
 
@@ -231,6 +237,9 @@ export class KubeStore implements ObjectStore {
       const object = toEnvironmentObject(obj);
       const key = objectKey(object);
       const before = this.cache.get(key);
+      // A watch that lags behind our own writes delivers versions older than the one the write answered with: kept
+      // out, or the next write would carry a stale resourceVersion and fail 409 (at 10,000 environments, every one).
+      if (before && olderThan(object, before)) return;
       this.cache.set(key, object);
       if (this.compactOthers && !this.compactOthers.keep(object)) this.compactSoon(key);
       if (wakes(before, object)) this.options.onChange([key], []);
@@ -254,6 +263,7 @@ export class KubeStore implements ObjectStore {
       const updated = status
         ? await this.objects.patchNamespacedCustomObjectStatus(params, MERGE)
         : await this.objects.patchNamespacedCustomObject(params, MERGE);
+      delete (updated as k8s.KubernetesObject).metadata?.managedFields;
       const next = toEnvironmentObject(updated as k8s.KubernetesObject);
       // Keep the cache at least as fresh as what we wrote, so the next reconcile reads it.
       this.cache.set(objectKey(next), next);
