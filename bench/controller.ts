@@ -17,6 +17,7 @@ import { loadManifests } from '../src/api/manifests.js';
 import { minimalReads } from '../src/engine/observe.js';
 import { KINDS } from '../src/kinds/registry.js';
 import { environmentText, stagingText } from './environments.js';
+import { imageNodeFlags } from './image-node-flags.js';
 import { vmSeedFile } from './vm-seed.js';
 
 const bin = fileURLToPath(new URL('../bin/jobmatch-operator.js', import.meta.url));
@@ -39,11 +40,6 @@ async function gcpStats(url: string): Promise<{ reads: number; writes: number; b
   return (await fetch(`${url}/__sandbox/stats`)).json() as never;
 }
 
-/** The Node flags the image runs the operator with (its Dockerfile's NODE_OPTIONS): the benchmark measures what ships. */
-function imageNodeFlags(): string {
-  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
-}
 const NODE_FLAGS = (process.env.JME_BENCH_CONTROLLER_NODE_FLAGS ?? imageNodeFlags()).split(' ').filter(Boolean);
 
 export interface ControllerBenchOptions {
@@ -100,10 +96,12 @@ async function measure(count: number, options: ControllerBenchOptions) {
     latest[object] = status;
   });
   // Where the memory is when the resident size peaks during the cold sync: a sample every 2 s.
-  let atPeak: { rssMb: number; heap: Record<string, number> } | undefined;
+  let atPeak: { rssMb: number; atSecond: number; heap: Record<string, number> } | undefined;
+  const spawned = performance.now();
   const sampler = setInterval(() => {
     const rss = rssMb(controller.pid!);
-    if (rss > (atPeak?.rssMb ?? 0)) void heapAtRest(http).then((heap) => (atPeak = { rssMb: rss, heap }), () => undefined);
+    const atSecond = Math.round((performance.now() - spawned) / 1000);
+    if (rss > (atPeak?.rssMb ?? 0)) void heapAtRest(http).then((heap) => (atPeak = { rssMb: rss, atSecond, heap }), () => undefined);
   }, 2000);
   try {
     const started = performance.now();

@@ -14,7 +14,7 @@
  *   npm run bench:shards -- [--environments N] [--replicas R] [--shards S] [--vms on|off|both] [--idle SECONDS]
  *                           [--deadline SECONDS] [--concurrency C] [--no-restart] [--replica-log-level L] [--json]
  *
- * JME_BENCH_REPLICA_NODE_FLAGS: node flags for the replicas ({i}: the replica's index), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p{i}".
+ * JME_BENCH_REPLICA_NODE_FLAGS: node flags for the replicas (default: the image's NODE_OPTIONS; {i}: the replica's index), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p{i}".
  * A replica that exits (e.g. 1 after failing to renew its Leases for --lease-renew-deadline) is started again on the
  * same port, as its Deployment would restart it; each exit is printed with its reason (--no-restart: stop there).
  *
@@ -28,6 +28,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { imageNodeFlags } from './image-node-flags.js';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import pLimit from 'p-limit';
@@ -124,7 +125,7 @@ interface Replica {
 function startReplica(kube: Kube, sandboxUrl: string, o: Options, port: number, logDir: string, index: number): Replica {
   const log = join(logDir, `replica-${index}.log`);
   const fd = openSync(log, 'a');
-  const nodeFlags = (process.env.JME_BENCH_REPLICA_NODE_FLAGS ?? '').split(' ').filter(Boolean).map((f) => f.replaceAll('{i}', String(index)));
+  const nodeFlags = (process.env.JME_BENCH_REPLICA_NODE_FLAGS ?? imageNodeFlags()).split(' ').filter(Boolean).map((f) => f.replaceAll('{i}', String(index)));
   const child = spawn(process.execPath, [...nodeFlags, BIN, 'run', '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--leader-election-namespace', LEASE_NS,
     '--gcp-endpoint', sandboxUrl, '--listen', `127.0.0.1:${port}`, '--log-level', o.replicaLogLevel, '--shards', String(o.shards), '--concurrency', String(o.concurrency)],
   { stdio: ['ignore', fd, fd] });

@@ -15,7 +15,7 @@ import { WorkQueue, type Clock } from './work-queue.js';
 import { HeapReleaser, type Collected } from './heap-release.js';
 
 /** During a burst (a cold sync), the heap's slack is checked every this many reconciles, and when the queue drains. */
-const RELEASE_CHECK_EVERY = 25;
+const RELEASE_CHECK_EVERY = 5;
 /** A drained queue is checked at most this often: a steady trickle of resyncs must not pay a full GC each. */
 const RELEASE_MIN_INTERVAL_MS = 20_000;
 

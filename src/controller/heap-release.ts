@@ -14,7 +14,7 @@ import { runInNewContext } from 'node:vm';
 type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor?: 'regular' | 'last-resort' }) => void;
 
 /** Growth of the used heap since the last collection that is worth a major collection during a burst. */
-export const GROWTH_BYTES = 64 * 1024 * 1024;
+export const GROWTH_BYTES = 32 * 1024 * 1024;
 /** Committed heap beyond what is used, worth a compacting collection once the burst is over. */
 export const SLACK_BYTES = 32 * 1024 * 1024;
 
