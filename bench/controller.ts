@@ -107,7 +107,7 @@ async function measure(count: number, options: ControllerBenchOptions) {
     const started = performance.now();
     for (;;) {
       if (Object.keys(latest).length === count && Object.values(latest).every(synced)) break;
-      giveUpAfter(started, SYNCED_DEADLINE_SECONDS, `${count} environments Synced`, latest);
+      giveUpAfter(started, options.gcpQps ? 3 * SYNCED_DEADLINE_SECONDS : SYNCED_DEADLINE_SECONDS, `${count} environments Synced`, latest);
       await new Promise((r) => setTimeout(r, 100));
     }
     const toSyncedSeconds = (performance.now() - started) / 1000;
