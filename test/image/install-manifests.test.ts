@@ -151,10 +151,10 @@ describe('manifests/install (the operator)', () => {
     );
   });
 
-  it('grants the leader-election Role exactly: get, create and update of Leases in the operator namespace (the calls leader-election.ts makes)', () => {
+  it('grants the leader-election Role exactly: get, create, update, list and delete of Leases in the operator namespace (the calls leader-election.ts and shard-ownership.ts make)', () => {
     const role = one('Role', 'jobmatch-operator-leader-election');
     expect(role.metadata.namespace).toBe(NAMESPACE);
-    expect(grants(role.rules)).toEqual(['get', 'create', 'update'].map((v) => `coordination.k8s.io leases ${v}`).sort());
+    expect(grants(role.rules)).toEqual(['get', 'create', 'update', 'list', 'delete'].map((v) => `coordination.k8s.io leases ${v}`).sort());
   });
 
   it('binds each role to the operator ServiceAccount only, and binds nothing else', () => {
