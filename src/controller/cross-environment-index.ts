@@ -89,13 +89,13 @@ export class CrossEnvironmentIndex {
   }
 
   /** Binding key → why it is contested, for `key`'s own bindings that some environment wants present and another absent. */
-  contested(key: string, environmentOf: (key: string) => string): Map<string, string> {
+  contested(key: string): Map<string, string> {
     const out = new Map<string, string>();
     for (const { key: b } of this.entries.get(key)?.bindings ?? []) {
       const present = this.present.get(b);
       const absent = this.absent.get(b);
       if (!present || !absent) continue;
-      const names = (keys: Set<string>) => [...keys].map(environmentOf).sort().join(', ');
+      const names = (keys: Set<string>) => [...keys].map((k) => this.entries.get(k)?.environment ?? k).sort().join(', ');
       out.set(b, `environment(s) ${names(present)} want this binding present and ${names(absent)} absent: nothing is written until the manifests agree`);
     }
     return out;
@@ -109,9 +109,5 @@ export class CrossEnvironmentIndex {
   /** The live, valid objects whose spec.parity.reference names `environment`. */
   referencing(environment: string): string[] {
     return [...(this.byReference.get(environment) ?? [])];
-  }
-
-  environmentOf(key: string): string | undefined {
-    return this.entries.get(key)?.environment;
   }
 }

@@ -115,24 +115,25 @@ export class KubeStore implements ObjectStore {
   compactKeys(keys: Iterable<string>): void {
     for (const key of keys) {
       const object = this.cache.get(key);
-      if (object && !object.summary) this.cache.set(key, this.compacted(object, this.informerCopy(object)));
+      if (object && !object.summary) this.cache.set(key, this.compacted(object, this.informerCopy(object), undefined));
     }
   }
 
-  private readonly toCompact = new Set<string>();
+  /** Keys to summarise, with the summary each had before its last event (reused while what it depends on is the same). */
+  private readonly toCompact = new Map<string, EnvironmentSummary | undefined>();
 
   /**
    * Another shard's object is summarised a little later, a batch per turn of the event loop: a list of 10,000 objects
    * summarised at once would hold the loop for seconds, and with it the renewal of this replica's Leases.
    */
-  private compactSoon(key: string): void {
-    this.toCompact.add(key);
+  private compactSoon(key: string, previous: EnvironmentSummary | undefined): void {
+    this.toCompact.set(key, previous ?? this.toCompact.get(key));
     if (this.toCompact.size > 1) return;
     const sweep = () => {
-      for (const k of [...this.toCompact].slice(0, COMPACT_BATCH)) {
+      for (const [k, before] of [...this.toCompact].slice(0, COMPACT_BATCH)) {
         this.toCompact.delete(k);
         const object = this.cache.get(k);
-        if (object && !object.summary && !this.compactOthers!.keep(object)) this.cache.set(k, this.compacted(object, this.informerCopy(object)));
+        if (object && !object.summary && !this.compactOthers!.keep(object)) this.cache.set(k, this.compacted(object, this.informerCopy(object), before));
       }
       if (this.toCompact.size > 0) setImmediate(sweep);
     };
@@ -194,8 +195,8 @@ export class KubeStore implements ObjectStore {
   }
 
   /** The object as its summary; the informer's copy (`raw`) loses its spec and status too. */
-  private compacted(object: EnvironmentObject, raw: k8s.KubernetesObject | undefined): EnvironmentObject {
-    const summary = this.compactOthers!.summarize(object, this.cache.get(objectKey(object))?.summary);
+  private compacted(object: EnvironmentObject, raw: k8s.KubernetesObject | undefined, previous: EnvironmentSummary | undefined): EnvironmentObject {
+    const summary = this.compactOthers!.summarize(object, previous);
     if (raw) {
       delete (raw as { spec?: unknown }).spec;
       delete (raw as { status?: unknown }).status;
@@ -241,7 +242,7 @@ export class KubeStore implements ObjectStore {
       // out, or the next write would carry a stale resourceVersion and fail 409 (at 10,000 environments, every one).
       if (before && olderThan(object, before)) return;
       this.cache.set(key, object);
-      if (this.compactOthers && !this.compactOthers.keep(object)) this.compactSoon(key);
+      if (this.compactOthers && !this.compactOthers.keep(object)) this.compactSoon(key, before?.summary);
       if (wakes(before, object)) this.options.onChange([key], []);
     };
     source.on(k8s.ADD, upsert).on(k8s.UPDATE, upsert).on(k8s.DELETE, (obj) => {

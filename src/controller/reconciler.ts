@@ -16,6 +16,12 @@ import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-co
 import { decideTenancy, type TenancyDecision } from '../api/tenancy.js';
 import { CrossEnvironmentIndex } from './cross-environment-index.js';
 import { summarize, summaryStamp, type EnvironmentSummary } from './environment-summary.js';
+
+/** The previous summary while its stamp is the same (a status write alone changes nothing); else drawn anew. */
+function summaryOf(o: EnvironmentObject, previous: EnvironmentSummary | undefined, load: () => ReturnType<typeof loadObject>): EnvironmentSummary {
+  const stamp = summaryStamp(o);
+  return previous?.stamp === stamp ? previous : summarize(o, load(), KINDS, stamp);
+}
 import { bindingKey } from '../plan/contested-bindings.js';
 import type { Action } from '../plan/types.js';
 import { desiredBindings } from '../plan/desired.js';
@@ -160,16 +166,14 @@ export class EnvironmentReconciler {
     }
   }
 
-  /** The summary of a full object: the previous one while its stamp is the same. */
-  summarize(o: EnvironmentObject, previous?: EnvironmentSummary): EnvironmentSummary {
-    const stamp = summaryStamp(o);
-    return previous?.stamp === stamp ? previous : summarize(o, this.load(o), KINDS, stamp);
+  /** The summary of a full object, validated through the cache: the previous one while its stamp is the same. */
+  private summarize(o: EnvironmentObject, previous?: EnvironmentSummary): EnvironmentSummary {
+    return summaryOf(o, previous, () => this.load(o));
   }
 
   /** The summary of another shard's object, for the store to keep instead of it (its validated spec is not kept). */
   summarizeOther(o: EnvironmentObject, previous: EnvironmentSummary | undefined): EnvironmentSummary {
-    const stamp = summaryStamp(o);
-    return previous?.stamp === stamp ? previous : summarize(o, loadObject(o, { iamPolicy: this.config.iamPolicy }), KINDS, stamp);
+    return summaryOf(o, previous, () => loadObject(o, { iamPolicy: this.config.iamPolicy }));
   }
 
   /** Every valid, live object with the audit-log names of its resources (for the drift-event subscriber). */
@@ -193,11 +197,6 @@ export class EnvironmentReconciler {
     };
     const heldBy = new Map([...held].map(([claim, holder]) => [claim, named(holder)]));
     return claimConflicts({ spec, ...named(key) }, heldBy).map((e) => `${e.path}: ${e.message} — fix: ${e.fix}`);
-  }
-
-  /** The bindings of this object that another environment wants the other way. */
-  private contested(key: string): Map<string, string> {
-    return this.index.contested(key, (k) => this.index.environmentOf(k) ?? k);
   }
 
   private async writeStatus(object: EnvironmentObject, next: EnvironmentStatus, log: ActionLogger): Promise<boolean> {
@@ -229,7 +228,7 @@ export class EnvironmentReconciler {
     const paused = annotation(object, PAUSED_ANNOTATION) === 'true';
     const spec = withRevocations(loaded.env.spec, object.status?.inventory);
     const report = await reconcileEnvironment({ ...loaded.env, spec }, paused ? 'plan' : 'apply', {
-      ...this.engineContext(tenancy, signal), contested: this.contested(objectKey(object)),
+      ...this.engineContext(tenancy, signal), contested: this.index.contested(objectKey(object)),
     });
     const inventory = paused ? object.status?.inventory : nextInventory(object.status?.inventory, report, spec);
     if (!paused) await this.reportPreexisting(object, loaded.env.spec, log);
