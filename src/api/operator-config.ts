@@ -22,6 +22,8 @@ export interface Tenant {
   environments?: string[];
   /** A Google service account the operator impersonates for these namespaces; absent: the operator's own identity. */
   serviceAccount?: string;
+  /** May these namespaces' environments adopt existing resources (spec.policy.adoptExisting)? Default false. */
+  adoptExisting?: boolean;
 }
 
 export interface OperatorConfig {
@@ -50,6 +52,7 @@ export const OPERATOR_CONFIG_SCHEMA: OpenApiSchema = obj('The jobmatch-operator 
     projects: list('GCP project ids these namespaces may use.', str('A project id.', { pattern: '^[a-z][a-z0-9-]{4,28}[a-z0-9]$' }), { minItems: 1 }),
     environments: list('spec.environment names they may declare: exact names or globs (* and ?). Absent: any.', str('A name or a glob.', { pattern: '^[a-z0-9*?-]{1,40}$' })),
     serviceAccount: str('The Google service account the operator impersonates for these namespaces.', { pattern: '^[a-z][a-z0-9-]{4,29}@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$' }),
+    adoptExisting: bool('Let these namespaces\' environments adopt existing resources this operator does not manage (spec.policy.adoptExisting). Default false: else a tenant could take over an unmanaged bucket or dataset of a shared project, and grant itself access to it.'),
   }, ['projects'])),
 }, ['apiVersion', 'kind']);
 

@@ -11,7 +11,7 @@ export interface NamespaceInfo {
 
 export type TenancyDecision =
   | { allowed: true; /** The service account to act as; undefined: the operator's own identity. */ serviceAccount?: string }
-  | { allowed: false; reason: 'ProjectNotAllowed' | 'EnvironmentNotAllowed'; message: string };
+  | { allowed: false; reason: 'ProjectNotAllowed' | 'EnvironmentNotAllowed' | 'AdoptionNotAllowed'; message: string };
 
 const globToRegExp = (glob: string) => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
 
@@ -25,10 +25,11 @@ function selects(t: Tenant, ns: NamespaceInfo): boolean {
 }
 
 /**
- * May an environment of namespace `ns` use `project` under the name `environment`? With no tenants
- * configured, every namespace may, as the operator. The first tenant entry that allows it decides the identity.
+ * May an environment of namespace `ns` use `project` under the name `environment` (adopting existing resources when
+ * `adopts`)? With no tenants configured, every namespace may, as the operator. The first tenant entry that allows
+ * it decides the identity.
  */
-export function decideTenancy(tenants: readonly Tenant[] | undefined, ns: NamespaceInfo, project: string, environment: string): TenancyDecision {
+export function decideTenancy(tenants: readonly Tenant[] | undefined, ns: NamespaceInfo, project: string, environment: string, adopts = false): TenancyDecision {
   if (!tenants) return { allowed: true };
   const mine = tenants.filter((t) => selects(t, ns));
   const withProject = mine.filter((t) => t.projects.includes(project));
@@ -41,7 +42,14 @@ export function decideTenancy(tenants: readonly Tenant[] | undefined, ns: Namesp
         : `namespace ${ns.name} may not use project ${project} (it may use: ${may.join(', ')}); use one of those, or ask the operator's administrator to add ${project} to its tenant`,
     };
   }
-  const tenant = withProject.find((t) => !t.environments || matchesName(environment, t.environments));
+  const named = withProject.filter((t) => !t.environments || matchesName(environment, t.environments));
+  const tenant = adopts ? named.find((t) => t.adoptExisting) : named[0];
+  if (named.length > 0 && !tenant) {
+    return {
+      allowed: false, reason: 'AdoptionNotAllowed',
+      message: `namespace ${ns.name} may not adopt existing resources (spec.policy.adoptExisting) in project ${project}: its tenant does not allow it; set it to false (create new resources), or ask the operator's administrator to set adoptExisting: true on its tenant`,
+    };
+  }
   if (!tenant) {
     const names = [...new Set(withProject.flatMap((t) => t.environments ?? []))];
     return {

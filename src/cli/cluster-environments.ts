@@ -41,7 +41,7 @@ export async function environmentsFromCluster(selection: ClusterSelection, confi
       continue;
     }
     const namespace = loaded.env.namespace;
-    const tenancy = decideTenancy(config.tenants, { name: namespace, ...(namespaces.get(namespace) ? { labels: namespaces.get(namespace)! } : {}) }, loaded.env.spec.gcp.projectId, loaded.env.spec.environment);
+    const tenancy = decideTenancy(config.tenants, { name: namespace, ...(namespaces.get(namespace) ? { labels: namespaces.get(namespace)! } : {}) }, loaded.env.spec.gcp.projectId, loaded.env.spec.environment, loaded.env.spec.policy.adoptExisting);
     if (!tenancy.allowed) errors.push(`${objectKey(object)}: ${tenancy.reason}: ${tenancy.message}`);
     else environments.push({ ...loaded.env, spec: withRevocations(loaded.env.spec, object.status?.inventory) });
   }

@@ -103,7 +103,7 @@ export async function startClusterController(kc: k8s.KubeConfig, options: Cluste
   // Tenants that select namespaces by label need the namespaces' labels: an informer, started with the store.
   const namespaces = needsNamespaceLabels(options.operatorConfig?.tenants)
     ? new NamespaceLabels(kc, logger, {
-      onChange: (ns) => controller.enqueue(store.list().filter((o) => o.manifest.metadata.namespace === ns).map(objectKey)),
+      onChange: (ns) => controller.enqueue(controller.reconciler.affectedByNamespace(ns)),
       onSynced: () => controller.enqueue(store.list().map(objectKey)),
       ...(options.listWatchBackoff ? { backoff: options.listWatchBackoff } : {}),
     })

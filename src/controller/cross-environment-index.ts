@@ -12,6 +12,7 @@ interface Entry {
   environment?: string;
   reference?: string;
   project?: string;
+  adopts?: true;
   claims: string[];
   bindings: { key: string; ensure: 'present' | 'absent' }[];
 }
@@ -27,7 +28,17 @@ const remove = <V>(index: Map<string, Set<V>>, key: string, value: V) => {
   if (set?.size === 0) index.delete(key);
 };
 
+/** Whether an object takes part in the others' reconciles: with tenants, one its namespace may not declare does not. */
+export type Admits = (key: string, environment: string, project: string, adopts: boolean) => boolean;
+
 export class CrossEnvironmentIndex {
+  /**
+   * `admits` is asked at each question, never remembered: a namespace's labels (and so what it may declare) change
+   * without its objects changing. An object refused by tenancy claims nothing and has no say on any binding: else a
+   * namespace allowed only staging* could squat prod's names and stall prod's own environment, or hold its grants back.
+   */
+  constructor(private readonly admits: Admits = () => true) {}
+
   private readonly entries = new Map<string, Entry>();
   private readonly claimants = new Map<string, Set<string>>();
   private readonly present = new Map<string, Set<string>>();
@@ -43,6 +54,7 @@ export class CrossEnvironmentIndex {
       order: summary.order, claims: live?.claims ?? [], bindings: live?.bindings ?? [],
       ...(live ? { environment: live.environment, project: live.project } : {}),
       ...(live?.reference ? { reference: live.reference } : {}),
+      ...(live?.adopts ? { adopts: true as const } : {}),
     };
     this.entries.set(key, entry);
     for (const c of entry.claims) add(this.claimants, c, key);
@@ -66,7 +78,7 @@ export class CrossEnvironmentIndex {
     const held = new Map<string, string>();
     for (const c of this.entries.get(key)?.claims ?? []) {
       let first: string | undefined;
-      for (const other of this.claimants.get(c) ?? []) if (other !== key && this.before(other, key) && (!first || this.before(other, first))) first = other;
+      for (const other of this.claimants.get(c) ?? []) if (other !== key && this.before(other, key) && (!first || this.before(other, first)) && this.admitted(other)) first = other;
       if (first) held.set(c, first);
     }
     return held;
@@ -79,7 +91,16 @@ export class CrossEnvironmentIndex {
 
   /** The objects wanting this binding present. */
   wantingPresent(bindingKey: string): string[] {
-    return [...(this.present.get(bindingKey) ?? [])];
+    return this.only(this.present.get(bindingKey));
+  }
+
+  private admitted(key: string): boolean {
+    const e = this.entries.get(key);
+    return e?.environment !== undefined && e.project !== undefined && this.admits(key, e.environment, e.project, e.adopts === true);
+  }
+
+  private only(keys: Iterable<string> | undefined): string[] {
+    return [...(keys ?? [])].filter((k) => this.admitted(k));
   }
 
   private before(a: string, b: string): boolean {
@@ -92,10 +113,10 @@ export class CrossEnvironmentIndex {
   contested(key: string): Map<string, string> {
     const out = new Map<string, string>();
     for (const { key: b } of this.entries.get(key)?.bindings ?? []) {
-      const present = this.present.get(b);
-      const absent = this.absent.get(b);
-      if (!present || !absent) continue;
-      const names = (keys: Set<string>) => [...keys].map((k) => this.entries.get(k)?.environment ?? k).sort().join(', ');
+      const present = this.only(this.present.get(b));
+      const absent = this.only(this.absent.get(b));
+      if (present.length === 0 || absent.length === 0) continue;
+      const names = (keys: string[]) => keys.map((k) => this.entries.get(k)?.environment ?? k).sort().join(', ');
       out.set(b, `environment(s) ${names(present)} want this binding present and ${names(absent)} absent: nothing is written until the manifests agree`);
     }
     return out;
@@ -103,7 +124,7 @@ export class CrossEnvironmentIndex {
 
   /** The live, valid objects whose spec.environment is `environment`. */
   withEnvironment(environment: string): string[] {
-    return [...(this.byEnvironment.get(environment) ?? [])];
+    return this.only(this.byEnvironment.get(environment));
   }
 
   /** The live, valid objects whose spec.parity.reference names `environment`. */

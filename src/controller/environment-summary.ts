@@ -23,6 +23,8 @@ export interface EnvironmentSummary {
     environment: string;
     project: string;
     reference?: string;
+    /** spec.policy.adoptExisting: a tenant may be refused it (tenancy). */
+    adopts?: true;
     claims: string[];
     bindings: { key: string; ensure: 'present' | 'absent' }[];
     auditRefs: string[];
@@ -46,6 +48,7 @@ export function summarize(o: EnvironmentObject, loaded: ReturnType<typeof loadOb
     live: {
       environment: declared.environment, project: declared.gcp.projectId,
       ...(declared.parity?.reference ? { reference: declared.parity.reference } : {}),
+      ...(declared.policy.adoptExisting ? { adopts: true as const } : {}),
       claims: claimKeys(declared),
       bindings: desiredBindings(spec, kinds).map((b) => ({ key: bindingKey(b), ensure: b.ensure })),
       auditRefs: auditRefs(declared, inventory),

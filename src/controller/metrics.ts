@@ -24,7 +24,7 @@ export class ControllerMetrics {
     name: 'jobmatch_drift_events_total', help: 'Audit-log messages received, by outcome (matched, own, unknown, duplicate, malformed).', labelNames: ['outcome'], registers: [this.registry],
   });
   readonly refused = new Counter({
-    name: 'jobmatch_refused_total', help: 'Environments refused before any GCP call, by reason (PolicyViolation, ProjectNotAllowed, EnvironmentNotAllowed), counted once per refusal.', labelNames: ['reason'], registers: [this.registry],
+    name: 'jobmatch_refused_total', help: 'Environments refused before any GCP call, by reason (PolicyViolation, ProjectNotAllowed, EnvironmentNotAllowed, AdoptionNotAllowed), counted once per refusal.', labelNames: ['reason'], registers: [this.registry],
   });
   /** Registered only once drift events are on: absent, rather than 0, when they are not configured. */
   private driftEventsGauge: Gauge | undefined;

@@ -68,7 +68,7 @@ export class EnvironmentReconciler {
   /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
   private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
   /** Claims, bindings and parity references of every object, and what each was indexed from. */
-  private readonly index = new CrossEnvironmentIndex();
+  private readonly index = new CrossEnvironmentIndex((key, environment, project, adopts) => this.admitted(key, environment, project, adopts));
   /** Each object's summary as indexed, and the manifest and status it was drawn from (the same ones: nothing to redo). */
   private readonly indexed = new Map<string, { manifest: EnvironmentObject['manifest']; status: EnvironmentObject['status']; summary: EnvironmentSummary }>();
 
@@ -81,9 +81,17 @@ export class EnvironmentReconciler {
 
   /** May this object's namespace use its project and environment name, and as whom (tenancy)? */
   private tenancy(object: EnvironmentObject, spec: ResolvedSpec): TenancyDecision {
-    const name = object.manifest.metadata.namespace ?? 'default';
-    const labels = this.options.namespaceLabels?.(name);
-    return decideTenancy(this.config.tenants, { name, ...(labels ? { labels } : {}) }, spec.gcp.projectId, spec.environment);
+    return this.decideTenancy(object.manifest.metadata.namespace ?? 'default', spec.gcp.projectId, spec.environment, spec.policy.adoptExisting);
+  }
+
+  /** Whether another object's namespace may declare it: only then does it claim resources or have a say on bindings. */
+  private admitted(key: string, environment: string, project: string, adopts: boolean): boolean {
+    return this.decideTenancy(key.split('/', 1)[0] ?? 'default', project, environment, adopts).allowed;
+  }
+
+  private decideTenancy(namespace: string, project: string, environment: string, adopts: boolean): TenancyDecision {
+    const labels = this.options.namespaceLabels?.(namespace);
+    return decideTenancy(this.config.tenants, { name: namespace, ...(labels ? { labels } : {}) }, project, environment, adopts);
   }
 
   /** An object the controller will not touch GCP for: status and, once per refusal, an Event and the metric. */
@@ -182,6 +190,17 @@ export class EnvironmentReconciler {
     return [...this.indexed].flatMap(([key, { summary }]) => (summary.live ? [{ key, refs: summary.live.auditRefs }] : []));
   }
 
+  /**
+   * A namespace's labels changed (tenants selecting by label): its objects may have gained or lost their tenant, and
+   * with it their claims and their say on bindings, so every object of the projects they name is decided again.
+   */
+  affectedByNamespace(namespace: string): string[] {
+    this.refreshIndex();
+    const own = [...this.indexed.keys()].filter((k) => k.startsWith(`${namespace}/`));
+    const projects = new Set(own.flatMap((k) => this.indexed.get(k)?.summary.live?.project ?? []));
+    return [...new Set([...own, ...[...projects].flatMap((p) => this.index.inProject(p))])];
+  }
+
   /** Objects handed over to another replica: their validated specs are not kept here any more. */
   forget(keys: Iterable<string>): void {
     for (const key of keys) this.validated.delete(key);
@@ -250,24 +269,27 @@ export class EnvironmentReconciler {
 
   /**
    * ParityDrift of an object naming spec.parity.reference: its spec compared with the reference's (the valid object
-   * whose spec.environment it names, in the same namespace first, else the only one in the cluster).
+   * whose spec.environment it names, in the same namespace first, else the only one in the cluster). With tenants,
+   * in the same namespace only: the condition shows the reference's values, and a tenant may not read another's.
    */
   private async parity(object: EnvironmentObject, spec: ResolvedSpec): Promise<{ condition: ConditionValue; differences?: number } | undefined> {
     const name = spec.parity?.reference;
     if (!name) return undefined;
     const key = objectKey(object);
-    const candidates = (await Promise.all(this.index.withEnvironment(name).filter((k) => k !== key).map(async (k) => {
+    const namespace = object.manifest.metadata.namespace ?? 'default';
+    const scope = this.config.tenants ? 'namespace' : 'cluster';
+    const inScope = (k: string) => k !== key && (scope === 'cluster' || k.startsWith(`${namespace}/`));
+    const candidates = (await Promise.all(this.index.withEnvironment(name).filter(inScope).map(async (k) => {
       // A reference in another shard: the store has only its summary here, so it is read whole.
       const cached = this.options.store.get(k);
       const o = cached?.summary ? await this.options.store.fetch?.(k) : cached;
       const s = o ? this.specOf(o) : undefined;
       return o && s ? [{ o, s }] : [];
     }))).flat();
-    const namespace = object.manifest.metadata.namespace;
-    const local = candidates.filter((c) => c.o.manifest.metadata.namespace === namespace);
+    const local = candidates.filter((c) => (c.o.manifest.metadata.namespace ?? 'default') === namespace);
     const reference = local.length === 1 ? local[0]!.s : local.length === 0 && candidates.length === 1 ? candidates[0]!.s : undefined;
     const report = parityReport(spec, reference);
-    return { condition: parityCondition(report, name), ...(report ? { differences: report.summary.unexpected } : {}) };
+    return { condition: parityCondition(report, name, scope), ...(report ? { differences: report.summary.unexpected } : {}) };
   }
 
   /** The other live objects whose spec.parity.reference names this environment. */

@@ -113,9 +113,10 @@ const PARITY_SHOWN = 5;
  * expected differences; compared on the two specs (plan/parity.ts), names normalised. Never part of Ready: parity is
  * advice about the manifests, not a reason the environment cannot serve.
  */
-export function parityCondition(report: ParityReport | undefined, reference: string): ConditionValue {
+export function parityCondition(report: ParityReport | undefined, reference: string, scope: 'namespace' | 'cluster' = 'cluster'): ConditionValue {
   if (!report) {
-    return { status: 'Unknown', reason: 'ReferenceNotFound', message: `spec.parity.reference names "${reference}", but no valid JobMatchEnvironment has spec.environment "${reference}" (same namespace first, else a single one in the cluster)` };
+    const where = scope === 'namespace' ? 'in this namespace (the operator has tenants: a reference is never looked up in another namespace)' : '(same namespace first, else a single one in the cluster)';
+    return { status: 'Unknown', reason: 'ReferenceNotFound', message: `spec.parity.reference names "${reference}", but no valid JobMatchEnvironment has spec.environment "${reference}" ${where}` };
   }
   const unexpected = report.differences.filter((d) => !d.expected);
   const expected = report.summary.expected;
@@ -189,7 +190,7 @@ export function computeStatus({ spec, report, previous, generation, paused, now,
 }
 
 /** Refusals: a person must act before anything can happen; zero GCP calls, a Warning Event and jobmatch_refused_total. */
-export const REFUSAL_REASONS = ['PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed'] as const;
+export const REFUSAL_REASONS = ['PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed', 'AdoptionNotAllowed'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /**

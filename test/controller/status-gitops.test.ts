@@ -62,7 +62,7 @@ describe('Reconciling and Stalled from the Ready condition', () => {
     expect(progress.Stalled.message).toMatch(/^the VM agent failed the rollout: health check failed: rolled back to abc; a new config/);
   });
 
-  it.each(['InvalidSpec', 'Conflict', 'CleanupBlocked', 'PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed'] as const)(
+  it.each(['InvalidSpec', 'Conflict', 'CleanupBlocked', 'PolicyViolation', 'ProjectNotAllowed', 'EnvironmentNotAllowed', 'AdoptionNotAllowed'] as const)(
     'an object the controller cannot reconcile (%s) is Stalled, kstatus Failed, Argo CD Degraded', async (why) => {
       expect(STALLED_REASONS).toContain(why);
       const status = invalidStatus(undefined, 3, why, ['first problem', 'second problem'], NOW);

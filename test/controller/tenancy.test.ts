@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { OperatorConfig } from '../../src/api/operator-config.js';
 import { DEFAULT_IAM_POLICY } from '../../src/api/iam-policy.js';
 import { Controller } from '../../src/controller/controller.js';
+import { FINALIZER } from '../../src/controller/environment-object.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { createActionLogger } from '../../src/engine/action-log.js';
 import { PolicyWriter } from '../../src/engine/policy-writer.js';
@@ -16,7 +17,7 @@ import { sourceCredential } from '../../src/gcp/impersonation.js';
 import { OPERATOR_PRINCIPAL } from '../../src/sandbox/principals.js';
 import { FAST_RETRY } from '../support/engine.js';
 import { leaks } from '../support/leaks.js';
-import { type Doc, mutated, NO_VM } from '../support/manifests.js';
+import { type Doc, exampleDoc, mutated, NO_VM } from '../support/manifests.js';
 import { MemoryStore } from '../support/memory-store.js';
 import { PROJECT, useSandbox } from '../support/sandbox.js';
 
@@ -29,9 +30,10 @@ const config: OperatorConfig = {
   tenants: [
     { namespaces: ['team-a'], projects: [PROJECT], environments: ['staging*'], serviceAccount: SA_A },
     { namespaceSelector: { matchLabels: { tenant: 'b' } }, projects: [Q], serviceAccount: SA_B },
+    { namespaces: ['platform'], projects: [PROJECT], environments: ['prod'], adoptExisting: true },
   ],
 };
-const NAMESPACE_LABELS: Record<string, Record<string, string>> = { 'team-b': { tenant: 'b' }, 'team-c': { tenant: 'c' } };
+let NAMESPACE_LABELS: Record<string, Record<string, string>>;
 
 /** Team B's environment "qa" in project Q: the staging example renamed. */
 function qa(d: Doc): void {
@@ -57,6 +59,7 @@ async function reconcile(...keys: string[]): Promise<void> {
 }
 
 beforeEach(async () => {
+  NAMESPACE_LABELS = { 'team-b': { tenant: 'b' }, 'team-c': { tenant: 'c' } };
   s.sandbox.store.data = { projects: {}, buckets: {}, serial: 0 };
   await s.sandbox.seed({ serviceAccounts: [SA_A, SA_B].map((email) => ({ project: PROJECT, accountId: email.split('@')[0]!, tokenCreators: [OPERATOR_PRINCIPAL] })) });
   s.sandbox.stats.reset();
@@ -102,6 +105,7 @@ describe('tenancy', () => {
   it.each([
     ['a namespace mapped to its project uses another', (d: Doc) => { qa(d); d.metadata = { name: 'q', namespace: 'team-a' }; d.spec.environment = 'staging-q'; d.spec.buckets[0].name = `jobmatch-staging-q-${Q}`; d.spec.iam = []; }, 'team-a/q', 'ProjectNotAllowed', /namespace team-a may not use project project-qq-1 \(it may use: job-match-v0\)/],
     ['a namespace allowed only staging* declares prod in the shared project, before prod exists', (d: Doc) => { d.metadata = { name: 'prod', namespace: 'team-a' }; }, 'team-a/prod', 'EnvironmentNotAllowed', /may not declare environment "prod" in project job-match-v0 \(it may declare: staging\*\)/],
+    ['a namespace whose tenant does not allow adoption sets spec.policy.adoptExisting', (d: Doc) => { d.metadata.namespace = 'team-a'; d.spec.policy = { ...d.spec.policy, adoptExisting: true }; }, 'team-a/staging', 'AdoptionNotAllowed', /namespace team-a may not adopt existing resources \(spec\.policy\.adoptExisting\) in project job-match-v0: its tenant does not allow it/],
     ['a namespace no tenant selects', (d: Doc) => { d.metadata = { name: 'staging', namespace: 'team-c' }; }, 'team-c/staging', 'ProjectNotAllowed', /namespace team-c is not a tenant of this operator/],
   ])('refuses %s: Stalled, an Event, the metric, zero GCP calls', async (_name, mutate, key, reason, message) => {
     const put = store.put(mutated(mutate, _name.includes('prod') ? 'prod' : 'staging', NO_VM));
@@ -124,5 +128,91 @@ describe('tenancy', () => {
     expect(synced(a)?.status).toBe('False');
     expect(JSON.stringify(store.statusOf(a)?.resources)).toMatch(/iam\.serviceAccounts\.getAccessToken/);
     expect(s.sandbox.stats.snapshot().writes).toBe(0);
+  });
+
+  it("a refused environment takes no part in claims or bindings: team-a's older \"prod\" neither blocks prod's own nor keeps its grants from being written", async () => {
+    const squatter = store.put(mutated((d) => {
+      d.metadata = { name: 'prod', namespace: 'team-a' };
+      d.spec.iam = d.spec.iam.map((b: object) => ({ ...b, ensure: 'absent' }));
+    }, 'prod', NO_VM));
+    const prod = store.put(mutated((d) => (d.metadata = { name: 'prod', namespace: 'platform' }), 'prod', NO_VM));
+    expect(store.get(squatter)!.manifest.metadata.creationTimestamp! < store.get(prod)!.manifest.metadata.creationTimestamp!).toBe(true);
+    await reconcile(squatter, prod);
+    expect(stalled(squatter)).toMatchObject({ status: 'True', reason: 'EnvironmentNotAllowed' });
+    expect(stalled(prod), JSON.stringify(store.statusOf(prod)?.conditions)).toMatchObject({ status: 'False' });
+    expect(synced(prod), JSON.stringify(store.statusOf(prod)?.resources)).toMatchObject({ status: 'True' });
+    // Every binding prod declares was granted, whatever team-a asked to be absent.
+    const declared = (exampleDoc('prod', NO_VM).spec.iam as { resource: string; role: string; member: string }[]).map(({ resource, role, member }) => ({ resource, role, member }));
+    expect(declared.length).toBeGreaterThan(0);
+    expect(store.statusOf(prod)?.inventory?.bindings).toEqual(expect.arrayContaining(declared));
+    expect(s.sandbox.stats.requests().filter((r) => r.method !== 'GET' && r.principal !== OPERATOR_PRINCIPAL)).toEqual([]);
+  });
+
+  it("a refused environment declaring prod's grants does not keep them when prod's own environment is deleted", async () => {
+    const squatter = store.put(mutated((d) => (d.metadata = { name: 'prod', namespace: 'team-a' }), 'prod', NO_VM));
+    const prod = store.put(mutated((d) => (d.metadata = { name: 'prod', namespace: 'platform' }), 'prod', NO_VM));
+    await reconcile(squatter, prod);
+    const granted = store.statusOf(prod)?.inventory?.bindings ?? [];
+    expect(granted.length).toBeGreaterThan(0);
+    store.delete(prod);
+    await reconcile(prod);
+    expect(store.get(prod)).toBeUndefined();
+    const cleanedUp = store.events.find((e) => e.key === prod && e.reason === 'CleanedUp');
+    expect(cleanedUp?.message).not.toMatch(/declared by another environment/);
+    const [policy] = await s.clients.projects.getIamPolicy({ resource: `projects/${PROJECT}` });
+    const left = (policy.bindings ?? []).flatMap((b) => (b.members ?? []).map((m) => `${b.role} ${m}`));
+    for (const b of granted.filter((x) => x.resource === 'project')) expect(left).not.toContain(`${b.role} ${b.member}`);
+    expect(granted.some((x) => x.resource === 'project')).toBe(true);
+    expect(stalled(squatter)).toMatchObject({ status: 'True', reason: 'EnvironmentNotAllowed' });
+  });
+
+  it("never compares with another namespace's environment: team-a's staging naming prod learns nothing of platform's prod", async () => {
+    const prod = store.put(mutated((d) => {
+      d.metadata = { name: 'prod', namespace: 'platform' };
+      d.spec.buckets[0].versioning = false;
+    }, 'prod', NO_VM));
+    const staging = store.put(mutated((d) => {
+      d.metadata.namespace = 'team-a';
+      d.spec.parity = { reference: 'prod' };
+    }, 'staging', NO_VM));
+    await reconcile(prod, staging);
+    expect(synced(prod)).toMatchObject({ status: 'True' });
+    const parity = store.statusOf(staging)?.conditions?.find((c) => c.type === 'ParityDrift');
+    expect(parity).toMatchObject({ status: 'Unknown', reason: 'ReferenceNotFound' });
+    expect(parity!.message).toMatch(/in this namespace \(the operator has tenants/);
+    expect(JSON.stringify(store.statusOf(staging)) + JSON.stringify(store.events.filter((e) => e.key === staging))).not.toMatch(/versioning|false in prod/);
+    expect(await metrics.registry.metrics()).not.toMatch(/jobmatch_parity_differences\{namespace="team-a"/);
+  });
+
+  it("a namespace losing its tenant label stops holding what it claimed: the project's other environments are decided again", async () => {
+    NAMESPACE_LABELS['team-d'] = { tenant: 'b' };
+    const first = store.put(mutated((d) => { qa(d); d.metadata = { name: 'qa', namespace: 'team-d' }; }, 'staging', NO_VM));
+    const second = store.put(mutated(qa, 'staging', NO_VM));
+    await reconcile(first, second);
+    expect(stalled(second)).toMatchObject({ status: 'True', reason: 'Conflict' });
+    delete NAMESPACE_LABELS['team-d'];
+    const affected = controller.reconciler.affectedByNamespace('team-d');
+    expect(affected.sort()).toEqual([first, second].sort());
+    controller.enqueue(affected);
+    await controller.queue.idle();
+    // Reconciled by that enqueue alone: past the claims, its first pass adds the finalizer (the next one syncs).
+    expect(store.get(second)!.manifest.metadata.finalizers).toEqual([FINALIZER]);
+    await reconcile(second);
+    expect(stalled(first)).toMatchObject({ status: 'True', reason: 'ProjectNotAllowed' });
+    expect(synced(second), JSON.stringify(store.statusOf(second)?.conditions)).toMatchObject({ status: 'True' });
+    expect(controller.reconciler.affectedByNamespace('team-a')).toEqual([]);
+  });
+
+  it("a tenant allowed to adopt does: platform's prod takes over its existing, unlabelled bucket", async () => {
+    const bucket = 'jobmatch-bronze-job-match-v0';
+    await s.clients.storage.createBucket(bucket, { location: 'EU' });
+    const prod = store.put(mutated((d) => {
+      d.metadata = { name: 'prod', namespace: 'platform' };
+      d.spec.policy = { ...d.spec.policy, adoptExisting: true };
+    }, 'prod', NO_VM));
+    await reconcile(prod);
+    expect(synced(prod), JSON.stringify(store.statusOf(prod)?.resources)).toMatchObject({ status: 'True' });
+    const [metadata] = await s.clients.storage.bucket(bucket).getMetadata();
+    expect(metadata.labels).toMatchObject({ 'jobmatch-environment': 'prod' });
   });
 });
