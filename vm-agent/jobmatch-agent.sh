@@ -192,14 +192,17 @@ read_attribute() {
   esac
 }
 
-# guest_put KEY VALUE: writes the guest attribute jobmatch/KEY (three tries).
+# guest_put KEY VALUE [TRIES]: writes the guest attribute jobmatch/KEY (three tries by default).
 guest_put() {
-  for try in 1 2 3; do
+  try=1
+  while :; do
     if printf '%s' "$2" | curl -fsS -g -X PUT -H 'Metadata-Flavor: Google' --max-time 10 \
       --data-binary @- "$MD/instance/guest-attributes/$NS/$1" >/dev/null 2>"$WORK/curl.err"; then
       return 0
     fi
-    [ "$try" = 3 ] || sleep 1
+    [ "$try" -lt "${3:-3}" ] || break
+    try=$((try + 1))
+    sleep 1
   done
   warn "could not write guest attribute $NS/$1: $(head -c 200 "$WORK/curl.err" | tr -d '\n')"
   return 1
@@ -210,6 +213,16 @@ guest_get() {
   if v=$(curl -fsS -g -H 'Metadata-Flavor: Google' --max-time 10 "$MD/instance/guest-attributes/$NS/$1" 2>/dev/null); then
     printf '%s' "$v"
   fi
+}
+
+# report_environment: jobmatch/environment, whose VM this is, for the operator (a JobMatchEnvironment of another
+# environment naming this VM then writes nothing to it). Until it is written, tried at start and on every hash
+# handled, since guest attributes are off until the operator's first push turns them on.
+ENV_REPORTED=
+report_environment() {
+  [ -z "$ENV_REPORTED" ] && [ -n "$ENVIRONMENT" ] || return 0
+  valid_environment "$ENVIRONMENT" || return 0
+  if guest_put environment "$ENVIRONMENT" 1; then ENV_REPORTED=1; fi
 }
 
 # status=applying comes first, so attempted-hash=H never sits next to the previous rollout's "failed".
@@ -868,6 +881,7 @@ rollout() {
 # handle HASH: what to do about the hash the metadata server answered.
 handle() {
   h=$1
+  report_environment
   if ! valid_hash "$h"; then
     warn "jobmatch-config-hash refused: it $REASON"
     guest_put message "refused jobmatch-config-hash: it $REASON" || true
@@ -971,6 +985,7 @@ main() {
   trap cleanup EXIT
   trap 'log "stopping"; exit 0' TERM INT HUP
   log "started (metadata $MD, environment ${ENVIRONMENT:-unset}, state $STATE, applied: $(state_get applied-hash | grep . || echo none))"
+  report_environment
 
   # synced: the answer last read was handled: long-poll for the next one.
   # retry: it was refused for now: long-poll, but for BACKOFF s only, then check it again.

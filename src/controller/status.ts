@@ -65,7 +65,7 @@ const NOT_MANAGED: ConditionValue = { status: 'Unknown', reason: 'NotManaged', m
 
 /** Why a rollout is not (yet) deployed, from the reason its message starts with (see deployment-plan.ts, RolloutError). */
 function notDeployed(message: string, fallback: string): ConditionValue {
-  const m = /^(RolloutFailed|RolloutTimeout|SecretsMissing): (.*)$/s.exec(message);
+  const m = /^(RolloutFailed|RolloutTimeout|SecretsMissing|VMOfAnotherEnvironment): (.*)$/s.exec(message);
   return { status: 'False', reason: m?.[1] ?? fallback, message: (m?.[2] ?? message).slice(0, 4000) };
 }
 
@@ -80,7 +80,7 @@ function deployedCondition(spec: ResolvedSpec, hash: string, report: ReconcileRe
   if (!a) return { status: 'Unknown', reason: 'NotObserved', message: 'the VM was not observed' };
   switch (a.verb) {
     case 'none': return { status: 'True', reason: 'Deployed', message: `the VM agent applied ${hash}` };
-    case 'conflict': return { status: 'False', reason: 'VMNotFound', message: a.message ?? 'the VM was not found' };
+    case 'conflict': return notDeployed(a.message ?? 'the VM was not found', 'VMNotFound');
     case 'error': return notDeployed(a.message ?? 'the rollout failed', 'RolloutFailed');
     case 'pending': return notDeployed(a.message ?? 'waiting', /in progress/.test(a.message ?? '') ? 'RollingOut' : 'VMNotRunning');
     default: return { status: 'False', reason: final.reportOnly ? 'DriftReported' : 'Progressing', message: `config ${hash} is still to be rolled out` };

@@ -242,6 +242,21 @@ describe('the VM rollout through apply', () => {
     }
   });
 
+  it('another environment naming this VM writes nothing to it: the agent reported whose VM it is (jobmatch/environment)', async () => {
+    const before = await metadata();
+    s.sandbox.stats.reset();
+    const apply = await engine('apply', s.url, manifest((d) => {
+      d.spec.environment = 'qa';
+      d.spec.envMode = 'staging';
+    }));
+    expect(apply.code, apply.stderr).toBe(1);
+    expect(apply.reports, apply.stderr).toHaveLength(1);
+    const action = apply.reports[0]!.plan.actions.find((a) => a.kind === 'Deployment');
+    expect(action).toMatchObject({ verb: 'conflict', steps: [], message: expect.stringMatching(/^VMOfAnotherEnvironment: VM jobmatch-staging-vm serves environment "staging" .*not "qa": nothing is written to it/) });
+    expect(setMetadataCalls()).toBe(0);
+    expect(await metadata()).toEqual(before);
+  });
+
   it('works from the bundled CLI too (its trimmed Compute protos): a rollout applied, then the config plans in sync', async () => {
     const text = manifest((d) => Object.assign(d.spec.app.config, { POSTGRES_HOST: 'db-bundled' }));
     const file = join(agent.dir, '..', 'manifest.yaml');

@@ -59,6 +59,15 @@ describe('planning a rollout', () => {
     expect(d.timeoutSeconds).toBe(360);
   });
 
+  it('is a conflict, writing nothing, when the VM\'s agent serves another environment (another environment\'s VM)', () => {
+    for (const observed of [vm(s, { agent: { environment: 'prod' } }), vm(s, { pushed: hash, applied: hash, agent: { environment: 'prod' } })]) {
+      expect(diffDeployment(d, observed, ctx(s))).toMatchObject({
+        verb: 'conflict', steps: [], message: expect.stringMatching(/^VMOfAnotherEnvironment: VM jobmatch-staging-vm serves environment "prod" .*not "staging": nothing is written to it; fix spec\.vm$/),
+      });
+    }
+    expect(diffDeployment(d, vm(s, { agent: { environment: 'staging' } }), ctx(s)).verb).toBe('update');
+  });
+
   it('is a conflict when the VM does not exist (the operator never creates one)', () => {
     expect(diffDeployment(d, undefined, ctx(s))).toMatchObject({ verb: 'conflict', steps: [], message: expect.stringMatching(/create the VM/) });
   });

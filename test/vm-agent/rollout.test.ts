@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PROJECT, ZONE, useSandbox } from '../support/sandbox.js';
 import {
   INITIAL_HEAD, agentMetadata, deployKeySeed, fakeComposeBlob, fakeSha, pushAgentMetadata, rolloutIdOf, startAgent, startHealthServer,
-  stopAllAgents, vmServiceAccount, type Agent, type AgentMetadata, type HealthServer, type Recorded,
+  stopAllAgents, TEST_ENVIRONMENT, vmServiceAccount, type Agent, type AgentMetadata, type HealthServer, type Recorded,
 } from '../support/vm-agent.js';
 
 /** Several rollouts a test, each with git, docker and Secret Manager round trips: room for a busy 2-core machine. */
@@ -65,7 +65,9 @@ describe('vm agent rollout', SLOW, () => {
     await agent.waitFor(({ guest }) => guest['applied-hash'] === hash, { what: 'applied-hash' });
 
     expect(await agent.guest()).toEqual({ 'attempted-hash': hash, status: 'ok', message: `applied ${hash}`, 'applied-hash': hash });
-    expect(guestWrites(where.instance)).toEqual(['status', 'attempted-hash', 'message', 'message', 'status', 'applied-hash']);
+    expect(guestWrites(where.instance)).toEqual(['environment', 'status', 'attempted-hash', 'message', 'message', 'status', 'applied-hash']);
+    // Whose VM this is, for the operator: once.
+    expect(await (await fetch(`${metadataUrl}/instance/guest-attributes/jobmatch/environment`, { headers: { 'metadata-flavor': 'Google' } })).text()).toBe(TEST_ENVIRONMENT);
     const calls = agent.calls();
     const sha = fakeSha('release/v1');
     expect(summary(calls)).toEqual([

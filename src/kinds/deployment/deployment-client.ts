@@ -83,7 +83,7 @@ export class DeploymentClient implements KindClient<DeploymentObservation, Deplo
       async (c) => (await c.instances.getGuestAttributes({ ...this.where(name), queryPath: 'jobmatch/' }))[0]));
     const value = (key: string) => attributes?.queryValue?.items?.find((i) => i.namespace === 'jobmatch' && i.key === key)?.value ?? undefined;
     const report: AgentReport = {};
-    for (const [field, key] of [['appliedHash', 'applied-hash'], ['attemptedHash', 'attempted-hash'], ['status', 'status'], ['message', 'message']] as const) {
+    for (const [field, key] of [['appliedHash', 'applied-hash'], ['attemptedHash', 'attempted-hash'], ['status', 'status'], ['message', 'message'], ['environment', 'environment']] as const) {
       const v = value(key);
       if (v !== undefined && v !== null) report[field] = v;
     }

@@ -15,6 +15,8 @@ import { KEY_VERSION_KEY, SIGNATURE_FORMAT, SIGNATURE_KEY } from './signing.js';
 
 /** Named zone/instance, as Compute locates a VM. */
 export interface DesiredDeployment extends DesiredResource {
+  /** spec.environment: the only environment whose configuration this VM's agent accepts. */
+  environment: string;
   instance: string;
   zone: string;
   project: string;
@@ -38,6 +40,8 @@ export interface AgentReport {
   attemptedHash?: string;
   status?: string;
   message?: string;
+  /** The environment the agent serves (its JOBMATCH_ENVIRONMENT): a VM of another environment is never written. */
+  environment?: string;
 }
 
 export interface DeploymentObservation extends Observation {
@@ -64,7 +68,7 @@ export function desiredDeployments(spec: ResolvedSpec): DesiredDeployment[] {
   const rolloutId = spec.redeploy ? `${hash}#${spec.redeploy}` : hash;
   const timeoutSeconds = spec.app.healthCheck?.timeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
   return [{
-    name: `${spec.vm.zone}/${spec.vm.name}`, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId,
+    name: `${spec.vm.zone}/${spec.vm.name}`, environment: spec.environment, instance: spec.vm.name, labels: {}, zone: spec.vm.zone, project: spec.gcp.projectId, configHash: hash, rolloutId,
     timeoutSeconds: timeoutSeconds * ROLLOUT_WAIT_FACTOR,
     metadata: desiredMetadata(values, rolloutId),
     secrets: [...spec.secrets.map((s) => s.name), DEPLOY_KEY_NAME].map((name) => ({ name, id: secretId(spec.environment, name) })),
@@ -162,6 +166,12 @@ export function diffDeployment(d: DesiredDeployment, o: DeploymentObservation | 
   const base = { id: `Deployment/${d.name}`, kind: 'Deployment' as const, name: d.name, changes: [], steps: [] };
   if (!o) {
     return { ...base, verb: 'conflict', message: `VM ${d.instance} not found in ${d.project}/${d.zone}: create the VM (the operator does not create VMs), or fix spec.vm` };
+  }
+  if (o.agent.environment !== undefined && o.agent.environment !== d.environment) {
+    return {
+      ...base, verb: 'conflict',
+      message: `VMOfAnotherEnvironment: VM ${d.instance} serves environment "${o.agent.environment}" (its agent's JOBMATCH_ENVIRONMENT, reported in the guest attribute jobmatch/environment), not "${d.environment}": nothing is written to it; fix spec.vm`,
+    };
   }
   const warnings = secretAccessWarnings(d, o, ctx);
   const extra = warnings.length > 0 ? { warnings } : {};
