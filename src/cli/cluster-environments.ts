@@ -5,7 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { LoadedEnvironment } from '../api/manifests.js';
 import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-config.js';
-import { decideTenancy, needsNamespaceLabels } from '../api/tenancy.js';
+import { decideTenancy, needsNamespaceLabels, tenancyRequest } from '../api/tenancy.js';
 import { API_VERSION, GROUP } from '../api/types.js';
 import { loadKubeConfig } from '../controller/cluster-runner.js';
 import { loadObject, objectKey } from '../controller/environment-object.js';
@@ -41,7 +41,7 @@ export async function environmentsFromCluster(selection: ClusterSelection, confi
       continue;
     }
     const namespace = loaded.env.namespace;
-    const tenancy = decideTenancy(config.tenants, { name: namespace, ...(namespaces.get(namespace) ? { labels: namespaces.get(namespace)! } : {}) }, loaded.env.spec.gcp.projectId, loaded.env.spec.environment, loaded.env.spec.policy.adoptExisting);
+    const tenancy = decideTenancy(config.tenants, { name: namespace, ...(namespaces.get(namespace) ? { labels: namespaces.get(namespace)! } : {}) }, tenancyRequest(loaded.env.spec));
     if (!tenancy.allowed) errors.push(`${objectKey(object)}: ${tenancy.reason}: ${tenancy.message}`);
     else environments.push({ ...loaded.env, spec: withRevocations(loaded.env.spec, object.status?.inventory) });
   }

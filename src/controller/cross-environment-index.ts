@@ -5,6 +5,7 @@
  * environments: before, each one rebuilt claims and contested bindings over every object (O(N²) for a cold sync,
  * and most of its garbage).
  */
+import type { TenancyRequest } from '../api/tenancy.js';
 import type { EnvironmentSummary } from './environment-summary.js';
 
 interface Entry {
@@ -12,7 +13,7 @@ interface Entry {
   environment?: string;
   reference?: string;
   project?: string;
-  adopts?: true;
+  tenancy?: TenancyRequest;
   claims: string[];
   bindings: { key: string; ensure: 'present' | 'absent' }[];
 }
@@ -29,7 +30,7 @@ const remove = <V>(index: Map<string, Set<V>>, key: string, value: V) => {
 };
 
 /** Whether an object takes part in the others' reconciles: with tenants, one its namespace may not declare does not. */
-export type Admits = (key: string, environment: string, project: string, adopts: boolean) => boolean;
+export type Admits = (key: string, request: TenancyRequest) => boolean;
 
 export class CrossEnvironmentIndex {
   /**
@@ -54,7 +55,7 @@ export class CrossEnvironmentIndex {
       order: summary.order, claims: live?.claims ?? [], bindings: live?.bindings ?? [],
       ...(live ? { environment: live.environment, project: live.project } : {}),
       ...(live?.reference ? { reference: live.reference } : {}),
-      ...(live?.adopts ? { adopts: true as const } : {}),
+      ...(live ? { tenancy: live.tenancy } : {}),
     };
     this.entries.set(key, entry);
     for (const c of entry.claims) add(this.claimants, c, key);
@@ -96,7 +97,7 @@ export class CrossEnvironmentIndex {
 
   private admitted(key: string): boolean {
     const e = this.entries.get(key);
-    return e?.environment !== undefined && e.project !== undefined && this.admits(key, e.environment, e.project, e.adopts === true);
+    return e?.tenancy !== undefined && this.admits(key, e.tenancy);
   }
 
   private only(keys: Iterable<string> | undefined): string[] {

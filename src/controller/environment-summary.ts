@@ -5,6 +5,7 @@
  * a replica keeps full objects only for its own shards, and this for every other.
  */
 import { claimKeys } from '../api/claims.js';
+import { tenancyRequest, type TenancyRequest } from '../api/tenancy.js';
 import { bindingKey } from '../plan/contested-bindings.js';
 import { desiredBindings } from '../plan/desired.js';
 import type { KindPlanner } from '../plan/kind-planner.js';
@@ -23,8 +24,8 @@ export interface EnvironmentSummary {
     environment: string;
     project: string;
     reference?: string;
-    /** spec.policy.adoptExisting: a tenant may be refused it (tenancy). */
-    adopts?: true;
+    /** What tenancy decides this environment on (its namespace may lose or gain the right to it). */
+    tenancy: TenancyRequest;
     claims: string[];
     bindings: { key: string; ensure: 'present' | 'absent' }[];
     auditRefs: string[];
@@ -48,7 +49,7 @@ export function summarize(o: EnvironmentObject, loaded: ReturnType<typeof loadOb
     live: {
       environment: declared.environment, project: declared.gcp.projectId,
       ...(declared.parity?.reference ? { reference: declared.parity.reference } : {}),
-      ...(declared.policy.adoptExisting ? { adopts: true as const } : {}),
+      tenancy: tenancyRequest(declared),
       claims: claimKeys(declared),
       bindings: desiredBindings(spec, kinds).map((b) => ({ key: bindingKey(b), ensure: b.ensure })),
       auditRefs: auditRefs(declared, inventory),

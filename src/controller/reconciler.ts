@@ -13,7 +13,7 @@ import { KINDS } from '../kinds/registry.js';
 import { annotation, FINALIZER, loadObject, objectKey, ORPHAN_ON_DELETE_ANNOTATION, PAUSED_ANNOTATION, type EnvironmentObject } from './environment-object.js';
 import { droppedPreexisting, nextInventory, withRevocations, type EnvironmentStatus, type Inventory } from './inventory.js';
 import { DEFAULT_OPERATOR_CONFIG, type OperatorConfig } from '../api/operator-config.js';
-import { decideTenancy, type TenancyDecision } from '../api/tenancy.js';
+import { decideTenancy, tenancyRequest, type TenancyDecision, type TenancyRequest } from '../api/tenancy.js';
 import { CrossEnvironmentIndex } from './cross-environment-index.js';
 import { summarize, summaryStamp, type EnvironmentSummary } from './environment-summary.js';
 
@@ -68,7 +68,7 @@ export class EnvironmentReconciler {
   /** Validation by object and generation: claims and contested bindings look at every object on every reconcile. */
   private readonly validated = new Map<string, { generation: string; result: ReturnType<typeof loadObject> }>();
   /** Claims, bindings and parity references of every object, and what each was indexed from. */
-  private readonly index = new CrossEnvironmentIndex((key, environment, project, adopts) => this.admitted(key, environment, project, adopts));
+  private readonly index = new CrossEnvironmentIndex((key, request) => this.decideTenancy(key.split('/', 1)[0] ?? 'default', request).allowed);
   /** Each object's summary as indexed, and the manifest and status it was drawn from (the same ones: nothing to redo). */
   private readonly indexed = new Map<string, { manifest: EnvironmentObject['manifest']; status: EnvironmentObject['status']; summary: EnvironmentSummary }>();
 
@@ -81,17 +81,13 @@ export class EnvironmentReconciler {
 
   /** May this object's namespace use its project and environment name, and as whom (tenancy)? */
   private tenancy(object: EnvironmentObject, spec: ResolvedSpec): TenancyDecision {
-    return this.decideTenancy(object.manifest.metadata.namespace ?? 'default', spec.gcp.projectId, spec.environment, spec.policy.adoptExisting);
+    return this.decideTenancy(object.manifest.metadata.namespace ?? 'default', tenancyRequest(spec));
   }
 
-  /** Whether another object's namespace may declare it: only then does it claim resources or have a say on bindings. */
-  private admitted(key: string, environment: string, project: string, adopts: boolean): boolean {
-    return this.decideTenancy(key.split('/', 1)[0] ?? 'default', project, environment, adopts).allowed;
-  }
-
-  private decideTenancy(namespace: string, project: string, environment: string, adopts: boolean): TenancyDecision {
+  /** Also asked by the index of each other object: one refused claims nothing and has no say on any binding. */
+  private decideTenancy(namespace: string, request: TenancyRequest): TenancyDecision {
     const labels = this.options.namespaceLabels?.(namespace);
-    return decideTenancy(this.config.tenants, { name: namespace, ...(labels ? { labels } : {}) }, project, environment, adopts);
+    return decideTenancy(this.config.tenants, { name: namespace, ...(labels ? { labels } : {}) }, request);
   }
 
   /** An object the controller will not touch GCP for: status and, once per refusal, an Event and the metric. */
