@@ -114,6 +114,8 @@ export class CrossEnvironmentIndex {
   contested(key: string): Map<string, string> {
     const out = new Map<string, string>();
     for (const { key: b } of this.entries.get(key)?.bindings ?? []) {
+      // Tenancy is asked only when both sides have a holder: most bindings have no one wanting them absent.
+      if (!this.present.has(b) || !this.absent.has(b)) continue;
       const present = this.only(this.present.get(b));
       const absent = this.only(this.absent.get(b));
       if (present.length === 0 || absent.length === 0) continue;
